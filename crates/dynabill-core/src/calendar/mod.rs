@@ -1,0 +1,1 @@
+//! Billing calendar: periods, grids, proration (being built).

@@ -1,0 +1,10 @@
+//! dynabill-core: the billing rules, pure. No I/O, no async, no clock, no serde, no SQL.
+//!
+//! Today's date is always an argument. Every amount is an exact `Decimal`, every
+//! rounding names its mode and scale.
+
+pub mod calendar;
+pub mod domain;
+pub mod money;
+
+pub use rust_decimal::Decimal;
