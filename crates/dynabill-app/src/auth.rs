@@ -1,0 +1,103 @@
+//! API credentials: random tokens, stored only as SHA-256, compared in constant time.
+//!
+//! Tokens carry 256 bits from the operating system's secure random source, so a
+//! fast hash is enough: there is nothing to brute-force that a slow hash would slow.
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::App;
+use crate::error::AppError;
+use crate::model::Tenant;
+use crate::tenants::tenant_from_row;
+
+/// A freshly issued credential, shown to its owner once and never stored in clear.
+#[derive(Clone, Debug)]
+pub struct IssuedCredential {
+    pub app_key: String,
+    pub user_name: String,
+    pub access_token: String,
+}
+
+/// Why authentication failed. Deliberately without detail: the caller learns only
+/// that it failed, never which header was wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("authentication failed")]
+    Rejected,
+    #[error(transparent)]
+    App(#[from] AppError),
+}
+
+pub(crate) fn random_hex(bytes: usize) -> Result<String, AppError> {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("random source: {e}")))?;
+    Ok(hex::encode(buf))
+}
+
+pub(crate) fn new_access_token() -> Result<String, AppError> {
+    Ok(format!("dbt_{}", random_hex(32)?))
+}
+
+pub(crate) fn new_app_key() -> Result<String, AppError> {
+    Ok(format!("dbk_{}", random_hex(12)?))
+}
+
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The hash compared against when the user does not exist, so that an unknown
+/// user takes the same path as a wrong token.
+const DECOY_HASH: [u8; 32] = [0x5a; 32];
+
+impl App {
+    /// Resolves the three authentication headers to a tenant.
+    pub async fn authenticate(
+        &self,
+        app_key: &str,
+        user_name: &str,
+        access_token: &str,
+    ) -> Result<Tenant, AuthError> {
+        if app_key.is_empty() || user_name.is_empty() || access_token.is_empty() {
+            return Err(AuthError::Rejected);
+        }
+        let presented = token_hash(access_token);
+        let found = self
+            .store()
+            .credential(app_key, user_name)
+            .await
+            .map_err(AppError::from)?;
+        let (row, stored) = match &found {
+            Some((row, hash)) => (Some(row), *hash),
+            None => (None, DECOY_HASH),
+        };
+        let matches: bool = presented.ct_eq(&stored).into();
+        match row {
+            Some(row) if matches => Ok(tenant_from_row(row.clone())?),
+            _ => Err(AuthError::Rejected),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_random_and_distinct() {
+        let a = new_access_token().unwrap();
+        let b = new_access_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 4 + 64);
+    }
+
+    #[test]
+    fn the_hash_is_sha256() {
+        assert_eq!(
+            hex::encode(token_hash("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

@@ -1,0 +1,286 @@
+//! Account plan use cases: create-or-update, read, list, cancel, delete.
+
+use jiff::civil::Date;
+
+use crate::accounts::not_found_by_key;
+use crate::error::{AppError, Entity, Field};
+use crate::model::{
+    Account, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey, Tenant,
+};
+use crate::store::StoreError;
+use crate::{App, WRITE_RACE_RETRIES};
+
+/// The renewal term of a plan that names none (SPEC §4.2).
+const DEFAULT_RENEWAL_TERM_MONTHS: u32 = 12;
+
+impl PlanPatch {
+    fn into_new(self, account: &Account, today: Date) -> Result<PlanFields, AppError> {
+        Ok(PlanFields {
+            ext_id: self.ext_id.ok_or(AppError::Missing {
+                field: Field::ExtId,
+                context: "to create a plan",
+            })?,
+            name: self.name.flatten(),
+            start_date: self.start_date.unwrap_or(today),
+            end_date: self.end_date.flatten(),
+            auto_renew: self.auto_renew.unwrap_or(false),
+            renewal_term_months: self
+                .renewal_term_months
+                .unwrap_or(DEFAULT_RENEWAL_TERM_MONTHS),
+            billing_day: self.billing_day.flatten(),
+            currency: self.currency.unwrap_or(account.fields.currency),
+            po_number: self.po_number.flatten(),
+            notes: self.notes.flatten(),
+        })
+    }
+
+    fn apply_to(self, current: &PlanFields) -> PlanFields {
+        let mut f = current.clone();
+        macro_rules! take {
+            ($($field:ident),*) => {$( if let Some(v) = self.$field { f.$field = v; } )*};
+        }
+        take!(
+            ext_id,
+            name,
+            start_date,
+            end_date,
+            auto_renew,
+            renewal_term_months,
+            billing_day,
+            currency,
+            po_number,
+            notes
+        );
+        f
+    }
+}
+
+/// Rules between fields of a plan that no single field's parser can see.
+fn check_plan(fields: &PlanFields) -> Result<(), AppError> {
+    if let Some(end) = fields.end_date
+        && end <= fields.start_date
+    {
+        return Err(AppError::invalid(
+            Field::EndDate,
+            format!("must be after StartDate ({})", fields.start_date),
+        ));
+    }
+    Ok(())
+}
+
+impl App {
+    /// Create-or-update (10/71). The parent account is named by `AccountID` or
+    /// `AccountExtID`; a plan never moves to another account.
+    pub async fn upsert_plan(
+        &self,
+        tenant: &Tenant,
+        id: Option<i64>,
+        patch: PlanPatch,
+    ) -> Result<Plan, AppError> {
+        let account = match &patch.account {
+            Some(key) => Some(self.parent_account(tenant, key).await?),
+            None => None,
+        };
+        for _ in 0..WRITE_RACE_RETRIES {
+            let existing = self.plan_for_upsert(tenant, id, &patch).await?;
+            let now = self.clock().now();
+            let result = match existing {
+                None => {
+                    let Some(account) = &account else {
+                        return Err(AppError::Missing {
+                            field: Field::AccountId,
+                            context: "(or AccountExtID) to create a plan",
+                        });
+                    };
+                    let fields = patch.clone().into_new(account, self.today(tenant))?;
+                    check_plan(&fields)?;
+                    self.store()
+                        .insert_plan(tenant.id, account.id, &fields, now)
+                        .await
+                }
+                Some(current) => {
+                    if current.deleted_at.is_some() {
+                        return Err(AppError::NotAllowed(format!(
+                            "plan {} was deleted and cannot be changed",
+                            current.id
+                        )));
+                    }
+                    if let Some(account) = &account
+                        && account.id != current.account_id
+                    {
+                        return Err(AppError::Duplicate {
+                            field: Field::ExtId,
+                            reason: format!(
+                                "plan {:?} belongs to account {:?}; a plan cannot move to another account",
+                                current.fields.ext_id, current.account_ext_id
+                            ),
+                        });
+                    }
+                    let fields = patch.clone().apply_to(&current.fields);
+                    check_plan(&fields)?;
+                    if fields == current.fields {
+                        return Ok(current);
+                    }
+                    self.store()
+                        .update_plan(tenant.id, current.id, current.version, &fields, now)
+                        .await
+                }
+            };
+            match result {
+                Ok(plan) => return Ok(plan),
+                Err(StoreError::Stale) => continue,
+                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
+                Err(StoreError::ExtIdTaken) => {
+                    return Err(AppError::Duplicate {
+                        field: Field::ExtId,
+                        reason: format!(
+                            "another plan already has ExtID {:?}",
+                            patch.ext_id.unwrap_or_default()
+                        ),
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(
+            "the plan is being changed concurrently; retry".into(),
+        ))
+    }
+
+    /// The live account a plan hangs from; a deleted account cannot take new plans.
+    async fn parent_account(&self, tenant: &Tenant, key: &RecordKey) -> Result<Account, AppError> {
+        let found = self.store().find_account(tenant.id, key).await?;
+        match found {
+            Some(a) if a.deleted_at.is_none() => Ok(a),
+            _ => Err(match key {
+                RecordKey::Id(id) => AppError::not_found(Entity::Account, Field::AccountId, id),
+                RecordKey::ExtId(ext) => {
+                    AppError::not_found(Entity::Account, Field::AccountExtId, ext)
+                }
+            }),
+        }
+    }
+
+    async fn plan_for_upsert(
+        &self,
+        tenant: &Tenant,
+        id: Option<i64>,
+        patch: &PlanPatch,
+    ) -> Result<Option<Plan>, AppError> {
+        if let Some(id) = id {
+            let found = self
+                .store()
+                .find_plan(tenant.id, &RecordKey::Id(id))
+                .await?;
+            return found
+                .map(Some)
+                .ok_or(AppError::not_found(Entity::Plan, Field::Id, id));
+        }
+        let Some(ext_id) = &patch.ext_id else {
+            return Ok(None);
+        };
+        let found = self
+            .store()
+            .find_plan(tenant.id, &RecordKey::ExtId(ext_id.clone()))
+            .await?;
+        if let Some(plan) = &found
+            && plan.deleted_at.is_some()
+        {
+            return Err(AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "ExtID {ext_id:?} belonged to a plan that was deleted; an ExtID is never reused"
+                ),
+            });
+        }
+        Ok(found)
+    }
+
+    pub async fn get_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        include_deleted: bool,
+    ) -> Result<Plan, AppError> {
+        let found = self.store().find_plan(tenant.id, key).await?;
+        match found {
+            Some(p) if include_deleted || p.deleted_at.is_none() => Ok(p),
+            _ => Err(not_found_by_key(Entity::Plan, key)),
+        }
+    }
+
+    pub async fn list_plans(
+        &self,
+        tenant: &Tenant,
+        filter: &PlanFilter,
+        page: PageRequest,
+    ) -> Result<Page<Plan>, AppError> {
+        Ok(self
+            .store()
+            .list_plans(tenant.id, filter, self.today(tenant), page)
+            .await?)
+    }
+
+    /// Cancel (14/71): the plan ends at `cancel_date` (default today).
+    pub async fn cancel_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        cancel_date: Option<Date>,
+    ) -> Result<Plan, AppError> {
+        for _ in 0..WRITE_RACE_RETRIES {
+            let plan = self.get_plan(tenant, key, false).await?;
+            if let Some(date) = plan.cancel_date {
+                return Err(AppError::NotAllowed(format!(
+                    "plan {:?} is already cancelled (from {date})",
+                    plan.fields.ext_id
+                )));
+            }
+            let date = cancel_date.unwrap_or_else(|| self.today(tenant));
+            if date < plan.fields.start_date {
+                return Err(AppError::NotAllowed(format!(
+                    "CancelDate {date} is before the plan's StartDate {}",
+                    plan.fields.start_date
+                )));
+            }
+            match self
+                .store()
+                .cancel_plan(tenant.id, plan.id, plan.version, date, self.clock().now())
+                .await
+            {
+                Ok(plan) => return Ok(plan),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(
+            "the plan is being changed concurrently; retry".into(),
+        ))
+    }
+
+    /// Delete (11/71): cancels the plan from today if it is active, then hides it.
+    pub async fn delete_plan(&self, tenant: &Tenant, key: &RecordKey) -> Result<Plan, AppError> {
+        for _ in 0..WRITE_RACE_RETRIES {
+            let plan = self.get_plan(tenant, key, true).await?;
+            if plan.deleted_at.is_some() {
+                return Err(AppError::NotAllowed(format!(
+                    "plan {:?} is already deleted",
+                    plan.fields.ext_id
+                )));
+            }
+            let today = self.today(tenant).max(plan.fields.start_date);
+            match self
+                .store()
+                .delete_plan(tenant.id, plan.id, plan.version, today, self.clock().now())
+                .await
+            {
+                Ok(plan) => return Ok(plan),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(
+            "the plan is being changed concurrently; retry".into(),
+        ))
+    }
+}

@@ -1,0 +1,219 @@
+//! The storage traits. Each backend crate implements all of them; the contract
+//! suite in `dynabill-store-contract` holds both backends to the same behaviour.
+
+use async_trait::async_trait;
+use dynabill_core::domain::{AccountId, PlanId, TenantId};
+use jiff::Timestamp;
+use jiff::civil::Date;
+
+use crate::model::{
+    Account, AccountFields, AccountFilter, Page, PageRequest, Plan, PlanFields, PlanFilter,
+    RecordKey,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The tenant already has a record of this entity with that `ExtID` (deleted ones count).
+    #[error("ExtID already taken")]
+    ExtIdTaken,
+    /// The tenant already has an API user of that name.
+    #[error("user name already taken")]
+    UserNameTaken,
+    /// The record changed (or vanished) since it was read.
+    #[error("record changed since it was read")]
+    Stale,
+    /// The database cannot be reached, or no connection came free in time.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A new tenant and its first API user, written together.
+#[derive(Clone, Debug)]
+pub struct NewTenant {
+    pub app_key: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+}
+
+/// An API user's stored credential: never the token, only its SHA-256.
+#[derive(Clone, Debug)]
+pub struct NewApiUser {
+    pub user_name: String,
+    pub token_hash: [u8; 32],
+}
+
+/// A tenant row as stored, before its currency and time zone are parsed.
+#[derive(Clone, Debug)]
+pub struct TenantRow {
+    pub id: TenantId,
+    pub app_key: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait TenantStore: Send + Sync {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        user: &NewApiUser,
+        now: Timestamp,
+    ) -> StoreResult<TenantRow>;
+    async fn add_api_user(
+        &self,
+        tenant: TenantId,
+        user: &NewApiUser,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<TenantRow>>;
+    /// The tenant and the stored token hash of one of its users, in one lookup.
+    async fn credential(
+        &self,
+        app_key: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<(TenantRow, [u8; 32])>>;
+    async fn tenant_count(&self) -> StoreResult<i64>;
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Fails with `ExtIdTaken` when the tenant has an account with that `ExtID`.
+    async fn insert_account(
+        &self,
+        tenant: TenantId,
+        fields: &AccountFields,
+        now: Timestamp,
+    ) -> StoreResult<Account>;
+    /// Writes `fields` if the account is still at `version`, else `Stale`.
+    async fn update_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        version: i64,
+        fields: &AccountFields,
+        now: Timestamp,
+    ) -> StoreResult<Account>;
+    /// Finds an account, deleted or not.
+    async fn find_account(&self, tenant: TenantId, key: &RecordKey)
+    -> StoreResult<Option<Account>>;
+    async fn list_accounts(
+        &self,
+        tenant: TenantId,
+        filter: &AccountFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Account>>;
+    /// In one transaction: cancels the account's active plans from `cancel_date`
+    /// and marks the account deleted, if it is still at `version`.
+    async fn delete_account(
+        &self,
+        tenant: TenantId,
+        id: AccountId,
+        version: i64,
+        cancel_date: Date,
+        now: Timestamp,
+    ) -> StoreResult<Account>;
+}
+
+#[async_trait]
+pub trait PlanStore: Send + Sync {
+    async fn insert_plan(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        fields: &PlanFields,
+        now: Timestamp,
+    ) -> StoreResult<Plan>;
+    async fn update_plan(
+        &self,
+        tenant: TenantId,
+        id: PlanId,
+        version: i64,
+        fields: &PlanFields,
+        now: Timestamp,
+    ) -> StoreResult<Plan>;
+    /// Finds a plan, deleted or not.
+    async fn find_plan(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<Plan>>;
+    /// Lists plans; `today` decides the derived `PlanStatus` the filter may name.
+    async fn list_plans(
+        &self,
+        tenant: TenantId,
+        filter: &PlanFilter,
+        today: Date,
+        page: PageRequest,
+    ) -> StoreResult<Page<Plan>>;
+    /// Cancels the plan from `cancel_date` if it is still at `version`.
+    async fn cancel_plan(
+        &self,
+        tenant: TenantId,
+        id: PlanId,
+        version: i64,
+        cancel_date: Date,
+        now: Timestamp,
+    ) -> StoreResult<Plan>;
+    /// Marks the plan deleted (cancelling it from `cancel_date` if still active).
+    async fn delete_plan(
+        &self,
+        tenant: TenantId,
+        id: PlanId,
+        version: i64,
+        cancel_date: Date,
+        now: Timestamp,
+    ) -> StoreResult<Plan>;
+}
+
+/// What became of a request carrying an `Idempotency-Key`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// First sight of the key (or an expired one): the caller runs the request.
+    Claimed,
+    /// The key was used with this same request: here is the response it got.
+    Replay { status: u16, body: Vec<u8> },
+    /// The key was used with a different request.
+    Mismatch,
+    /// The same request is being processed right now.
+    InFlight,
+}
+
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Atomically claims `key` for a request with `request_hash`. A record created
+    /// before `expired_before` counts as absent and is replaced.
+    async fn claim_idempotency_key(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        request_hash: &[u8; 32],
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> StoreResult<IdempotencyClaim>;
+    /// Stores the response of a claimed request, for replays.
+    async fn complete_idempotency_key(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> StoreResult<()>;
+    /// Gives a claimed key up (the request failed in a way a retry may fix).
+    async fn release_idempotency_key(&self, tenant: TenantId, key: &str) -> StoreResult<()>;
+    /// Deletes records created before `before`; returns how many.
+    async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64>;
+}
+
+/// Everything the application needs from a database.
+#[async_trait]
+pub trait Store: TenantStore + AccountStore + PlanStore + IdempotencyStore {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// A cheap round trip, for health checks.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Waits for in-flight work and closes connections.
+    async fn close(&self);
+}

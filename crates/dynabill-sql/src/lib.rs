@@ -1,0 +1,338 @@
+//! dynabill-sql: what the SQLite and PostgreSQL backends store alike. Row types
+//! (plain columns: integers, text, bytes) and their conversion to domain records.
+//!
+//! Both backends select dates as `YYYY-MM-DD` text, amounts as decimal text and
+//! timestamps as integer microseconds since the Unix epoch, so one row type and one
+//! conversion serve both; each backend keeps its own SQL and migrations.
+
+use std::str::FromStr;
+
+use anyhow::anyhow;
+use dynabill_app::model::{Account, AccountFields, Plan, PlanFields};
+use dynabill_app::store::{StoreError, TenantRow};
+use dynabill_core::domain::{
+    AccountId, AccountStatus, AccountType, DueDateMethod, InvoiceGrouping, PlanId, TenantId,
+};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+
+pub fn micros(ts: Timestamp) -> i64 {
+    ts.as_microsecond()
+}
+
+pub fn from_micros(us: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_microsecond(us)
+        .map_err(|e| StoreError::Other(anyhow!("bad timestamp {us}: {e}")))
+}
+
+pub fn date_text(date: Date) -> String {
+    date.to_string()
+}
+
+fn parse_date(text: &str) -> Result<Date, StoreError> {
+    Date::from_str(text).map_err(|e| StoreError::Other(anyhow!("bad stored date {text:?}: {e}")))
+}
+
+fn parse_opt_date(text: Option<&str>) -> Result<Option<Date>, StoreError> {
+    text.map(parse_date).transpose()
+}
+
+fn parse_decimal(text: &str) -> Result<Decimal, StoreError> {
+    Decimal::from_str(text)
+        .map_err(|e| StoreError::Other(anyhow!("bad stored amount {text:?}: {e}")))
+}
+
+/// Parses a stored value that the application wrote itself; failure means corruption.
+fn stored<T: FromStr>(what: &str, text: &str) -> Result<T, StoreError>
+where
+    T::Err: std::fmt::Display,
+{
+    text.parse::<T>()
+        .map_err(|e| StoreError::Other(anyhow!("bad stored {what} {text:?}: {e}")))
+}
+
+fn coded<T>(what: &str, code: i64, from: fn(i64) -> Option<T>) -> Result<T, StoreError> {
+    from(code).ok_or_else(|| StoreError::Other(anyhow!("bad stored {what} code {code}")))
+}
+
+fn small<T: TryFrom<i64>>(what: &str, value: i64) -> Result<T, StoreError> {
+    T::try_from(value).map_err(|_| StoreError::Other(anyhow!("stored {what} {value} out of range")))
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct TenantRecord {
+    pub id: i64,
+    pub app_key: String,
+    pub name: String,
+    pub currency: String,
+    pub time_zone: String,
+    pub created_at: i64,
+}
+
+impl TryFrom<TenantRecord> for TenantRow {
+    type Error = StoreError;
+
+    fn try_from(r: TenantRecord) -> Result<Self, StoreError> {
+        Ok(TenantRow {
+            id: TenantId(r.id),
+            app_key: r.app_key,
+            name: r.name,
+            currency: r.currency,
+            time_zone: r.time_zone,
+            created_at: from_micros(r.created_at)?,
+        })
+    }
+}
+
+/// A tenant joined with one API user's token hash: the whole of an authentication.
+#[derive(Debug, sqlx::FromRow)]
+pub struct CredentialRecord {
+    #[sqlx(flatten)]
+    pub tenant: TenantRecord,
+    pub token_hash: Vec<u8>,
+}
+
+impl CredentialRecord {
+    pub fn into_parts(self) -> Result<(TenantRow, [u8; 32]), StoreError> {
+        let hash: [u8; 32] = self
+            .token_hash
+            .as_slice()
+            .try_into()
+            .map_err(|_| StoreError::Other(anyhow!("stored token hash is not 32 bytes")))?;
+        Ok((self.tenant.try_into()?, hash))
+    }
+}
+
+/// The columns of `accounts`, in the order `ACCOUNT_COLUMNS` lists them.
+#[derive(Debug, sqlx::FromRow)]
+pub struct AccountRecord {
+    pub id: i64,
+    pub ext_id: String,
+    pub name: String,
+    pub account_type: i64,
+    pub status: i64,
+    pub email: String,
+    pub ext_id2: Option<String>,
+    pub invoice_name: Option<String>,
+    pub phone: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
+    pub country: Option<String>,
+    pub account_manager: Option<String>,
+    pub contact_person: Option<String>,
+    pub due_date_method: i64,
+    pub due_date_days: i64,
+    pub invoice_grouping: i64,
+    pub currency: String,
+    pub tax_exempt: bool,
+    pub tax_exemption_number: Option<String>,
+    pub credit_balance: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub version: i64,
+}
+
+/// The writable columns of `accounts`, in the order [`AccountValues`] binds them.
+pub const ACCOUNT_WRITABLE: [&str; 21] = [
+    "ext_id",
+    "name",
+    "account_type",
+    "status",
+    "email",
+    "ext_id2",
+    "invoice_name",
+    "phone",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "account_manager",
+    "contact_person",
+    "due_date_method",
+    "due_date_days",
+    "invoice_grouping",
+    "currency",
+    "tax_exempt",
+    "tax_exemption_number",
+];
+
+/// One value of a writable column, ready to bind.
+pub enum Value {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+    Bool(bool),
+}
+
+/// The values of [`ACCOUNT_WRITABLE`] for `f`, in order.
+pub fn account_values(f: &AccountFields) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Text(f.ext_id.clone()),
+        Text(f.name.clone()),
+        Int(f.account_type.code()),
+        Int(f.status.code()),
+        Text(f.email.as_str().to_owned()),
+        OptText(f.ext_id2.clone()),
+        OptText(f.invoice_name.clone()),
+        OptText(f.phone.clone()),
+        OptText(f.address.clone()),
+        OptText(f.city.clone()),
+        OptText(f.state.clone()),
+        OptText(f.zip.clone()),
+        OptText(f.country.map(|c| c.alpha2().to_owned())),
+        OptText(f.account_manager.clone()),
+        OptText(f.contact_person.clone()),
+        Int(f.due_date_method.code()),
+        Int(i64::from(f.due_date_days)),
+        Int(f.invoice_grouping.code()),
+        Text(f.currency.code().to_owned()),
+        Bool(f.tax_exempt),
+        OptText(f.tax_exemption_number.clone()),
+    ]
+}
+
+impl TryFrom<AccountRecord> for Account {
+    type Error = StoreError;
+
+    fn try_from(r: AccountRecord) -> Result<Self, StoreError> {
+        let fields = AccountFields {
+            ext_id: r.ext_id,
+            name: r.name,
+            account_type: coded("account type", r.account_type, AccountType::from_code)?,
+            status: coded("account status", r.status, AccountStatus::from_code)?,
+            email: stored("e-mail", &r.email)?,
+            ext_id2: r.ext_id2,
+            invoice_name: r.invoice_name,
+            phone: r.phone,
+            address: r.address,
+            city: r.city,
+            state: r.state,
+            zip: r.zip,
+            country: r
+                .country
+                .as_deref()
+                .map(|c| stored("country", c))
+                .transpose()?,
+            account_manager: r.account_manager,
+            contact_person: r.contact_person,
+            due_date_method: coded(
+                "due date method",
+                r.due_date_method,
+                DueDateMethod::from_code,
+            )?,
+            due_date_days: small("due date days", r.due_date_days)?,
+            invoice_grouping: coded(
+                "invoice grouping",
+                r.invoice_grouping,
+                InvoiceGrouping::from_code,
+            )?,
+            currency: stored("currency", &r.currency)?,
+            tax_exempt: r.tax_exempt,
+            tax_exemption_number: r.tax_exemption_number,
+        };
+        Ok(Account {
+            id: AccountId(r.id),
+            fields,
+            credit_balance: parse_decimal(&r.credit_balance)?,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+            deleted_at: r.deleted_at.map(from_micros).transpose()?,
+            version: r.version,
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct PlanRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub account_ext_id: String,
+    pub ext_id: String,
+    pub name: Option<String>,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub auto_renew: bool,
+    pub renewal_term_months: i64,
+    pub billing_day: Option<i64>,
+    pub currency: String,
+    pub po_number: Option<String>,
+    pub notes: Option<String>,
+    pub cancel_date: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub version: i64,
+}
+
+/// The writable columns of `plans`, in the order [`plan_values`] gives them.
+pub const PLAN_WRITABLE: [&str; 10] = [
+    "ext_id",
+    "name",
+    "start_date",
+    "end_date",
+    "auto_renew",
+    "renewal_term_months",
+    "billing_day",
+    "currency",
+    "po_number",
+    "notes",
+];
+
+/// Dates are given as text; PostgreSQL casts them where its columns are `DATE`.
+pub fn plan_values(f: &PlanFields) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Text(f.ext_id.clone()),
+        OptText(f.name.clone()),
+        Text(date_text(f.start_date)),
+        OptText(f.end_date.map(date_text)),
+        Bool(f.auto_renew),
+        Int(i64::from(f.renewal_term_months)),
+        OptInt(f.billing_day.map(i64::from)),
+        Text(f.currency.code().to_owned()),
+        OptText(f.po_number.clone()),
+        OptText(f.notes.clone()),
+    ]
+}
+
+impl TryFrom<PlanRecord> for Plan {
+    type Error = StoreError;
+
+    fn try_from(r: PlanRecord) -> Result<Self, StoreError> {
+        let fields = PlanFields {
+            ext_id: r.ext_id,
+            name: r.name,
+            start_date: parse_date(&r.start_date)?,
+            end_date: parse_opt_date(r.end_date.as_deref())?,
+            auto_renew: r.auto_renew,
+            renewal_term_months: small("renewal term", r.renewal_term_months)?,
+            billing_day: r.billing_day.map(|d| small("billing day", d)).transpose()?,
+            currency: stored("currency", &r.currency)?,
+            po_number: r.po_number,
+            notes: r.notes,
+        };
+        Ok(Plan {
+            id: PlanId(r.id),
+            account_id: AccountId(r.account_id),
+            account_ext_id: r.account_ext_id,
+            fields,
+            cancel_date: parse_opt_date(r.cancel_date.as_deref())?,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+            deleted_at: r.deleted_at.map(from_micros).transpose()?,
+            version: r.version,
+        })
+    }
+}
+
+/// Wraps an unexpected database error, keeping its context for the logs.
+pub fn other(e: impl Into<anyhow::Error>, doing: &'static str) -> StoreError {
+    StoreError::Other(e.into().context(doing))
+}

@@ -1,0 +1,106 @@
+//! Tenants and API users in SQLite.
+
+use async_trait::async_trait;
+use dynabill_app::store::{NewApiUser, NewTenant, StoreError, StoreResult, TenantRow, TenantStore};
+use dynabill_core::domain::TenantId;
+use dynabill_sql::{CredentialRecord, TenantRecord, micros};
+use jiff::Timestamp;
+
+use crate::{SqliteStore, db_error, is_unique_violation};
+
+const TENANT_COLUMNS: &str = "t.id, t.app_key, t.name, t.currency, t.time_zone, t.created_at";
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn create_tenant(
+        &self,
+        tenant: &NewTenant,
+        user: &NewApiUser,
+        now: Timestamp,
+    ) -> StoreResult<TenantRow> {
+        let mut tx = self.begin_write().await?;
+        let row: TenantRecord = sqlx::query_as(
+            "INSERT INTO tenants AS t (app_key, name, currency, time_zone, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING id, app_key, name, currency, time_zone, created_at",
+        )
+        .bind(&tenant.app_key)
+        .bind(&tenant.name)
+        .bind(&tenant.currency)
+        .bind(&tenant.time_zone)
+        .bind(micros(now))
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        insert_user(&mut tx, row.id, user, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        row.try_into()
+    }
+
+    async fn add_api_user(
+        &self,
+        tenant: TenantId,
+        user: &NewApiUser,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin_write().await?;
+        insert_user(&mut tx, tenant.0, user, now).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.app_key = ?");
+        let row: Option<TenantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(app_key)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_error)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn credential(
+        &self,
+        app_key: &str,
+        user_name: &str,
+    ) -> StoreResult<Option<(TenantRow, [u8; 32])>> {
+        let row: Option<CredentialRecord> = sqlx::query_as(
+            "SELECT t.id, t.app_key, t.name, t.currency, t.time_zone, t.created_at, u.token_hash
+             FROM tenants t JOIN api_users u ON u.tenant_id = t.id
+             WHERE t.app_key = ? AND u.user_name = ?",
+        )
+        .bind(app_key)
+        .bind(user_name)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db_error)?;
+        row.map(CredentialRecord::into_parts).transpose()
+    }
+
+    async fn tenant_count(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_error)
+    }
+}
+
+async fn insert_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tenant: i64,
+    user: &NewApiUser,
+    now: Timestamp,
+) -> StoreResult<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO api_users (tenant_id, user_name, token_hash, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(tenant)
+    .bind(&user.user_name)
+    .bind(user.token_hash.as_slice())
+    .bind(micros(now))
+    .execute(&mut **tx)
+    .await;
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::UserNameTaken),
+        Err(e) => Err(db_error(e)),
+    }
+}
