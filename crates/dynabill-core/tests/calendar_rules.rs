@@ -428,6 +428,29 @@ fn a_next_period_change_waits_for_the_first_boundary_strictly_after_its_date() {
     }
 }
 
+#[test]
+fn grid_arithmetic_beyond_the_calendar_is_an_error_not_a_panic() {
+    let grids = [
+        grid(cadence(BillingPeriod::Annual, 1000), "2999-12-31", None),
+        grid(cadence(BillingPeriod::Weekly, 1000), "1900-01-01", None),
+    ];
+    for grid in grids {
+        for k in [i64::MAX, i64::MIN, 10_000, -10_000] {
+            assert_eq!(
+                grid.boundary(k),
+                Err(CalendarError::DateOutOfRange),
+                "B({k})"
+            );
+        }
+        assert_eq!(
+            grid.period_containing(Date::MAX),
+            Err(CalendarError::DateOutOfRange)
+        );
+        assert!(grid.period_containing(d("2999-12-31")).is_ok());
+        assert!(grid.period_containing(d("1900-01-01")).is_ok());
+    }
+}
+
 // ---------------------------------------------------------------- pieces
 
 struct PiecesCase {

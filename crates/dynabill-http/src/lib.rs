@@ -1,1 +1,100 @@
-//! dynabill-http
+//! dynabill-http: the HTTP doors. Today the dynamic door (`/api/dynamicapi`,
+//! DealHub-compatible); every business rule stays behind it, in `dynabill-app`.
+//!
+//! This is the only crate that knows JSON field names and HTTP status codes.
+
+mod codes;
+mod dynamic;
+mod envelope;
+mod error;
+mod fields;
+mod ops;
+mod params;
+mod wire;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use dynabill_app::App;
+
+use crate::codes::ApiError;
+use crate::error::DoorError;
+
+pub use dynamic::MAX_BODY_BYTES;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ServerState {
+    app: App,
+    request_ids: Arc<RequestIds>,
+}
+
+/// The whole HTTP surface of the server.
+pub fn router(app: App) -> Router {
+    let state = ServerState { app, request_ids: Arc::new(RequestIds::new()) };
+    Router::new()
+        .route("/api/dynamicapi", any(dynamic::handle))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz(State(state): State<ServerState>) -> Response {
+    match state.app.store().ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: storage unavailable");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
+        }
+    }
+}
+
+async fn not_found() -> Response {
+    let reply = envelope::failure(&DoorError::Api(
+        ApiError::NotFound,
+        "no such path; the API is at /api/dynamicapi".into(),
+    ));
+    (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response()
+}
+
+/// Request IDs: a random per-process prefix and a counter, cheap and unique enough
+/// to find a request in the logs.
+struct RequestIds {
+    prefix: String,
+    next: AtomicU64,
+}
+
+impl RequestIds {
+    fn new() -> RequestIds {
+        let mut bytes = [0u8; 4];
+        // Without a random source the IDs are still unique within the process.
+        let _ = getrandom::fill(&mut bytes);
+        RequestIds { prefix: hex::encode(bytes), next: AtomicU64::new(1) }
+    }
+
+    fn next(&self) -> String {
+        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// The ID of the current request: the caller's `X-Request-Id` when sensible, else ours.
+pub struct RequestId(pub String);
+
+impl FromRequestParts<ServerState> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
+        let given = parts
+            .headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()));
+        Ok(RequestId(given.map_or_else(|| state.request_ids.next(), str::to_owned)))
+    }
+}

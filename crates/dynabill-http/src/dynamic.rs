@@ -1,0 +1,197 @@
+//! The dynamic door, `/api/dynamicapi`: one path, the operation picked by
+//! `api_code` and `entity_code` (SPEC §1–3).
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, Uri, header};
+use axum::response::{IntoResponse, Response};
+use dynabill_app::auth::AuthError;
+use dynabill_app::idempotency::request_fingerprint;
+use dynabill_app::model::Tenant;
+use dynabill_app::store::IdempotencyClaim;
+use dynabill_app::{App, AppError};
+use serde_json::Value;
+
+use crate::codes::{ApiCode, ApiError, MISSING_CODES_DESCRIPTION, MethodError, Operation, Route, route};
+use crate::envelope::{self, Reply};
+use crate::error::{DoorError, from_app};
+use crate::fields::{API_CODE, ENTITY_CODE};
+use crate::ops::{accounts, plans};
+use crate::params::Params;
+use crate::{RequestId, ServerState};
+
+/// Largest accepted body (SPEC §5 and the foundation issue): 1 MiB.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+pub async fn handle(
+    State(state): State<ServerState>,
+    RequestId(request_id): RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let reply = match serve(&state.app, &request_id, &method, &uri, &headers, body).await {
+        Ok(reply) => reply,
+        Err(error) => envelope::failure(&error),
+    };
+    let mut response = (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response();
+    if let Ok(value) = request_id.parse() {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn serve(
+    app: &App,
+    request_id: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Reply, DoorError> {
+    if method != Method::GET && method != Method::POST {
+        return Err(DoorError::Api(ApiError::MethodNotAllowed, format!("{method} is not allowed here; use GET or POST")));
+    }
+    let tenant = authenticate(app, headers, request_id).await?;
+    let mut params = Params::from_query(uri.query().unwrap_or(""))?;
+    if method == Method::POST {
+        params.add_body(read_body(headers, body).await?)?;
+    }
+    let (api_code, entity_code) = codes(&params)?;
+    let (api, operation) = match route(api_code, entity_code) {
+        Route::Unknown => {
+            return Err(DoorError::Method(
+                MethodError::Unsupported,
+                format!("api_code {api_code} is not supported for entity_code {entity_code}"),
+            ));
+        }
+        Route::NotYetBuilt(api) => {
+            check_method(api, method)?;
+            return Err(DoorError::Method(
+                MethodError::Unsupported,
+                format!("api_code {api_code} for entity_code {entity_code} is not available on this server yet"),
+            ));
+        }
+        Route::Served(api, operation) => (api, operation),
+    };
+    check_method(api, method)?;
+    let Some(key) = idempotency_key(headers, method)? else {
+        return run(app, &tenant, operation, &params, request_id).await;
+    };
+    let fingerprint = request_fingerprint(&[uri.path().as_bytes(), b"\n", &params.canonical()].concat());
+    let claim = app
+        .claim_idempotency_key(&tenant, &key, &fingerprint)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    match claim {
+        IdempotencyClaim::Replay { status, body } => Ok(Reply {
+            status: axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
+            body,
+        }),
+        IdempotencyClaim::Mismatch => Err(from_app(
+            AppError::IdempotencyConflict("this Idempotency-Key was already used with a different request"),
+            request_id,
+        )),
+        IdempotencyClaim::InFlight => Err(from_app(
+            AppError::IdempotencyConflict("a request with this Idempotency-Key is still being processed; retry later"),
+            request_id,
+        )),
+        IdempotencyClaim::Claimed => {
+            let outcome = run(app, &tenant, operation, &params, request_id).await;
+            let stored = match &outcome {
+                Ok(reply) => Some(reply.clone()),
+                Err(error) if envelope::is_final(error) => Some(envelope::failure(error)),
+                Err(_) => None,
+            };
+            let saved = match stored {
+                Some(reply) => app.complete_idempotency_key(&tenant, &key, reply.status.as_u16(), &reply.body).await,
+                // A failure a retry may fix: give the key back.
+                None => app.release_idempotency_key(&tenant, &key).await,
+            };
+            if let Err(e) = saved {
+                tracing::warn!(request_id, error = %e, "could not record the idempotency key's outcome");
+            }
+            outcome
+        }
+    }
+}
+
+async fn run(app: &App, tenant: &Tenant, operation: Operation, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+    match operation {
+        Operation::ListAccounts => accounts::list(app, tenant, p, request_id).await,
+        Operation::UpsertAccount => accounts::upsert(app, tenant, p, request_id).await,
+        Operation::DeleteAccount => accounts::delete(app, tenant, p, request_id).await,
+        Operation::ListPlans => plans::list(app, tenant, p, request_id).await,
+        Operation::UpsertPlan => plans::upsert(app, tenant, p, request_id).await,
+        Operation::DeletePlan => plans::delete(app, tenant, p, request_id).await,
+        Operation::CancelPlan => plans::cancel(app, tenant, p, request_id).await,
+    }
+}
+
+fn check_method(api: ApiCode, method: &Method) -> Result<(), DoorError> {
+    let expected = api.method();
+    if *method == expected {
+        return Ok(());
+    }
+    Err(DoorError::Api(ApiError::MethodNotAllowed, format!("this api_code is called with {expected}, not {method}")))
+}
+
+async fn authenticate(app: &App, headers: &HeaderMap, request_id: &str) -> Result<Tenant, DoorError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match app.authenticate(header("appkey"), header("username"), header("accesstoken")).await {
+        Ok(tenant) => Ok(tenant),
+        Err(AuthError::Rejected) => Err(DoorError::Api(ApiError::Unauthorized, "authentication failed".into())),
+        Err(AuthError::App(e)) => Err(from_app(e, request_id)),
+    }
+}
+
+fn codes(params: &Params) -> Result<(i64, i64), DoorError> {
+    let missing = || DoorError::Method(MethodError::MissingCodes, MISSING_CODES_DESCRIPTION.into());
+    if !params.has(API_CODE) || !params.has(ENTITY_CODE) {
+        return Err(missing());
+    }
+    match (params.int(API_CODE)?, params.int(ENTITY_CODE)?) {
+        (Some(api), Some(entity)) => Ok((api, entity)),
+        _ => Err(missing()),
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap, method: &Method) -> Result<Option<String>, DoorError> {
+    if *method != Method::POST {
+        return Ok(None);
+    }
+    match headers.get(IDEMPOTENCY_KEY) {
+        None => Ok(None),
+        Some(value) => value
+            .to_str()
+            .map(|s| Some(s.to_owned()))
+            .map_err(|_| DoorError::invalid("Idempotency-Key", "must be visible ASCII")),
+    }
+}
+
+/// Reads a POST body: JSON (or no `Content-Type`), at most 1 MiB, an object.
+async fn read_body(headers: &HeaderMap, body: Body) -> Result<serde_json::Map<String, Value>, DoorError> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let media = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        if media != "application/json" && !media.ends_with("+json") {
+            return Err(DoorError::Api(
+                ApiError::UnsupportedMediaType,
+                format!("the body must be JSON (Content-Type application/json), not {media:?}"),
+            ));
+        }
+    }
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        DoorError::Api(ApiError::PayloadTooLarge, format!("the body is larger than {MAX_BODY_BYTES} bytes"))
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(DoorError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(DoorError::bad_request(format!("the body is not valid JSON: {e}"))),
+    }
+}
+

@@ -1,0 +1,32 @@
+//! One module per entity: parse the parameters, call the use case, shape the reply.
+
+pub mod accounts;
+pub mod plans;
+
+use dynabill_app::model::{Page, RecordKey};
+use serde::Serialize;
+
+use crate::envelope::{self, Reply};
+use crate::error::DoorError;
+use crate::fields::{EXT_ID, ID, MAX_TEXT};
+use crate::params::{Params, encode_cursor};
+
+/// The record a call names: `ID` wins over `ExtID` (SPEC §1).
+pub fn record_key(params: &Params) -> Result<Option<RecordKey>, DoorError> {
+    if let Some(id) = params.int(ID)? {
+        return Ok(Some(RecordKey::Id(id)));
+    }
+    Ok(params.text(EXT_ID, MAX_TEXT)?.map(RecordKey::ExtId))
+}
+
+/// Like [`record_key`], for operations that must name a record.
+pub fn required_key(params: &Params, doing: &str) -> Result<RecordKey, DoorError> {
+    record_key(params)?.ok_or_else(|| DoorError::missing("ID or ExtID", doing))
+}
+
+/// A read reply from a page of records mapped to their wire shape.
+pub fn page_reply<'a, T, W: Serialize>(page: &'a Page<T>, to_wire: impl Fn(&'a T) -> W) -> Reply {
+    let data: Vec<W> = page.items.iter().map(to_wire).collect();
+    let cursor = page.next_after.map(encode_cursor);
+    envelope::page(&data, page.total, cursor.as_deref())
+}
