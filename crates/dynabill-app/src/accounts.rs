@@ -7,7 +7,7 @@ use crate::model::{
     Account, AccountFields, AccountFilter, AccountPatch, Page, PageRequest, RecordKey, Tenant,
 };
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES};
+use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Defaults of the optional account fields (SPEC §4.1).
 const DEFAULT_DUE_DATE_DAYS: u32 = 30;
@@ -85,7 +85,8 @@ impl App {
         id: Option<i64>,
         patch: AccountPatch,
     ) -> Result<Account, AppError> {
-        for _ in 0..WRITE_RACE_RETRIES {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
             let existing = self.account_for_upsert(tenant, id, &patch).await?;
             let now = self.clock().now();
             let result = match existing {
@@ -196,7 +197,8 @@ impl App {
         tenant: &Tenant,
         key: &RecordKey,
     ) -> Result<Account, AppError> {
-        for _ in 0..WRITE_RACE_RETRIES {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
             let account = self.get_account(tenant, key, true).await?;
             if account.deleted_at.is_some() {
                 return Err(AppError::NotAllowed(format!(

@@ -8,7 +8,7 @@ use crate::model::{
     Account, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey, Tenant,
 };
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES};
+use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// The renewal term of a plan that names none (SPEC §4.2).
 const DEFAULT_RENEWAL_TERM_MONTHS: u32 = 12;
@@ -81,7 +81,8 @@ impl App {
             Some(key) => Some(self.parent_account(tenant, key).await?),
             None => None,
         };
-        for _ in 0..WRITE_RACE_RETRIES {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
             let existing = self.plan_for_upsert(tenant, id, &patch).await?;
             let now = self.clock().now();
             let result = match existing {
@@ -228,7 +229,8 @@ impl App {
         key: &RecordKey,
         cancel_date: Option<Date>,
     ) -> Result<Plan, AppError> {
-        for _ in 0..WRITE_RACE_RETRIES {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
             let plan = self.get_plan(tenant, key, false).await?;
             if let Some(date) = plan.cancel_date {
                 return Err(AppError::NotAllowed(format!(
@@ -260,7 +262,8 @@ impl App {
 
     /// Delete (11/71): cancels the plan from today if it is active, then hides it.
     pub async fn delete_plan(&self, tenant: &Tenant, key: &RecordKey) -> Result<Plan, AppError> {
-        for _ in 0..WRITE_RACE_RETRIES {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
             let plan = self.get_plan(tenant, key, true).await?;
             if plan.deleted_at.is_some() {
                 return Err(AppError::NotAllowed(format!(

@@ -123,6 +123,8 @@ pub trait AccountStore: Send + Sync {
 
 #[async_trait]
 pub trait PlanStore: Send + Sync {
+    /// Fails with `Stale` unless `account` is a live (not deleted) account of the
+    /// tenant, and with `ExtIdTaken` when the tenant has a plan with that `ExtID`.
     async fn insert_plan(
         &self,
         tenant: TenantId,

@@ -183,7 +183,10 @@ pub fn route(api_code: i64, entity_code: i64) -> Route {
     use ApiCode as A;
     use EntityCode as E;
     use Operation as O;
-    let (Some(api), Some(entity)) = (ApiCode::from_code(api_code), EntityCode::from_code(entity_code)) else {
+    let (Some(api), Some(entity)) = (
+        ApiCode::from_code(api_code),
+        EntityCode::from_code(entity_code),
+    ) else {
         return Route::Unknown;
     };
     let served = |op| Route::Served(api, op);

@@ -12,7 +12,9 @@ use dynabill_app::store::IdempotencyClaim;
 use dynabill_app::{App, AppError};
 use serde_json::Value;
 
-use crate::codes::{ApiCode, ApiError, MISSING_CODES_DESCRIPTION, MethodError, Operation, Route, route};
+use crate::codes::{
+    ApiCode, ApiError, MISSING_CODES_DESCRIPTION, MethodError, Operation, Route, route,
+};
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{API_CODE, ENTITY_CODE};
@@ -36,7 +38,12 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(error) => envelope::failure(&error),
     };
-    let mut response = (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response();
+    let mut response = (
+        reply.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response();
     if let Ok(value) = request_id.parse() {
         response.headers_mut().insert("x-request-id", value);
     }
@@ -52,7 +59,10 @@ async fn serve(
     body: Body,
 ) -> Result<Reply, DoorError> {
     if method != Method::GET && method != Method::POST {
-        return Err(DoorError::Api(ApiError::MethodNotAllowed, format!("{method} is not allowed here; use GET or POST")));
+        return Err(DoorError::Api(
+            ApiError::MethodNotAllowed,
+            format!("{method} is not allowed here; use GET or POST"),
+        ));
     }
     let tenant = authenticate(app, headers, request_id).await?;
     let mut params = Params::from_query(uri.query().unwrap_or(""))?;
@@ -71,7 +81,9 @@ async fn serve(
             check_method(api, method)?;
             return Err(DoorError::Method(
                 MethodError::Unsupported,
-                format!("api_code {api_code} for entity_code {entity_code} is not available on this server yet"),
+                format!(
+                    "api_code {api_code} for entity_code {entity_code} is not available on this server yet"
+                ),
             ));
         }
         Route::Served(api, operation) => (api, operation),
@@ -80,7 +92,8 @@ async fn serve(
     let Some(key) = idempotency_key(headers, method)? else {
         return run(app, &tenant, operation, &params, request_id).await;
     };
-    let fingerprint = request_fingerprint(&[uri.path().as_bytes(), b"\n", &params.canonical()].concat());
+    let fingerprint =
+        request_fingerprint(&[uri.path().as_bytes(), b"\n", &params.canonical()].concat());
     let claim = app
         .claim_idempotency_key(&tenant, &key, &fingerprint)
         .await
@@ -91,11 +104,15 @@ async fn serve(
             body,
         }),
         IdempotencyClaim::Mismatch => Err(from_app(
-            AppError::IdempotencyConflict("this Idempotency-Key was already used with a different request"),
+            AppError::IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request",
+            ),
             request_id,
         )),
         IdempotencyClaim::InFlight => Err(from_app(
-            AppError::IdempotencyConflict("a request with this Idempotency-Key is still being processed; retry later"),
+            AppError::IdempotencyConflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ),
             request_id,
         )),
         IdempotencyClaim::Claimed => {
@@ -106,7 +123,10 @@ async fn serve(
                 Err(_) => None,
             };
             let saved = match stored {
-                Some(reply) => app.complete_idempotency_key(&tenant, &key, reply.status.as_u16(), &reply.body).await,
+                Some(reply) => {
+                    app.complete_idempotency_key(&tenant, &key, reply.status.as_u16(), &reply.body)
+                        .await
+                }
                 // A failure a retry may fix: give the key back.
                 None => app.release_idempotency_key(&tenant, &key).await,
             };
@@ -118,7 +138,13 @@ async fn serve(
     }
 }
 
-async fn run(app: &App, tenant: &Tenant, operation: Operation, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+async fn run(
+    app: &App,
+    tenant: &Tenant,
+    operation: Operation,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     match operation {
         Operation::ListAccounts => accounts::list(app, tenant, p, request_id).await,
         Operation::UpsertAccount => accounts::upsert(app, tenant, p, request_id).await,
@@ -135,14 +161,32 @@ fn check_method(api: ApiCode, method: &Method) -> Result<(), DoorError> {
     if *method == expected {
         return Ok(());
     }
-    Err(DoorError::Api(ApiError::MethodNotAllowed, format!("this api_code is called with {expected}, not {method}")))
+    Err(DoorError::Api(
+        ApiError::MethodNotAllowed,
+        format!("this api_code is called with {expected}, not {method}"),
+    ))
 }
 
-async fn authenticate(app: &App, headers: &HeaderMap, request_id: &str) -> Result<Tenant, DoorError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    match app.authenticate(header("appkey"), header("username"), header("accesstoken")).await {
+async fn authenticate(
+    app: &App,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Tenant, DoorError> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    match app
+        .authenticate(header("appkey"), header("username"), header("accesstoken"))
+        .await
+    {
         Ok(tenant) => Ok(tenant),
-        Err(AuthError::Rejected) => Err(DoorError::Api(ApiError::Unauthorized, "authentication failed".into())),
+        Err(AuthError::Rejected) => Err(DoorError::Api(
+            ApiError::Unauthorized,
+            "authentication failed".into(),
+        )),
         Err(AuthError::App(e)) => Err(from_app(e, request_id)),
     }
 }
@@ -172,9 +216,19 @@ fn idempotency_key(headers: &HeaderMap, method: &Method) -> Result<Option<String
 }
 
 /// Reads a POST body: JSON (or no `Content-Type`), at most 1 MiB, an object.
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<serde_json::Map<String, Value>, DoorError> {
+async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Map<String, Value>, DoorError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
-        let media = content_type.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = content_type
+            .to_str()
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         if media != "application/json" && !media.ends_with("+json") {
             return Err(DoorError::Api(
                 ApiError::UnsupportedMediaType,
@@ -182,16 +236,22 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<serde_json::Map<St
             ));
         }
     }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
-        DoorError::Api(ApiError::PayloadTooLarge, format!("the body is larger than {MAX_BODY_BYTES} bytes"))
-    })?;
+    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|_| {
+            DoorError::Api(
+                ApiError::PayloadTooLarge,
+                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        })?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(serde_json::Map::new());
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(DoorError::bad_request("the body must be a JSON object")),
-        Err(e) => Err(DoorError::bad_request(format!("the body is not valid JSON: {e}"))),
+        Err(e) => Err(DoorError::bad_request(format!(
+            "the body is not valid JSON: {e}"
+        ))),
     }
 }
-

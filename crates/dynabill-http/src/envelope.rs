@@ -70,15 +70,27 @@ pub fn page<T: Serialize>(data: &[T], total: i64, next_cursor: Option<&str>) -> 
             METHOD_ERROR: None,
             API_ERROR: None,
             METHOD_ERROR_DESCRIPTION: None,
-            read: Some(ReadPart { DATA: data, TOTAL_COUNT: total, NEXT_CURSOR: next_cursor }),
+            read: Some(ReadPart {
+                DATA: data,
+                TOTAL_COUNT: total,
+                NEXT_CURSOR: next_cursor,
+            }),
         },
     )
 }
 
 /// A failure: method errors answer HTTP 200 with `API_STATUS` 1; API errors their status with 0.
 pub fn failure(error: &DoorError) -> Reply {
-    let (status, api_status, method_error, api_error, description): (_, _, Option<&str>, Option<&str>, &str) = match error {
-        DoorError::Method(code, description) => (StatusCode::OK, 1, Some(code.code()), None, description),
+    let (status, api_status, method_error, api_error, description): (
+        _,
+        _,
+        Option<&str>,
+        Option<&str>,
+        &str,
+    ) = match error {
+        DoorError::Method(code, description) => {
+            (StatusCode::OK, 1, Some(code.code()), None, description)
+        }
         DoorError::Api(code, description) => {
             (code.status(), 0, None, Some(code.code()), description)
         }

@@ -16,7 +16,12 @@ pub enum DoorError {
 
 impl DoorError {
     pub fn missing(name: &str, context: &str) -> DoorError {
-        DoorError::Method(MethodError::Missing, format!("{name} is required {context}").trim_end().to_owned())
+        DoorError::Method(
+            MethodError::Missing,
+            format!("{name} is required {context}")
+                .trim_end()
+                .to_owned(),
+        )
     }
 
     /// `reason` completes the sentence after the field's name: "must be a date".
@@ -35,7 +40,11 @@ pub fn from_app(e: AppError, request_id: &str) -> DoorError {
     match e {
         AppError::Missing { field, context } => DoorError::missing(wire(field), context),
         AppError::Invalid { field, reason } => DoorError::invalid(wire(field), reason),
-        AppError::NotFound { entity, field, value } => DoorError::Method(
+        AppError::NotFound {
+            entity,
+            field,
+            value,
+        } => DoorError::Method(
             MethodError::NotFound,
             format!("no {} with {} {value:?} exists", entity.noun(), wire(field)),
         ),
@@ -58,7 +67,10 @@ pub fn from_app(e: AppError, request_id: &str) -> DoorError {
 /// An unexpected failure: the client gets only the request ID, the log gets the rest.
 pub fn internal(err: &dyn std::fmt::Debug, request_id: &str) -> DoorError {
     tracing::error!(request_id, error = ?err, "internal error");
-    DoorError::Api(ApiError::Internal, format!("internal error (request ID {request_id})"))
+    DoorError::Api(
+        ApiError::Internal,
+        format!("internal error (request ID {request_id})"),
+    )
 }
 
 fn wire(field: Field) -> &'static str {

@@ -37,7 +37,10 @@ pub struct ServerState {
 
 /// The whole HTTP surface of the server.
 pub fn router(app: App) -> Router {
-    let state = ServerState { app, request_ids: Arc::new(RequestIds::new()) };
+    let state = ServerState {
+        app,
+        request_ids: Arc::new(RequestIds::new()),
+    };
     Router::new()
         .route("/api/dynamicapi", any(dynamic::handle))
         .route("/healthz", get(healthz))
@@ -60,7 +63,12 @@ async fn not_found() -> Response {
         ApiError::NotFound,
         "no such path; the API is at /api/dynamicapi".into(),
     ));
-    (reply.status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response()
+    (
+        reply.status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response()
 }
 
 /// Request IDs: a random per-process prefix and a counter, cheap and unique enough
@@ -75,11 +83,18 @@ impl RequestIds {
         let mut bytes = [0u8; 4];
         // Without a random source the IDs are still unique within the process.
         let _ = getrandom::fill(&mut bytes);
-        RequestIds { prefix: hex::encode(bytes), next: AtomicU64::new(1) }
+        RequestIds {
+            prefix: hex::encode(bytes),
+            next: AtomicU64::new(1),
+        }
     }
 
     fn next(&self) -> String {
-        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::Relaxed))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::Relaxed)
+        )
     }
 }
 
@@ -89,12 +104,17 @@ pub struct RequestId(pub String);
 impl FromRequestParts<ServerState> for RequestId {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
         let given = parts
             .headers
             .get("x-request-id")
             .and_then(|v| v.to_str().ok())
             .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()));
-        Ok(RequestId(given.map_or_else(|| state.request_ids.next(), str::to_owned)))
+        Ok(RequestId(
+            given.map_or_else(|| state.request_ids.next(), str::to_owned),
+        ))
     }
 }

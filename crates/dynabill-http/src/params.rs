@@ -29,10 +29,14 @@ pub struct Params {
 impl Params {
     /// Reads a query string. Values are JSON strings: typed getters parse them.
     pub fn from_query(query: &str) -> Result<Params, DoorError> {
-        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)
-            .map_err(|e| DoorError::bad_request(format!("the query string cannot be read: {e}")))?;
         let mut params = Params::default();
-        for (name, value) in pairs {
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (Some(name), Some(value)) = (form_decode(name), form_decode(value)) else {
+                return Err(DoorError::bad_request(format!(
+                    "the query string cannot be read: {pair:?} is not valid percent-encoded UTF-8"
+                )));
+            };
             params.insert(&name, Value::String(value))?;
         }
         Ok(params)
@@ -46,10 +50,15 @@ impl Params {
             from_body.insert(&name, value)?;
         }
         for code in [API_CODE, ENTITY_CODE] {
-            if let (Some(q), Some(b)) = (self.int(code).ok().flatten(), from_body.int(code).ok().flatten())
-                && q != b
+            if let (Some(q), Some(b)) = (
+                self.int(code).ok().flatten(),
+                from_body.int(code).ok().flatten(),
+            ) && q != b
             {
-                return Err(DoorError::invalid(code, format!("is {q} in the query string but {b} in the body")));
+                return Err(DoorError::invalid(
+                    code,
+                    format!("is {q} in the query string but {b} in the body"),
+                ));
             }
         }
         self.values.extend(from_body.values);
@@ -59,7 +68,10 @@ impl Params {
     fn insert(&mut self, name: &str, value: Value) -> Result<(), DoorError> {
         let key = name.to_ascii_lowercase();
         if self.values.insert(key, value).is_some() {
-            return Err(DoorError::invalid(name, "is given more than once (names are case-insensitive)"));
+            return Err(DoorError::invalid(
+                name,
+                "is given more than once (names are case-insensitive)",
+            ));
         }
         Ok(())
     }
@@ -88,26 +100,44 @@ impl Params {
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
-        parsed.map(Some).ok_or_else(|| DoorError::invalid(name, "must be a whole number"))
+        parsed
+            .map(Some)
+            .ok_or_else(|| DoorError::invalid(name, "must be a whole number"))
     }
 
     /// An integer within `range`.
-    pub fn int_in(&self, name: &str, range: std::ops::RangeInclusive<i64>) -> Result<Option<i64>, DoorError> {
+    pub fn int_in(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+    ) -> Result<Option<i64>, DoorError> {
         let Some(n) = self.int(name)? else {
             return Ok(None);
         };
         if !range.contains(&n) {
             return Err(DoorError::invalid(
                 name,
-                format!("must be between {} and {}, got {n}", range.start(), range.end()),
+                format!(
+                    "must be between {} and {}, got {n}",
+                    range.start(),
+                    range.end()
+                ),
             ));
         }
         Ok(Some(n))
     }
 
     /// An enumeration sent as its integer code; `allowed` lists the codes for the error.
-    pub fn coded<T>(&self, name: &str, from_code: fn(i64) -> Option<T>, allowed: &str) -> Result<Option<T>, DoorError> {
-        let Some(code) = self.int(name).map_err(|_| DoorError::invalid(name, format!("must be {allowed}")))? else {
+    pub fn coded<T>(
+        &self,
+        name: &str,
+        from_code: fn(i64) -> Option<T>,
+        allowed: &str,
+    ) -> Result<Option<T>, DoorError> {
+        let Some(code) = self
+            .int(name)
+            .map_err(|_| DoorError::invalid(name, format!("must be {allowed}")))?
+        else {
             return Ok(None);
         };
         from_code(code)
@@ -140,7 +170,11 @@ impl Params {
     /// An optional string field of a partial update: absent is `None` (keep);
     /// null or empty is `Some(None)` (clear); anything else is the new value.
     /// Numbers are taken as their text, since callers often send numeric keys.
-    pub fn optional_text(&self, name: &str, max: usize) -> Result<Option<Option<String>>, DoorError> {
+    pub fn optional_text(
+        &self,
+        name: &str,
+        max: usize,
+    ) -> Result<Option<Option<String>>, DoorError> {
         let text = match self.get(name) {
             None => return Ok(None),
             Some(Value::Null) => return Ok(Some(None)),
@@ -152,7 +186,10 @@ impl Params {
             return Ok(Some(None));
         }
         if text.chars().count() > max {
-            return Err(DoorError::invalid(name, format!("must be at most {max} characters")));
+            return Err(DoorError::invalid(
+                name,
+                format!("must be at most {max} characters"),
+            ));
         }
         if text.chars().any(|c| c == '\0') {
             return Err(DoorError::invalid(name, "must not contain NUL characters"));
@@ -161,7 +198,13 @@ impl Params {
     }
 
     /// A value parsed from text by `parse`, with `what` describing the expected form.
-    pub fn parsed<T>(&self, name: &str, max: usize, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Option<Option<T>>, DoorError> {
+    pub fn parsed<T>(
+        &self,
+        name: &str,
+        max: usize,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<Option<T>>, DoorError> {
         match self.optional_text(name, max)? {
             None => Ok(None),
             Some(None) => Ok(Some(None)),
@@ -173,16 +216,26 @@ impl Params {
 
     /// A calendar date `YYYY-MM-DD` between 1900-01-01 and 2999-12-31.
     pub fn date(&self, name: &str) -> Result<Option<Option<Date>>, DoorError> {
-        let Some(text) = self.optional_text(name, 10).map_err(|_| invalid_date(name))? else {
+        let Some(text) = self
+            .optional_text(name, 10)
+            .map_err(|_| invalid_date(name))?
+        else {
             return Ok(None);
         };
         let Some(text) = text else {
             return Ok(Some(None));
         };
-        let well_formed = text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
-        let date = well_formed.then(|| Date::from_str(&text).ok()).flatten().ok_or_else(|| invalid_date(name))?;
+        let well_formed =
+            text.len() == 10 && text.as_bytes()[4] == b'-' && text.as_bytes()[7] == b'-';
+        let date = well_formed
+            .then(|| Date::from_str(&text).ok())
+            .flatten()
+            .ok_or_else(|| invalid_date(name))?;
         if !(FIRST_DATE..=LAST_DATE).contains(&date) {
-            return Err(DoorError::invalid(name, "must be between 1900-01-01 and 2999-12-31"));
+            return Err(DoorError::invalid(
+                name,
+                "must be between 1900-01-01 and 2999-12-31",
+            ));
         }
         Ok(Some(Some(date)))
     }
@@ -210,23 +263,33 @@ impl Params {
         };
         let parsed = Decimal::from_str_exact(&text)
             .or_else(|_| Decimal::from_scientific(&text))
-            .map_err(|_| DoorError::invalid(name, format!("must be a decimal number, got {text:?}")))?
+            .map_err(|_| {
+                DoorError::invalid(name, format!("must be a decimal number, got {text:?}"))
+            })?
             .normalize();
         if parsed.abs() >= Decimal::from(DECIMAL_LIMIT) {
             return Err(DoorError::invalid(name, "must be below 10^12 in magnitude"));
         }
         if parsed.scale() > max_scale {
-            return Err(DoorError::invalid(name, format!("must have at most {max_scale} decimal places")));
+            return Err(DoorError::invalid(
+                name,
+                format!("must have at most {max_scale} decimal places"),
+            ));
         }
         Ok(Some(parsed))
     }
 
     /// The page a list asks for: `PageSize` (1..=1000, default 100) and `Cursor`.
     pub fn page(&self) -> Result<dynabill_app::model::PageRequest, DoorError> {
-        let size = self.int_in(PAGE_SIZE, 1..=i64::from(MAX_PAGE_SIZE))?.map_or(DEFAULT_PAGE_SIZE, |n| n as u32);
+        let size = self
+            .int_in(PAGE_SIZE, 1..=i64::from(MAX_PAGE_SIZE))?
+            .map_or(DEFAULT_PAGE_SIZE, |n| n as u32);
         let after = match self.optional_text(CURSOR, 64)? {
             Some(Some(cursor)) => Some(decode_cursor(&cursor).ok_or_else(|| {
-                DoorError::invalid(CURSOR, "is not a cursor this server issued (pass NEXT_CURSOR back unchanged)")
+                DoorError::invalid(
+                    CURSOR,
+                    "is not a cursor this server issued (pass NEXT_CURSOR back unchanged)",
+                )
             })?),
             _ => None,
         };
@@ -237,6 +300,28 @@ impl Params {
     fn present(&self, name: &str) -> Option<&Value> {
         self.get(name).filter(|v| !v.is_null())
     }
+}
+
+/// Decodes one `application/x-www-form-urlencoded` component strictly: a malformed
+/// escape or invalid UTF-8 is refused rather than silently replaced.
+fn form_decode(component: &str) -> Option<String> {
+    let bytes = component.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 fn invalid_date(name: &str) -> DoorError {
@@ -275,9 +360,25 @@ mod tests {
     }
 
     #[test]
+    fn query_strings_decode_strictly() {
+        let p = Params::from_query("Name=a+b%26c&Empty=&Flag").unwrap();
+        assert_eq!(p.text("name", 255).unwrap().as_deref(), Some("a b&c"));
+        assert!(p.has("empty") && p.has("flag"));
+        assert!(Params::from_query("a=%ZZ").is_err());
+        assert!(Params::from_query("a=%FF").is_err());
+        assert!(Params::from_query("a=%4").is_err());
+    }
+
+    #[test]
     fn codes_may_be_numbers_or_numeric_strings_but_not_fractions() {
-        assert_eq!(body(json!({"api_code": "10"})).int("API_CODE").unwrap(), Some(10));
-        assert_eq!(body(json!({"api_code": 10})).int("API_CODE").unwrap(), Some(10));
+        assert_eq!(
+            body(json!({"api_code": "10"})).int("API_CODE").unwrap(),
+            Some(10)
+        );
+        assert_eq!(
+            body(json!({"api_code": 10})).int("API_CODE").unwrap(),
+            Some(10)
+        );
         assert!(body(json!({"api_code": 3.5})).int("API_CODE").is_err());
         assert!(body(json!({"api_code": "ten"})).int("API_CODE").is_err());
     }
@@ -285,7 +386,12 @@ mod tests {
     #[test]
     fn a_name_given_twice_in_different_cases_is_refused() {
         let mut p = Params::default();
-        let err = p.add_body(json!({"ExtID": "a", "EXTID": "b"}).as_object().unwrap().clone());
+        let err = p.add_body(
+            json!({"ExtID": "a", "EXTID": "b"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
         assert!(err.is_err());
     }
 
@@ -300,7 +406,8 @@ mod tests {
 
     #[test]
     fn dates_must_be_iso_and_in_range() {
-        let p = body(json!({"a": "2024-02-29", "b": "2023-02-29", "c": "1899-12-31", "d": "2024-2-1"}));
+        let p =
+            body(json!({"a": "2024-02-29", "b": "2023-02-29", "c": "1899-12-31", "d": "2024-2-1"}));
         assert_eq!(p.required_date("a").unwrap(), Some(date(2024, 2, 29)));
         assert!(p.date("b").is_err());
         assert!(p.date("c").is_err());

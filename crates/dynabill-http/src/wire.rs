@@ -20,7 +20,11 @@ impl Amount {
 
 impl Serialize for Amount {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let number: serde_json::Number = self.0.to_string().parse().map_err(serde::ser::Error::custom)?;
+        let number: serde_json::Number = self
+            .0
+            .to_string()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
         number.serialize(s)
     }
 }

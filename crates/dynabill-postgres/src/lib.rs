@@ -1,1 +1,165 @@
-//! dynabill-postgres
+//! dynabill-postgres: the PostgreSQL backend, for several servers sharing one book.
+//!
+//! One pool per process. Races between servers are settled by the database, never by
+//! code that reads and then writes: unique constraints for `ExtID`s, conditional
+//! updates on `version`, `INSERT ... ON CONFLICT` plus row locks for idempotency keys.
+//! Columns keep their natural PostgreSQL types; the selects cast them to the shapes
+//! `dynabill-sql`'s row types share with SQLite (dates as text, codes as BIGINT).
+
+mod accounts;
+mod idempotency;
+mod plans;
+mod tenants;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use dynabill_app::store::{Store, StoreError, StoreResult};
+use dynabill_sql::Value;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgPool, Postgres, QueryBuilder};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// How long a request waits for a free connection before the store reports itself unavailable.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects to the database at a `postgres:` URL. The schema is not touched:
+    /// call [`Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        // Requests mostly wait on the database, not the CPU: a couple of connections
+        // per core keeps the server busy without queueing inside PostgreSQL.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+        let max_connections = cores * 2 + 2;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(unavailable)?;
+        tracing::debug!(max_connections, "connected to PostgreSQL");
+        Ok(PgStore { pool })
+    }
+
+    /// A read-only transaction on one snapshot, so that a page and its `total`
+    /// count the same rows.
+    async fn begin_snapshot(&self) -> StoreResult<sqlx::Transaction<'static, Postgres>> {
+        self.pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        MIGRATOR.run(&self.pool).await.map_err(|e| {
+            StoreError::Other(anyhow::Error::new(e).context("migrating the PostgreSQL database"))
+        })
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Translates a database error nobody expected into the store's terms.
+pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
+    if is_unavailable(&e) {
+        return unavailable(e);
+    }
+    StoreError::Other(anyhow::Error::new(e))
+}
+
+/// Whether the error says "the database cannot serve us now" rather than "this
+/// statement is wrong": a retry later may succeed.
+fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 57P01-03: the server is shutting down or
+            // starting; 53300: too many connections.
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
+    }
+}
+
+/// Whether `e` is a violation of the unique constraint named `constraint`.
+pub(crate) fn violates(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.is_unique_violation() && db.constraint() == Some(constraint))
+}
+
+/// Binds one value; date columns are bound as `YYYY-MM-DD` text and cast, since the
+/// shared row values carry dates as text.
+pub(crate) fn push_value(qb: &mut QueryBuilder<Postgres>, column: &str, value: Value) {
+    match value {
+        Value::Text(s) => qb.push_bind(s),
+        Value::OptText(s) => qb.push_bind(s),
+        Value::Int(i) => qb.push_bind(i),
+        Value::OptInt(i) => qb.push_bind(i),
+        Value::Bool(b) => qb.push_bind(b),
+    };
+    if DATE_COLUMNS.contains(&column) {
+        qb.push("::date");
+    }
+}
+
+/// The writable columns whose PostgreSQL type is `DATE`.
+const DATE_COLUMNS: [&str; 2] = ["start_date", "end_date"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_refuses_connections_is_reported_unavailable() {
+        // Port 1 is never a PostgreSQL server; the refusal comes back at once.
+        let refused = PgStore::connect("postgres://postgres@127.0.0.1:1/test").await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "expected Unavailable"
+        );
+    }
+
+    #[test]
+    fn waiting_too_long_for_a_connection_is_unavailability_not_a_bug() {
+        for e in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::ErrorKind::ConnectionReset.into()),
+        ] {
+            assert!(matches!(db_error(e), StoreError::Unavailable(_)));
+        }
+        assert!(matches!(
+            db_error(sqlx::Error::RowNotFound),
+            StoreError::Other(_)
+        ));
+    }
+}

@@ -109,6 +109,19 @@ impl PlanStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<Plan> {
         let mut tx = self.begin_write().await?;
+        // Checked inside the write transaction: a concurrent `delete_account` either
+        // committed first (the plan is refused) or runs after (and cancels the plan).
+        let live: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE tenant_id = ? AND id = ? AND deleted_at IS NULL",
+        )
+        .bind(tenant.0)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        if live.is_none() {
+            return Err(StoreError::Stale);
+        }
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO plans (tenant_id, account_id, created_at, updated_at",
         );

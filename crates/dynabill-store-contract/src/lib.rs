@@ -1,1 +1,143 @@
-//! dynabill-store-contract
+//! dynabill-store-contract: the behaviour every storage backend owes the application,
+//! written once as async test functions and run by each backend against itself.
+//!
+//! A backend's `tests/contract.rs` names a function that gives a migrated store and
+//! invokes [`contract_tests!`], which expands to one `#[tokio::test]` per contract
+//! function. Every contract function takes `Arc<dyn Store>`, writes what it needs
+//! from scratch (its store is empty), and panics on a broken promise.
+//!
+//! A new contract function must also be listed in [`contract_tests!`]; the unit
+//! test at the bottom of this file fails when one is missing.
+
+mod accounts;
+mod concurrency;
+mod databases;
+mod fixtures;
+mod idempotency;
+mod isolation;
+mod lifecycle;
+mod plans;
+mod tenants;
+
+pub use accounts::*;
+pub use concurrency::*;
+pub use databases::{
+    POSTGRES_URL_VAR, PostgresSchema, REQUIRE_POSTGRES_VAR, TestStore, fresh_postgres_schema,
+    fresh_postgres_url, fresh_sqlite_url,
+};
+pub use idempotency::*;
+pub use isolation::*;
+pub use lifecycle::*;
+pub use plans::*;
+pub use tenants::*;
+
+/// Expands to one `#[tokio::test]` per contract function. `$make` names an async
+/// function returning `Option<TestStore>` (a migrated, empty store); `None` skips
+/// the test, for a backend whose database is not configured.
+///
+/// The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) among its
+/// dev-dependencies.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:path) => {
+        $crate::contract_tests!(@each $make;
+            // BEGIN CONTRACT LIST
+            a_new_tenant_is_found_by_its_app_key_together_with_its_first_user,
+            an_app_key_belongs_to_one_tenant_and_a_refused_tenant_leaves_nothing_behind,
+            a_user_name_is_unique_within_its_tenant_only,
+            a_credential_needs_the_right_app_key_and_a_user_of_that_tenant,
+            an_account_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_id,
+            an_ext_id_stays_taken_even_after_its_account_is_deleted,
+            an_account_update_applies_only_at_the_version_it_was_read,
+            listing_accounts_filters_by_id_ext_ids_status_update_time_and_deletion,
+            account_pages_follow_id_order_with_the_full_total_and_a_resume_key,
+            deleting_an_account_cancels_its_open_plans_in_the_same_step,
+            deleting_an_account_at_a_stale_version_changes_nothing,
+            a_plan_keeps_every_field_exactly_and_names_its_accounts_current_ext_id,
+            a_plan_ext_id_is_unique_across_the_tenants_accounts_even_once_deleted,
+            a_plan_update_applies_only_at_the_version_it_was_read,
+            a_plan_cannot_be_added_to_a_deleted_or_unknown_account,
+            listing_plans_filters_by_id_ext_id_account_and_deletion,
+            the_plan_status_filter_is_derived_from_the_given_today,
+            plan_pages_follow_id_order_with_the_full_total_and_a_resume_key,
+            cancelling_a_plan_records_its_date_at_the_version_it_was_read,
+            deleting_a_plan_hides_it_and_cancels_it_unless_already_cancelled,
+            a_tenant_never_sees_or_changes_another_tenants_accounts,
+            a_tenant_never_sees_or_changes_another_tenants_plans,
+            a_tenant_never_sees_or_settles_another_tenants_idempotency_keys,
+            a_claimed_key_is_in_flight_until_completed_and_then_replays_its_response,
+            a_key_reused_for_a_different_request_is_a_mismatch,
+            a_released_key_can_be_claimed_again_but_a_completed_key_stays,
+            an_expired_key_counts_as_absent_and_a_new_claim_replaces_it,
+            purging_removes_only_keys_created_before_the_cutoff,
+            concurrent_inserts_of_one_ext_id_create_exactly_one_account,
+            concurrent_updates_at_one_version_succeed_exactly_once,
+            concurrent_claims_of_one_idempotency_key_claim_it_exactly_once,
+            concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_once,
+            a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refused,
+            migrating_again_keeps_the_data_and_the_store_answers_pings,
+            // END CONTRACT LIST
+        );
+    };
+    (@each $make:path; $($name:ident),+ $(,)?) => {
+        $(
+            // Several worker threads, so that the concurrency contracts really race.
+            #[::tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let Some(test_store) = $make().await else {
+                    return;
+                };
+                $crate::$name(test_store.store()).await;
+                test_store.finish().await;
+            }
+        )+
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// Every `pub async fn name(store: Arc<dyn Store>)` in the contract modules.
+    fn defined() -> BTreeSet<String> {
+        let sources = [
+            include_str!("accounts.rs"),
+            include_str!("concurrency.rs"),
+            include_str!("idempotency.rs"),
+            include_str!("isolation.rs"),
+            include_str!("lifecycle.rs"),
+            include_str!("plans.rs"),
+            include_str!("tenants.rs"),
+        ];
+        let mut names = BTreeSet::new();
+        for source in sources {
+            for chunk in source.split("pub async fn ").skip(1) {
+                let (name, rest) = chunk.split_once('(').expect("a function signature");
+                if rest.trim_start().starts_with("store: Arc<dyn Store>") {
+                    names.insert(name.trim().to_owned());
+                }
+            }
+        }
+        names
+    }
+
+    /// The names between the markers in `contract_tests!`.
+    fn listed() -> BTreeSet<String> {
+        let source = include_str!("lib.rs");
+        let start = source.find("// BEGIN CONTRACT LIST").expect("start marker");
+        let end = source.find("// END CONTRACT LIST").expect("end marker");
+        source[start..end]
+            .lines()
+            .skip(1)
+            .map(|line| line.trim().trim_end_matches(',').to_owned())
+            .filter(|name| !name.is_empty())
+            .collect()
+    }
+
+    #[test]
+    fn every_contract_function_is_run_by_the_macro() {
+        let defined = defined();
+        assert!(defined.len() >= 30, "found only {defined:?}");
+        assert_eq!(listed(), defined);
+    }
+}

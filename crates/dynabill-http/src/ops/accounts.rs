@@ -2,7 +2,9 @@
 
 use dynabill_app::App;
 use dynabill_app::model::{AccountFilter, AccountPatch, RecordKey, Tenant};
-use dynabill_core::domain::{AccountStatus, AccountType, Country, DueDateMethod, Email, InvoiceGrouping};
+use dynabill_core::domain::{
+    AccountStatus, AccountType, Country, DueDateMethod, Email, InvoiceGrouping,
+};
 use dynabill_core::money::Currency;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -22,14 +24,20 @@ fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
     Ok(AccountPatch {
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         name: p.text("AccountName", MAX_TEXT)?,
-        account_type: p.coded("AccountType", AccountType::from_code, "1 (Business) or 2 (Private)")?,
+        account_type: p.coded(
+            "AccountType",
+            AccountType::from_code,
+            "1 (Business) or 2 (Private)",
+        )?,
         status: p.coded(
             "AccountStatus",
             AccountStatus::from_code,
             "1 (Active), 2 (Inactive) or 3 (Billing issues)",
         )?,
         email: p
-            .parsed("Email", MAX_TEXT, "a valid e-mail address", |s| s.parse::<Email>().ok())?
+            .parsed("Email", MAX_TEXT, "a valid e-mail address", |s| {
+                s.parse::<Email>().ok()
+            })?
             .map(|e| e.ok_or_else(|| DoorError::invalid("Email", "must not be empty")))
             .transpose()?,
         ext_id2: p.optional_text("ExtID2", MAX_TEXT)?,
@@ -39,20 +47,31 @@ fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
         city: p.optional_text("City", MAX_LONG_TEXT)?,
         state: p.optional_text("State", MAX_LONG_TEXT)?,
         zip: p.optional_text("Zip", MAX_LONG_TEXT)?,
-        country: p.parsed("Country", MAX_TEXT, "an ISO 3166-1 alpha-2 code such as US", |s| {
-            s.parse::<Country>().ok()
-        })?,
+        country: p.parsed(
+            "Country",
+            MAX_TEXT,
+            "an ISO 3166-1 alpha-2 code such as US",
+            |s| s.parse::<Country>().ok(),
+        )?,
         account_manager: p.optional_text("AccountManager", MAX_TEXT)?,
         contact_person: p.optional_text("ContactPerson", MAX_TEXT)?,
-        due_date_method: p.coded("DueDateMethod", DueDateMethod::from_code, "1 (Net+) or 2 (End of Month+)")?,
-        due_date_days: p.int_in("DueDateDays", 0..=MAX_DUE_DATE_DAYS)?.map(|d| d as u32),
+        due_date_method: p.coded(
+            "DueDateMethod",
+            DueDateMethod::from_code,
+            "1 (Net+) or 2 (End of Month+)",
+        )?,
+        due_date_days: p
+            .int_in("DueDateDays", 0..=MAX_DUE_DATE_DAYS)?
+            .map(|d| d as u32),
         invoice_grouping: p.coded(
             "InvoiceGrouping",
             InvoiceGrouping::from_code,
             "1 (one invoice per account) or 0 (one per plan)",
         )?,
         currency: p
-            .parsed("Currency", MAX_TEXT, "an ISO 4217 code such as USD", |s| s.parse::<Currency>().ok())?
+            .parsed("Currency", MAX_TEXT, "an ISO 4217 code such as USD", |s| {
+                s.parse::<Currency>().ok()
+            })?
             .map(|c| c.ok_or_else(|| DoorError::invalid("Currency", "must not be empty")))
             .transpose()?,
         tax_exempt: p.flag("TaxExempt")?,
@@ -73,10 +92,17 @@ fn updated_since(p: &Params, zone: &TimeZone) -> Result<Option<Timestamp>, DoorE
         .ok()
         .and_then(|d| d.to_zoned(zone.clone()).ok())
         .map(|z| Some(z.timestamp()))
-        .ok_or_else(|| DoorError::invalid(name, "must be an RFC 3339 timestamp or a YYYY-MM-DD date"))
+        .ok_or_else(|| {
+            DoorError::invalid(name, "must be an RFC 3339 timestamp or a YYYY-MM-DD date")
+        })
 }
 
-pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let filter = AccountFilter {
         id: p.int(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
@@ -92,19 +118,44 @@ pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> R
             .await
             .map_err(|e| from_app(e, request_id))?;
     }
-    let found = app.list_accounts(tenant, &filter, page).await.map_err(|e| from_app(e, request_id))?;
+    let found = app
+        .list_accounts(tenant, &filter, page)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(page_reply(&found, AccountOut::from))
 }
 
-pub async fn upsert(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn upsert(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let id = p.int(ID)?;
     let patch = patch(p)?;
-    let account = app.upsert_account(tenant, id, patch).await.map_err(|e| from_app(e, request_id))?;
-    Ok(envelope::written(&account.id.to_string(), &account.fields.ext_id))
+    let account = app
+        .upsert_account(tenant, id, patch)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written(
+        &account.id.to_string(),
+        &account.fields.ext_id,
+    ))
 }
 
-pub async fn delete(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn delete(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key: RecordKey = required_key(p, "to delete an account")?;
-    let account = app.delete_account(tenant, &key).await.map_err(|e| from_app(e, request_id))?;
-    Ok(envelope::written(&account.id.to_string(), &account.fields.ext_id))
+    let account = app
+        .delete_account(tenant, &key)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written(
+        &account.id.to_string(),
+        &account.fields.ext_id,
+    ))
 }

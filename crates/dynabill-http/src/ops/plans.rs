@@ -30,13 +30,17 @@ fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
         start_date: p.required_date("StartDate")?,
         end_date: p.date("EndDate")?,
         auto_renew: p.flag("AutoRenew")?,
-        renewal_term_months: p.int_in("RenewalTermMonths", 1..=MAX_RENEWAL_TERM_MONTHS)?.map(|m| m as u32),
+        renewal_term_months: p
+            .int_in("RenewalTermMonths", 1..=MAX_RENEWAL_TERM_MONTHS)?
+            .map(|m| m as u32),
         billing_day: match p.get("BillingDay") {
             Some(v) if v.is_null() || v.as_str().is_some_and(|s| s.trim().is_empty()) => Some(None),
             _ => p.int_in("BillingDay", 1..=31)?.map(|d| Some(d as u8)),
         },
         currency: p
-            .parsed("Currency", MAX_TEXT, "an ISO 4217 code such as USD", |s| s.parse::<Currency>().ok())?
+            .parsed("Currency", MAX_TEXT, "an ISO 4217 code such as USD", |s| {
+                s.parse::<Currency>().ok()
+            })?
             .map(|c| c.ok_or_else(|| DoorError::invalid("Currency", "must not be empty")))
             .transpose()?,
         po_number: p.optional_text("PONumber", MAX_TEXT)?,
@@ -44,40 +48,78 @@ fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
     })
 }
 
-pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let filter = PlanFilter {
         id: p.int(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         account_id: p.int("AccountID")?,
         account_ext_id: p.text("AccountExtID", MAX_TEXT)?,
-        status: p.coded("PlanStatus", PlanStatus::from_code, "1 (Active), 2 (Cancelled) or 3 (Expired)")?,
+        status: p.coded(
+            "PlanStatus",
+            PlanStatus::from_code,
+            "1 (Active), 2 (Cancelled) or 3 (Expired)",
+        )?,
         include_deleted: p.flag(INCLUDE_DELETED)?.unwrap_or(false),
     };
     let page = p.page()?;
     if let Some(key) = record_key(p)? {
-        app.get_plan(tenant, &key, filter.include_deleted).await.map_err(|e| from_app(e, request_id))?;
+        app.get_plan(tenant, &key, filter.include_deleted)
+            .await
+            .map_err(|e| from_app(e, request_id))?;
     }
-    let found = app.list_plans(tenant, &filter, page).await.map_err(|e| from_app(e, request_id))?;
+    let found = app
+        .list_plans(tenant, &filter, page)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     let today = app.today(tenant);
     Ok(page_reply(&found, |plan| PlanOut::new(plan, today)))
 }
 
-pub async fn upsert(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn upsert(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let id = p.int(ID)?;
     let patch = patch(p)?;
-    let plan = app.upsert_plan(tenant, id, patch).await.map_err(|e| from_app(e, request_id))?;
+    let plan = app
+        .upsert_plan(tenant, id, patch)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
 }
 
-pub async fn delete(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn delete(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to delete a plan")?;
-    let plan = app.delete_plan(tenant, &key).await.map_err(|e| from_app(e, request_id))?;
+    let plan = app
+        .delete_plan(tenant, &key)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
 }
 
-pub async fn cancel(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn cancel(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to cancel a plan")?;
     let cancel_date = p.required_date("CancelDate")?;
-    let plan = app.cancel_plan(tenant, &key, cancel_date).await.map_err(|e| from_app(e, request_id))?;
+    let plan = app
+        .cancel_plan(tenant, &key, cancel_date)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
 }

@@ -1,0 +1,208 @@
+//! The contract under concurrency: races are settled by the store, exactly once.
+
+use std::sync::Arc;
+
+use dynabill_app::Store;
+use dynabill_app::model::{AccountFilter, PlanFilter, RecordKey};
+use dynabill_app::store::{IdempotencyClaim, StoreError};
+use jiff::civil::date;
+use tokio::sync::Barrier;
+
+use crate::fixtures::{T0, account, account_ids, insert_account, minutes, plan, tenant};
+
+const RACERS: usize = 20;
+
+/// Runs `RACERS` copies of `op` (given its index) at once, released together by a
+/// barrier so that they really overlap, and returns their results in index order.
+async fn race<T, F, Fut>(store: &Arc<dyn Store>, op: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Store>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(RACERS));
+    let tasks: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let work = op(Arc::clone(store), i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(RACERS);
+    for task in tasks {
+        results.push(task.await.expect("a racing task panicked"));
+    }
+    results
+}
+
+pub async fn concurrent_inserts_of_one_ext_id_create_exactly_one_account(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let results = race(&store, |store, _| async move {
+        store.insert_account(t, &account("race"), T0).await
+    })
+    .await;
+
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::ExtIdTaken)))
+        .count();
+    assert_eq!((won, taken), (1, RACERS - 1), "results: {results:?}");
+    let all = AccountFilter {
+        include_deleted: true,
+        ..AccountFilter::default()
+    };
+    assert_eq!(account_ids(&*store, t, all).await.len(), 1);
+}
+
+pub async fn concurrent_updates_at_one_version_succeed_exactly_once(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let read = insert_account(&*store, t, "acc").await;
+    let results = race(&store, |store, i| {
+        let read = read.clone();
+        async move {
+            let mut fields = read.fields.clone();
+            fields.name = format!("writer {i}");
+            store
+                .update_account(t, read.id, read.version, &fields, minutes(1))
+                .await
+        }
+    })
+    .await;
+
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.is_ok().then_some(i))
+        .collect();
+    let stale = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Stale)))
+        .count();
+    assert_eq!(
+        (winners.len(), stale),
+        (1, RACERS - 1),
+        "results: {results:?}"
+    );
+    let now = store
+        .find_account(t, &RecordKey::Id(read.id.0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(now.version, read.version + 1);
+    assert_eq!(now.fields.name, format!("writer {}", winners[0]));
+}
+
+pub async fn concurrent_claims_of_one_idempotency_key_claim_it_exactly_once(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let results = race(&store, |store, _| async move {
+        store
+            .claim_idempotency_key(t, "race", &[4; 32], T0, minutes(-24 * 60))
+            .await
+    })
+    .await;
+    let claimed = count(&results, &IdempotencyClaim::Claimed);
+    let in_flight = count(&results, &IdempotencyClaim::InFlight);
+    assert_eq!(
+        (claimed, in_flight),
+        (1, RACERS - 1),
+        "results: {results:?}"
+    );
+}
+
+pub async fn concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_once(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let first = store
+        .claim_idempotency_key(t, "race", &[4; 32], T0, minutes(-24 * 60))
+        .await
+        .unwrap();
+    assert_eq!(first, IdempotencyClaim::Claimed);
+    store
+        .complete_idempotency_key(t, "race", 200, b"old")
+        .await
+        .unwrap();
+
+    let later = minutes(25 * 60);
+    let results = race(&store, |store, _| async move {
+        store
+            .claim_idempotency_key(t, "race", &[4; 32], later, minutes(60))
+            .await
+    })
+    .await;
+    let claimed = count(&results, &IdempotencyClaim::Claimed);
+    let in_flight = count(&results, &IdempotencyClaim::InFlight);
+    assert_eq!(
+        (claimed, in_flight),
+        (1, RACERS - 1),
+        "results: {results:?}"
+    );
+}
+
+pub async fn a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refused(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let today = date(2025, 6, 15);
+    // The window is narrow; a few rounds make a broken store fail reliably.
+    for round in 0..5 {
+        let acc = insert_account(&*store, t, &format!("acc-{round}")).await;
+        let results = race(&store, |store, i| {
+            let acc = acc.clone();
+            async move {
+                if i == 0 {
+                    let deleted = store
+                        .delete_account(t, acc.id, acc.version, today, minutes(1))
+                        .await;
+                    return deleted.map(|_| ());
+                }
+                let fields = plan(&format!("plan-{round}-{i}"), date(2025, 1, 1));
+                store
+                    .insert_plan(t, acc.id, &fields, minutes(1))
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .await;
+
+        assert!(
+            results[0].is_ok(),
+            "the delete must succeed: {:?}",
+            results[0]
+        );
+        for result in &results[1..] {
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::Stale)),
+                "a plan insert either lands before the delete or is refused: {result:?}"
+            );
+        }
+        let on_account = PlanFilter {
+            account_id: Some(acc.id.0),
+            ..PlanFilter::default()
+        };
+        let plans = store
+            .list_plans(t, &on_account, today, crate::fixtures::EVERYTHING)
+            .await
+            .unwrap();
+        let inserted = results[1..].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(plans.items.len(), inserted);
+        for plan in &plans.items {
+            assert_eq!(
+                plan.cancel_date,
+                Some(today),
+                "no plan may stay open on a deleted account: {plan:?}"
+            );
+        }
+    }
+}
+
+fn count(results: &[Result<IdempotencyClaim, StoreError>], wanted: &IdempotencyClaim) -> usize {
+    results
+        .iter()
+        .filter(|r| matches!(r, Ok(claim) if claim == wanted))
+        .count()
+}

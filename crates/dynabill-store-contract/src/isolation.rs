@@ -1,0 +1,238 @@
+//! The contract between tenants: no method lets one tenant see or change another's records.
+
+use std::sync::Arc;
+
+use dynabill_app::Store;
+use dynabill_app::model::{AccountFilter, PlanFilter, RecordKey};
+use dynabill_app::store::{IdempotencyClaim, StoreError};
+use jiff::civil::date;
+
+use crate::fixtures::{
+    T0, account, account_ids, insert_account, insert_plan, minutes, plan, plan_ids, tenant,
+};
+
+pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<dyn Store>) {
+    let owner = tenant(&*store, "app-1").await;
+    let other = tenant(&*store, "app-2").await;
+    let theirs = insert_account(&*store, owner, "shared").await;
+
+    let by_id = store
+        .find_account(other, &RecordKey::Id(theirs.id.0))
+        .await
+        .unwrap();
+    assert_eq!(by_id, None);
+    let by_ext_id = store
+        .find_account(other, &RecordKey::ExtId("shared".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(by_ext_id, None);
+    let everything = AccountFilter {
+        include_deleted: true,
+        ..AccountFilter::default()
+    };
+    assert_eq!(
+        account_ids(&*store, other, everything.clone()).await,
+        [] as [i64; 0]
+    );
+    let by_id_filter = AccountFilter {
+        id: Some(theirs.id.0),
+        ..everything.clone()
+    };
+    assert_eq!(
+        account_ids(&*store, other, by_id_filter).await,
+        [] as [i64; 0]
+    );
+
+    let update = store
+        .update_account(
+            other,
+            theirs.id,
+            theirs.version,
+            &account("stolen"),
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(update, Err(StoreError::Stale)),
+        "expected Stale, got {update:?}"
+    );
+    let delete = store
+        .delete_account(
+            other,
+            theirs.id,
+            theirs.version,
+            date(2025, 6, 1),
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(delete, Err(StoreError::Stale)),
+        "expected Stale, got {delete:?}"
+    );
+
+    let own = store
+        .insert_account(other, &account("shared"), minutes(2))
+        .await
+        .expect("ExtIDs are unique per tenant, not globally");
+    assert_ne!(own.id, theirs.id);
+    assert_eq!(account_ids(&*store, owner, everything).await, [theirs.id.0]);
+    assert_eq!(
+        store
+            .find_account(owner, &RecordKey::Id(theirs.id.0))
+            .await
+            .unwrap(),
+        Some(theirs)
+    );
+}
+
+pub async fn a_tenant_never_sees_or_changes_another_tenants_plans(store: Arc<dyn Store>) {
+    let owner = tenant(&*store, "app-1").await;
+    let other = tenant(&*store, "app-2").await;
+    let theirs = insert_account(&*store, owner, "acc").await;
+    let their_plan = insert_plan(&*store, owner, &theirs, plan("plan", date(2025, 1, 1))).await;
+    let own = insert_account(&*store, other, "acc").await;
+    let today = date(2025, 6, 15);
+
+    let by_id = store
+        .find_plan(other, &RecordKey::Id(their_plan.id.0))
+        .await
+        .unwrap();
+    assert_eq!(by_id, None);
+    let by_ext_id = store
+        .find_plan(other, &RecordKey::ExtId("plan".to_owned()))
+        .await
+        .unwrap();
+    assert_eq!(by_ext_id, None);
+    for filter in [
+        PlanFilter::default(),
+        PlanFilter {
+            account_id: Some(theirs.id.0),
+            ..PlanFilter::default()
+        },
+        PlanFilter {
+            account_ext_id: Some("acc".to_owned()),
+            ..PlanFilter::default()
+        },
+    ] {
+        let everything = PlanFilter {
+            include_deleted: true,
+            ..filter
+        };
+        assert_eq!(
+            plan_ids(&*store, other, everything, today).await,
+            [] as [i64; 0]
+        );
+    }
+
+    let id = their_plan.id;
+    let version = their_plan.version;
+    let update = store
+        .update_plan(
+            other,
+            id,
+            version,
+            &plan("stolen", date(2025, 1, 1)),
+            minutes(1),
+        )
+        .await;
+    assert!(matches!(update, Err(StoreError::Stale)), "got {update:?}");
+    let cancel = store
+        .cancel_plan(other, id, version, today, minutes(1))
+        .await;
+    assert!(matches!(cancel, Err(StoreError::Stale)), "got {cancel:?}");
+    let delete = store
+        .delete_plan(other, id, version, today, minutes(1))
+        .await;
+    assert!(matches!(delete, Err(StoreError::Stale)), "got {delete:?}");
+    let on_their_account = store
+        .insert_plan(
+            other,
+            theirs.id,
+            &plan("sneaky", date(2025, 1, 1)),
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(on_their_account, Err(StoreError::Stale)),
+        "a plan must not hang from another tenant's account, got {on_their_account:?}"
+    );
+    store
+        .delete_account(other, own.id, own.version, today, minutes(2))
+        .await
+        .unwrap();
+
+    assert_eq!(
+        store.find_plan(owner, &RecordKey::Id(id.0)).await.unwrap(),
+        Some(their_plan),
+        "the owner's plan is untouched"
+    );
+    let own_plans = PlanFilter {
+        include_deleted: true,
+        ..PlanFilter::default()
+    };
+    assert_eq!(
+        plan_ids(&*store, other, own_plans, today).await,
+        [] as [i64; 0]
+    );
+    let own_account = insert_account(&*store, other, "acc-2").await;
+    store
+        .insert_plan(other, own_account.id, &plan("plan", date(2025, 1, 1)), T0)
+        .await
+        .expect("plan ExtIDs are unique per tenant, not globally");
+}
+
+pub async fn a_tenant_never_sees_or_settles_another_tenants_idempotency_keys(
+    store: Arc<dyn Store>,
+) {
+    let one = tenant(&*store, "app-1").await;
+    let two = tenant(&*store, "app-2").await;
+    let hash = [3; 32];
+    let claim = |t, at| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotency_key(t, "k", &hash, at, minutes(-60))
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(claim(one, T0).await, IdempotencyClaim::Claimed);
+    assert_eq!(
+        claim(two, T0).await,
+        IdempotencyClaim::Claimed,
+        "same key, other tenant"
+    );
+    store
+        .complete_idempotency_key(one, "k", 200, b"one")
+        .await
+        .unwrap();
+    assert_eq!(claim(two, minutes(1)).await, IdempotencyClaim::InFlight);
+    store.release_idempotency_key(two, "k").await.unwrap();
+    assert_eq!(
+        claim(one, minutes(2)).await,
+        IdempotencyClaim::Replay {
+            status: 200,
+            body: b"one".to_vec()
+        }
+    );
+    assert_eq!(claim(two, minutes(3)).await, IdempotencyClaim::Claimed);
+    store
+        .complete_idempotency_key(two, "k", 201, b"two")
+        .await
+        .unwrap();
+    assert_eq!(
+        claim(one, minutes(4)).await,
+        IdempotencyClaim::Replay {
+            status: 200,
+            body: b"one".to_vec()
+        }
+    );
+    assert_eq!(
+        claim(two, minutes(4)).await,
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: b"two".to_vec()
+        }
+    );
+}

@@ -1,0 +1,272 @@
+//! Test harness: a real server on port 0 over a fresh database, and a client
+//! that speaks the dynamic API to it.
+
+use std::sync::Arc;
+
+use dynabill::server::RunningServer;
+use dynabill_app::{App, SystemClock};
+use dynabill_store_contract::{fresh_postgres_schema, fresh_sqlite_url};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One API user's headers.
+#[derive(Clone, Debug)]
+pub struct Cred {
+    pub app_key: String,
+    pub user: String,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub app: App,
+    pub client: reqwest::Client,
+    /// The first tenant's credentials.
+    pub cred: Cred,
+    server: Option<RunningServer>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+}
+
+/// Starts a server on a fresh database of `backend`; `None` when PostgreSQL is not
+/// configured (the harness itself panics when CI requires it).
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    let (dir, url) = match backend {
+        Backend::Sqlite => {
+            let (dir, url) = fresh_sqlite_url();
+            (Some(dir), url)
+        }
+        Backend::Postgres => match fresh_postgres_schema().await {
+            Some(schema) => (None, schema.url().to_owned()),
+            None => {
+                eprintln!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+                return None;
+            }
+        },
+    };
+    let store = dynabill::storage::open(&url)
+        .await
+        .expect("opening the test database");
+    let app = App::new(store, Arc::new(SystemClock));
+    let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("starting the server");
+    let mut test = TestApp {
+        base: server.url(),
+        app,
+        client: reqwest::Client::new(),
+        cred: Cred {
+            app_key: String::new(),
+            user: String::new(),
+            token: String::new(),
+        },
+        server: Some(server),
+        _sqlite_dir: dir,
+    };
+    test.cred = test.new_tenant("first").await;
+    Some(test)
+}
+
+impl TestApp {
+    pub fn endpoint(&self) -> String {
+        format!("{}/api/dynamicapi", self.base)
+    }
+
+    pub async fn new_tenant(&self, name: &str) -> Cred {
+        let issued = self
+            .app
+            .create_tenant(name, "USD", "UTC", "api")
+            .await
+            .expect("creating a tenant");
+        Cred {
+            app_key: issued.app_key,
+            user: issued.user_name,
+            token: issued.access_token,
+        }
+    }
+
+    fn authed(&self, builder: reqwest::RequestBuilder, cred: &Cred) -> reqwest::RequestBuilder {
+        builder
+            .header("AppKey", &cred.app_key)
+            .header("UserName", &cred.user)
+            .header("AccessToken", &cred.token)
+    }
+
+    /// A GET with `query` (already encoded) as the first tenant.
+    pub async fn get(&self, query: &str) -> (StatusCode, Value) {
+        self.get_as(&self.cred, query).await
+    }
+
+    pub async fn get_as(&self, cred: &Cred, query: &str) -> (StatusCode, Value) {
+        let request = self.authed(
+            self.client.get(format!("{}?{query}", self.endpoint())),
+            cred,
+        );
+        read(request.send().await.expect("GET")).await
+    }
+
+    /// A JSON POST as the first tenant.
+    pub async fn post(&self, body: Value) -> (StatusCode, Value) {
+        self.post_as(&self.cred, body).await
+    }
+
+    pub async fn post_as(&self, cred: &Cred, body: Value) -> (StatusCode, Value) {
+        let request = self
+            .authed(self.client.post(self.endpoint()), cred)
+            .json(&body);
+        read(request.send().await.expect("POST")).await
+    }
+
+    /// A POST with an `Idempotency-Key`.
+    pub async fn post_idempotent(
+        &self,
+        cred: &Cred,
+        key: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let request = self
+            .authed(self.client.post(self.endpoint()), cred)
+            .header("Idempotency-Key", key)
+            .json(&body);
+        read(request.send().await.expect("POST")).await
+    }
+
+    /// Any request built by the caller, authenticated as the first tenant.
+    pub async fn send(
+        &self,
+        build: impl FnOnce(&reqwest::Client, String) -> reqwest::RequestBuilder,
+    ) -> (StatusCode, Value) {
+        let request = self.authed(build(&self.client, self.endpoint()), &self.cred);
+        read(request.send().await.expect("request")).await
+    }
+
+    /// Creates an account with the required fields plus `extra`; returns its ID.
+    pub async fn create_account(&self, ext_id: &str, extra: Value) -> String {
+        self.create_account_as(&self.cred, ext_id, extra).await
+    }
+
+    pub async fn create_account_as(&self, cred: &Cred, ext_id: &str, extra: Value) -> String {
+        let mut body = json!({
+            "api_code": 10, "entity_code": 69, "ExtID": ext_id, "AccountName": format!("Account {ext_id}"),
+            "AccountType": 1, "AccountStatus": 1, "Email": "billing@example.com",
+        });
+        merge(&mut body, extra);
+        let (_, reply) = self.post_as(cred, body).await;
+        assert_ok(&reply);
+        reply["ID"].as_str().expect("an ID").to_owned()
+    }
+
+    pub async fn create_plan(&self, ext_id: &str, account_ext_id: &str, extra: Value) -> String {
+        let mut body = json!({"api_code": 10, "entity_code": 71, "ExtID": ext_id, "AccountExtID": account_ext_id});
+        merge(&mut body, extra);
+        let (_, reply) = self.post(body).await;
+        assert_ok(&reply);
+        reply["ID"].as_str().expect("an ID").to_owned()
+    }
+
+    /// The one record a get by `query` returns.
+    pub async fn get_one(&self, query: &str) -> Value {
+        let (_, reply) = self.get(query).await;
+        assert_ok(&reply);
+        assert_eq!(
+            reply["DATA"].as_array().map(Vec::len),
+            Some(1),
+            "one record for {query}: {reply}"
+        );
+        reply["DATA"][0].clone()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await.expect("stopping the server");
+        }
+        self.app.store().close().await;
+    }
+}
+
+pub fn merge(body: &mut Value, extra: Value) {
+    if let (Some(target), Value::Object(extra)) = (body.as_object_mut(), extra) {
+        target.extend(extra);
+    }
+}
+
+async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let text = response.text().await.expect("reading the body");
+    let value = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("the body is not JSON ({e}): {text}"));
+    (status, value)
+}
+
+/// Asserts a successful envelope.
+#[track_caller]
+pub fn assert_ok(reply: &Value) {
+    assert_eq!(reply["API_STATUS"], json!(1), "API_STATUS in {reply}");
+    assert_eq!(reply["METHOD_STATUS"], json!(1), "METHOD_STATUS in {reply}");
+    assert!(reply["METHOD_ERROR"].is_null(), "{reply}");
+}
+
+/// Asserts a method-level failure with `code` whose description mentions `mentions`.
+#[track_caller]
+pub fn assert_method_error(status: StatusCode, reply: &Value, code: &str, mentions: &str) {
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "method errors answer HTTP 200: {reply}"
+    );
+    assert_eq!(reply["API_STATUS"], json!(1), "{reply}");
+    assert_eq!(reply["METHOD_STATUS"], json!(0), "{reply}");
+    assert_eq!(reply["METHOD_ERROR"], json!(code), "{reply}");
+    assert!(reply["API_ERROR"].is_null(), "{reply}");
+    assert!(reply["ID"].is_null() && reply["ExtID"].is_null(), "{reply}");
+    let description = reply["METHOD_ERROR_DESCRIPTION"].as_str().unwrap_or("");
+    assert!(
+        description.contains(mentions),
+        "description {description:?} should mention {mentions:?}"
+    );
+}
+
+/// Asserts an API-level failure.
+#[track_caller]
+pub fn assert_api_error(status: StatusCode, reply: &Value, http: u16) {
+    assert_eq!(status.as_u16(), http, "{reply}");
+    assert_eq!(reply["API_STATUS"], json!(0), "{reply}");
+    assert_eq!(reply["METHOD_STATUS"], json!(0), "{reply}");
+    assert_eq!(reply["API_ERROR"], json!(http.to_string()), "{reply}");
+    assert!(reply["METHOD_ERROR"].is_null(), "{reply}");
+    assert!(
+        reply["METHOD_ERROR_DESCRIPTION"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{reply}"
+    );
+}
+
+/// Runs each named test against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+        }
+    )*};
+}

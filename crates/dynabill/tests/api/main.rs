@@ -1,0 +1,11 @@
+//! API tests: a real server on port 0, a fresh database per test, HTTP on the wire.
+//! Every test runs against SQLite and against PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod envelope;
+mod idempotency;
+mod paging;
+mod plans;
+mod tenancy;
