@@ -34,6 +34,12 @@ impl PgStore {
     /// Connects to the database at a `postgres:` URL. The schema is not touched:
     /// call [`Store::migrate`].
     pub async fn connect(url: &str) -> StoreResult<PgStore> {
+        PgStore::connect_waiting(url, ACQUIRE_TIMEOUT).await
+    }
+
+    /// Like [`connect`](Self::connect); a server that refuses connections is retried
+    /// for up to `acquire_timeout` before the store reports itself unavailable.
+    async fn connect_waiting(url: &str, acquire_timeout: Duration) -> StoreResult<PgStore> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
         // Requests mostly wait on the database, not the CPU: a couple of connections
@@ -42,7 +48,7 @@ impl PgStore {
         let max_connections = cores * 2 + 2;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(unavailable)?;
@@ -140,8 +146,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_server_that_refuses_connections_is_reported_unavailable() {
-        // Port 1 is never a PostgreSQL server; the refusal comes back at once.
-        let refused = PgStore::connect("postgres://postgres@127.0.0.1:1/test").await;
+        // Nothing listens on port 1, so every attempt is refused until the timeout.
+        let url = "postgres://postgres@127.0.0.1:1/test";
+        let refused = PgStore::connect_waiting(url, Duration::from_millis(300)).await;
         assert!(
             matches!(refused, Err(StoreError::Unavailable(_))),
             "expected Unavailable"

@@ -1,0 +1,162 @@
+//! The `dynabill` command itself: subcommands, their output, and `serve`'s life cycle.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_dynabill");
+
+fn dynabill(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("DYNABILL_DATABASE_URL")
+        .env_remove("DYNABILL_LISTEN")
+        .output()
+        .expect("running dynabill")
+}
+
+/// Parses stdout as exactly one JSON object with the three credential fields.
+fn credential(stdout: &[u8]) -> Value {
+    let text = String::from_utf8(stdout.to_vec()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "stdout must be exactly one JSON object: {text:?}");
+    let value: Value = serde_json::from_str(lines[0]).unwrap();
+    let object = value.as_object().unwrap();
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["AccessToken", "AppKey", "UserName"]);
+    value
+}
+
+#[test]
+fn tenant_create_prints_one_json_credential_and_add_user_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let out = dynabill(&["tenant", "create", "--name", "Acme", "--currency", "EUR", "--timezone", "Europe/Berlin", "--database-url", &url], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let tenant = credential(&out.stdout);
+    assert_eq!(tenant["UserName"], "api");
+
+    let app_key = tenant["AppKey"].as_str().unwrap();
+    let out = dynabill(&["tenant", "add-user", "--app-key", app_key, "--user", "erp", "--database-url", &url], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let user = credential(&out.stdout);
+    assert_eq!(user["AppKey"], tenant["AppKey"]);
+    assert_eq!(user["UserName"], "erp");
+    assert_ne!(user["AccessToken"], tenant["AccessToken"]);
+
+    let again = dynabill(&["tenant", "add-user", "--app-key", app_key, "--user", "erp", "--database-url", &url], dir.path());
+    assert!(!again.status.success(), "a user name is unique within its tenant");
+    let bad = dynabill(&["tenant", "create", "--name", "X", "--timezone", "Mars/Olympus", "--database-url", &url], dir.path());
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("Mars/Olympus"));
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dynabill(&["serve", "--help"], dir.path());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in ["--database-url", "DYNABILL_DATABASE_URL", "--listen", "DYNABILL_LISTEN"] {
+        assert!(help.contains(needle), "serve --help should mention {needle}:\n{help}");
+    }
+    let out = dynabill(&["tenant", "create", "--help"], dir.path());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for needle in ["--name", "--currency", "--timezone", "DYNABILL_DATABASE_URL"] {
+        assert!(help.contains(needle), "tenant create --help should mention {needle}:\n{help}");
+    }
+}
+
+#[test]
+fn migrate_creates_the_default_sqlite_database_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dynabill(&["migrate"], dir.path());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dir.path().join("dynabill.db").exists());
+    assert!(out.stdout.is_empty(), "logs go to stderr");
+}
+
+/// `serve` on an empty database: prints the first tenant's credentials once, logs
+/// its address, answers requests, and exits 0 on SIGTERM.
+#[test]
+fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .env_remove("DYNABILL_DATABASE_URL")
+        .env("DYNABILL_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let cred = credential(first.as_bytes());
+
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let address = loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a 'listening on' log line");
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let health = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
+        assert_eq!(health.status(), 200);
+        let reply: Value = reqwest::Client::new()
+            .get(format!("http://{address}/api/dynamicapi?api_code=3&entity_code=69"))
+            .header("AppKey", cred["AppKey"].as_str().unwrap())
+            .header("UserName", cred["UserName"].as_str().unwrap())
+            .header("AccessToken", cred["AccessToken"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(reply["METHOD_STATUS"], 1, "{reply}");
+    });
+
+    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
+    assert!(dir.path().join("dynabill.db").exists(), "the default database is dynabill.db in the working directory");
+
+    // A second start on the same database creates no second tenant.
+    let out = Command::new(BIN)
+        .args(["tenant", "create", "--name", "probe"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut again = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(again.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("listening on") {
+        line.clear();
+    }
+    Command::new("kill").args(["-TERM", &again.id().to_string()]).status().unwrap();
+    let output = again.wait_with_output().unwrap();
+    assert!(output.stdout.is_empty(), "credentials are printed only once, on the first start");
+}
