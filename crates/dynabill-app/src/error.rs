@@ -20,6 +20,18 @@ pub enum Field {
     RenewalTermMonths,
     CancelDate,
     IdempotencyKey,
+    PlanId,
+    PlanExtId,
+    ProductCode,
+    ItemName,
+    Quantity,
+    UnitPrice,
+    DiscountPercent,
+    BillingPeriod,
+    BillingPeriodCount,
+    BillingTiming,
+    ChargeDate,
+    EffectiveDate,
     TenantName,
     TimeZone,
     UserName,
@@ -30,6 +42,8 @@ pub enum Field {
 pub enum Entity {
     Account,
     Plan,
+    RecurringItem,
+    OneTimeItem,
 }
 
 impl Entity {
@@ -37,6 +51,8 @@ impl Entity {
         match self {
             Entity::Account => "account",
             Entity::Plan => "plan",
+            Entity::RecurringItem => "recurring item",
+            Entity::OneTimeItem => "one-time item",
         }
     }
 }
@@ -87,6 +103,14 @@ impl AppError {
             field,
             value: value.to_string(),
         }
+    }
+}
+
+impl From<dynabill_core::calendar::CalendarError> for AppError {
+    /// Calendar errors reaching a use case are dates beyond the calendar's range,
+    /// which the door's date limits should have stopped: unexpected.
+    fn from(e: dynabill_core::calendar::CalendarError) -> AppError {
+        AppError::Internal(anyhow::Error::new(e))
     }
 }
 

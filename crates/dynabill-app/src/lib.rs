@@ -7,7 +7,9 @@ pub mod clock;
 pub mod error;
 pub mod idempotency;
 pub mod model;
+pub mod one_time;
 pub mod plans;
+pub mod recurring;
 pub mod store;
 pub mod tenants;
 

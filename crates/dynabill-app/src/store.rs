@@ -2,13 +2,14 @@
 //! suite in `dynabill-store-contract` holds both backends to the same behaviour.
 
 use async_trait::async_trait;
-use dynabill_core::domain::{AccountId, PlanId, TenantId};
+use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId, TenantId};
 use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::model::{
-    Account, AccountFields, AccountFilter, Page, PageRequest, Plan, PlanFields, PlanFilter,
-    RecordKey,
+    Account, AccountFields, AccountFilter, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
+    OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey, RecurringItem,
+    RecurringItemFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +111,8 @@ pub trait AccountStore: Send + Sync {
         page: PageRequest,
     ) -> StoreResult<Page<Account>>;
     /// In one transaction: cancels the account's active plans from `cancel_date`
-    /// and marks the account deleted, if it is still at `version`.
+    /// (with their items, as [`PlanStore::cancel_plan`] does) and marks the account
+    /// deleted, if it is still at `version`.
     async fn delete_account(
         &self,
         tenant: TenantId,
@@ -150,7 +152,13 @@ pub trait PlanStore: Send + Sync {
         today: Date,
         page: PageRequest,
     ) -> StoreResult<Page<Plan>>;
-    /// Cancels the plan from `cancel_date` if it is still at `version`.
+    /// Cancels the plan from `cancel_date` if it is still at `version`, and with it,
+    /// in the same transaction, its items (the cascade rule):
+    /// - every recurring item not deleted, not cancelled and not ended by then is
+    ///   cancelled from the later of its start and `cancel_date`, with credit, and a
+    ///   `Cancellation` entry (dated so, recorded `now`) joins its history;
+    /// - every pending one-time item (not invoiced, cancelled or deleted) charged on
+    ///   or after `cancel_date` is cancelled.
     async fn cancel_plan(
         &self,
         tenant: TenantId,
@@ -159,7 +167,8 @@ pub trait PlanStore: Send + Sync {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan>;
-    /// Marks the plan deleted (cancelling it from `cancel_date` if still active).
+    /// Marks the plan deleted (cancelling it and its items from `cancel_date`, as
+    /// [`PlanStore::cancel_plan`] does, if still active).
     async fn delete_plan(
         &self,
         tenant: TenantId,
@@ -168,6 +177,71 @@ pub trait PlanStore: Send + Sync {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan>;
+}
+
+#[async_trait]
+pub trait RecurringItemStore: Send + Sync {
+    /// Inserts an item and its first history entry. `ExtIdTaken` when the tenant
+    /// has a recurring item with that `ExtID`; `Stale` when the plan is not a live
+    /// plan of this tenant.
+    async fn insert_recurring_item(
+        &self,
+        tenant: TenantId,
+        plan: PlanId,
+        fields: &RecurringItemFields,
+        created: &ItemChange,
+        now: Timestamp,
+    ) -> StoreResult<RecurringItem>;
+    /// In one transaction: the plan's new fields (if given, at its version) and
+    /// every item write (each at its version, appending its history entry).
+    /// `Stale` (and nothing written) if any record changed meanwhile.
+    async fn write_recurring_items(
+        &self,
+        tenant: TenantId,
+        plan: Option<(PlanId, i64, &PlanFields)>,
+        writes: &[ItemWrite],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Finds an item (deleted or not) with its whole history.
+    async fn find_recurring_item(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<RecurringItem>>;
+    async fn list_recurring_items(
+        &self,
+        tenant: TenantId,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<RecurringItem>>;
+}
+
+#[async_trait]
+pub trait OneTimeItemStore: Send + Sync {
+    /// `ExtIdTaken` when the tenant has a one-time item with that `ExtID`; `Stale`
+    /// when the plan is not a live plan of this tenant.
+    async fn insert_one_time_item(
+        &self,
+        tenant: TenantId,
+        plan: PlanId,
+        fields: &OneTimeItemFields,
+        now: Timestamp,
+    ) -> StoreResult<OneTimeItem>;
+    /// Writes the item if it is still at `version`; `cancel` and `delete` mark it so.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_one_time_item(
+        &self,
+        tenant: TenantId,
+        id: OneTimeItemId,
+        version: i64,
+        fields: &OneTimeItemFields,
+        cancel: bool,
+        delete: bool,
+        now: Timestamp,
+    ) -> StoreResult<OneTimeItem>;
+    async fn find_one_time_item(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<OneTimeItem>>;
+    async fn list_one_time_items(
+        &self,
+        tenant: TenantId,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<OneTimeItem>>;
 }
 
 /// What became of a request carrying an `Idempotency-Key`.
@@ -211,7 +285,9 @@ pub trait IdempotencyStore: Send + Sync {
 
 /// Everything the application needs from a database.
 #[async_trait]
-pub trait Store: TenantStore + AccountStore + PlanStore + IdempotencyStore {
+pub trait Store:
+    TenantStore + AccountStore + PlanStore + RecurringItemStore + OneTimeItemStore + IdempotencyStore
+{
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
     /// A cheap round trip, for health checks.

@@ -26,6 +26,10 @@ id_type!(
     AccountId,
     /// An account plan (71).
     PlanId,
+    /// A recurring item (110).
+    RecurringItemId,
+    /// A one-time item (75).
+    OneTimeItemId,
 );
 
 /// Declares a wire-coded enumeration: each variant has the integer used on the wire.
@@ -70,6 +74,38 @@ coded_enum!(
     /// `PlanStatus`: derived, never stored (BILLING.md §8 invariant 7).
     PlanStatus { Active = 1, Cancelled = 2, Expired = 3 }
 );
+
+coded_enum!(
+    /// `BillingTiming`: whether a period is billed at its start or at its end.
+    BillingTiming { InAdvance = 1, InArrears = 2 }
+);
+coded_enum!(
+    /// `ItemStatus` of a recurring item: derived from its dates and the tenant's today.
+    ItemStatus { Active = 1, Cancelled = 2, Expired = 3, Future = 4 }
+);
+coded_enum!(
+    /// `ItemStatus` of a one-time item.
+    OneTimeStatus { Pending = 1, Invoiced = 2, Cancelled = 3 }
+);
+
+impl ItemStatus {
+    /// A recurring item's status on `today`. A cancellation, once recorded, wins
+    /// (even one dated in the future: the item is on its way out). An item whose
+    /// term has ended is expired unless its plan renews automatically (the bill run
+    /// extends it). `end` is exclusive.
+    pub fn on(cancelled: bool, start: Date, end: Option<Date>, auto_renew: bool, today: Date) -> ItemStatus {
+        if cancelled {
+            return ItemStatus::Cancelled;
+        }
+        if today < start {
+            return ItemStatus::Future;
+        }
+        match end {
+            Some(end) if !auto_renew && end <= today => ItemStatus::Expired,
+            _ => ItemStatus::Active,
+        }
+    }
+}
 
 impl AccountStatus {
     /// Whether a bill run bills this account (BILLING.md §6).

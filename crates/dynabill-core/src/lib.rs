@@ -5,6 +5,7 @@
 
 pub mod calendar;
 pub mod domain;
+pub mod items;
 pub mod money;
 
 pub use rust_decimal::Decimal;

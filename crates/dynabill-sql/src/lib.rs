@@ -8,10 +8,15 @@
 use std::str::FromStr;
 
 use anyhow::anyhow;
-use dynabill_app::model::{Account, AccountFields, Plan, PlanFields};
+use dynabill_app::model::{
+    Account, AccountFields, Cancellation, ItemChange, ItemChangeKind, OneTimeItem,
+    OneTimeItemFields, Plan, PlanFields, RecurringItem, RecurringItemFields,
+};
+use dynabill_core::calendar::BillingPeriod;
 use dynabill_app::store::{StoreError, TenantRow};
 use dynabill_core::domain::{
-    AccountId, AccountStatus, AccountType, DueDateMethod, InvoiceGrouping, PlanId, TenantId,
+    AccountId, AccountStatus, AccountType, BillingTiming, DueDateMethod, InvoiceGrouping,
+    OneTimeItemId, PlanId, RecurringItemId, TenantId,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -168,6 +173,7 @@ pub enum Value {
     Int(i64),
     OptInt(Option<i64>),
     Bool(bool),
+    OptBool(Option<bool>),
 }
 
 /// The values of [`ACCOUNT_WRITABLE`] for `f`, in order.
@@ -335,4 +341,261 @@ impl TryFrom<PlanRecord> for Plan {
 /// Wraps an unexpected database error, keeping its context for the logs.
 pub fn other(e: impl Into<anyhow::Error>, doing: &'static str) -> StoreError {
     StoreError::Other(e.into().context(doing))
+}
+
+/// A recurring item joined with what it needs of its plan.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RecurringItemRecord {
+    pub id: i64,
+    pub plan_id: i64,
+    pub plan_ext_id: String,
+    pub account_id: i64,
+    pub plan_billing_day: Option<i64>,
+    pub plan_auto_renew: bool,
+    pub ext_id: String,
+    pub product_code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub tax_code: Option<String>,
+    pub billing_period: i64,
+    pub period_count: i64,
+    pub timing: i64,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub cancel_date: Option<String>,
+    pub cancel_credit: Option<bool>,
+    pub charged_through: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub version: i64,
+}
+
+/// The writable columns of `recurring_items`, in the order [`recurring_item_values`] gives them.
+pub const RECURRING_ITEM_WRITABLE: [&str; 12] = [
+    "ext_id",
+    "product_code",
+    "name",
+    "description",
+    "tax_code",
+    "billing_period",
+    "period_count",
+    "timing",
+    "start_date",
+    "end_date",
+    "cancel_date",
+    "cancel_credit",
+];
+
+pub fn recurring_item_values(f: &RecurringItemFields, cancellation: Option<Cancellation>) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Text(f.ext_id.clone()),
+        Text(f.product_code.clone()),
+        Text(f.name.clone()),
+        OptText(f.description.clone()),
+        OptText(f.tax_code.clone()),
+        Int(f.billing_period.code()),
+        Int(i64::from(f.period_count)),
+        Int(f.timing.code()),
+        Text(date_text(f.start_date)),
+        OptText(f.end_date.map(date_text)),
+        OptText(cancellation.map(|c| date_text(c.date))),
+        OptBool(cancellation.map(|c| c.credit)),
+    ]
+}
+
+impl RecurringItemRecord {
+    /// The item, with its history (`changes`, oldest first) attached.
+    pub fn into_item(self, changes: Vec<ItemChange>) -> Result<RecurringItem, StoreError> {
+        let fields = RecurringItemFields {
+            ext_id: self.ext_id,
+            product_code: self.product_code,
+            name: self.name,
+            description: self.description,
+            tax_code: self.tax_code,
+            billing_period: coded("billing period", self.billing_period, BillingPeriod::from_code)?,
+            period_count: small("billing period count", self.period_count)?,
+            timing: coded("billing timing", self.timing, BillingTiming::from_code)?,
+            start_date: parse_date(&self.start_date)?,
+            end_date: parse_opt_date(self.end_date.as_deref())?,
+        };
+        let cancellation = match parse_opt_date(self.cancel_date.as_deref())? {
+            Some(date) => Some(Cancellation { date, credit: self.cancel_credit.unwrap_or(true) }),
+            None => None,
+        };
+        Ok(RecurringItem {
+            id: RecurringItemId(self.id),
+            plan_id: PlanId(self.plan_id),
+            plan_ext_id: self.plan_ext_id,
+            account_id: AccountId(self.account_id),
+            plan_billing_day: self.plan_billing_day.map(|d| small("billing day", d)).transpose()?,
+            plan_auto_renew: self.plan_auto_renew,
+            fields,
+            cancellation,
+            charged_through: parse_opt_date(self.charged_through.as_deref())?,
+            changes,
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+            deleted_at: self.deleted_at.map(from_micros).transpose()?,
+            version: self.version,
+        })
+    }
+}
+
+/// One entry of an item's history.
+#[derive(Debug, sqlx::FromRow)]
+pub struct ItemChangeRecord {
+    pub item_id: i64,
+    pub kind: i64,
+    pub effective_date: String,
+    pub quantity: Option<String>,
+    pub unit_price: Option<String>,
+    pub discount_percent: Option<String>,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub prorate: Option<bool>,
+    pub credit: Option<bool>,
+    pub recorded_at: i64,
+}
+
+/// The columns of `recurring_item_changes` after `tenant_id, item_id`, in the order
+/// [`item_change_values`] gives them.
+pub const ITEM_CHANGE_WRITABLE: [&str; 10] = [
+    "kind",
+    "effective_date",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "start_date",
+    "end_date",
+    "prorate",
+    "credit",
+    "recorded_at",
+];
+
+pub fn item_change_values(c: &ItemChange) -> Vec<Value> {
+    use Value::*;
+    let amount = |d: Option<Decimal>| OptText(d.map(|d| d.normalize().to_string()));
+    vec![
+        Int(c.kind.code()),
+        Text(date_text(c.effective_date)),
+        amount(c.quantity),
+        amount(c.unit_price),
+        amount(c.discount_percent),
+        Text(date_text(c.start_date)),
+        OptText(c.end_date.map(date_text)),
+        OptBool(c.prorate),
+        OptBool(c.credit),
+        Int(micros(c.recorded_at)),
+    ]
+}
+
+impl TryFrom<ItemChangeRecord> for ItemChange {
+    type Error = StoreError;
+
+    fn try_from(r: ItemChangeRecord) -> Result<Self, StoreError> {
+        let amount = |t: Option<String>| t.as_deref().map(parse_decimal).transpose();
+        Ok(ItemChange {
+            kind: coded("item change kind", r.kind, ItemChangeKind::from_code)?,
+            effective_date: parse_date(&r.effective_date)?,
+            quantity: amount(r.quantity)?,
+            unit_price: amount(r.unit_price)?,
+            discount_percent: amount(r.discount_percent)?,
+            start_date: parse_date(&r.start_date)?,
+            end_date: parse_opt_date(r.end_date.as_deref())?,
+            prorate: r.prorate,
+            credit: r.credit,
+            recorded_at: from_micros(r.recorded_at)?,
+        })
+    }
+}
+
+/// Groups history rows (ordered by item, then entry) into each item's history and
+/// attaches it, keeping the items' order.
+pub fn attach_changes(
+    records: Vec<RecurringItemRecord>,
+    change_rows: Vec<ItemChangeRecord>,
+) -> Result<Vec<RecurringItem>, StoreError> {
+    let mut by_item: std::collections::HashMap<i64, Vec<ItemChange>> = std::collections::HashMap::new();
+    for row in change_rows {
+        let item_id = row.item_id;
+        by_item.entry(item_id).or_default().push(row.try_into()?);
+    }
+    records
+        .into_iter()
+        .map(|r| {
+            let changes = by_item.remove(&r.id).unwrap_or_default();
+            r.into_item(changes)
+        })
+        .collect()
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OneTimeItemRecord {
+    pub id: i64,
+    pub plan_id: i64,
+    pub plan_ext_id: String,
+    pub account_id: i64,
+    pub ext_id: String,
+    pub product_code: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub quantity: String,
+    pub unit_price: String,
+    pub charge_date: String,
+    pub tax_code: Option<String>,
+    pub cancelled_at: Option<i64>,
+    pub invoiced: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub version: i64,
+}
+
+/// The writable columns of `one_time_items`, in the order [`one_time_values`] gives them.
+pub const ONE_TIME_WRITABLE: [&str; 8] =
+    ["ext_id", "product_code", "name", "description", "quantity", "unit_price", "charge_date", "tax_code"];
+
+pub fn one_time_values(f: &OneTimeItemFields) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Text(f.ext_id.clone()),
+        Text(f.product_code.clone()),
+        Text(f.name.clone()),
+        OptText(f.description.clone()),
+        Text(f.quantity.normalize().to_string()),
+        Text(f.unit_price.normalize().to_string()),
+        Text(date_text(f.charge_date)),
+        OptText(f.tax_code.clone()),
+    ]
+}
+
+impl TryFrom<OneTimeItemRecord> for OneTimeItem {
+    type Error = StoreError;
+
+    fn try_from(r: OneTimeItemRecord) -> Result<Self, StoreError> {
+        Ok(OneTimeItem {
+            id: OneTimeItemId(r.id),
+            plan_id: PlanId(r.plan_id),
+            plan_ext_id: r.plan_ext_id,
+            account_id: AccountId(r.account_id),
+            fields: OneTimeItemFields {
+                ext_id: r.ext_id,
+                product_code: r.product_code,
+                name: r.name,
+                description: r.description,
+                quantity: parse_decimal(&r.quantity)?,
+                unit_price: parse_decimal(&r.unit_price)?,
+                charge_date: parse_date(&r.charge_date)?,
+                tax_code: r.tax_code,
+            },
+            cancelled_at: r.cancelled_at.map(from_micros).transpose()?,
+            invoiced: r.invoiced,
+            created_at: from_micros(r.created_at)?,
+            updated_at: from_micros(r.updated_at)?,
+            deleted_at: r.deleted_at.map(from_micros).transpose()?,
+            version: r.version,
+        })
+    }
 }

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::{QueryBuilder, Sqlite};
 
+use crate::items::{PlanScope, cancel_items_of};
 use crate::{SqliteStore, db_error, is_unique_violation, push_value};
 
 const ACCOUNT_COLUMNS: &str = "id, ext_id, name, account_type, status, email, ext_id2, invoice_name, phone, \
@@ -194,6 +195,7 @@ impl AccountStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        cancel_items_of(&mut tx, tenant, PlanScope::Account(id.0), cancel_date, now).await?;
         tx.commit().await.map_err(db_error)?;
         row.try_into()
     }

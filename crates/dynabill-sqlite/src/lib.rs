@@ -7,6 +7,8 @@
 
 mod accounts;
 mod idempotency;
+mod items;
+mod one_time;
 mod plans;
 mod tenants;
 
@@ -119,5 +121,29 @@ pub(crate) fn push_value(qb: &mut QueryBuilder<Sqlite>, value: Value) {
         Value::Int(i) => qb.push_bind(i),
         Value::OptInt(i) => qb.push_bind(i),
         Value::Bool(b) => qb.push_bind(b),
+        Value::OptBool(b) => qb.push_bind(b),
     };
+}
+
+/// Appends `, c1, c2, ...` (column names).
+pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
+    for column in columns {
+        qb.push(", ").push(*column);
+    }
+}
+
+/// Appends `, c1 = ?, c2 = ?` for paired columns and values.
+pub(crate) fn push_assignments(qb: &mut QueryBuilder<Sqlite>, columns: &[&str], values: Vec<Value>) {
+    for (column, value) in columns.iter().zip(values) {
+        qb.push(", ").push(*column).push(" = ");
+        push_value(qb, value);
+    }
+}
+
+/// Appends `, ?` for each value.
+pub(crate) fn push_values(qb: &mut QueryBuilder<Sqlite>, values: Vec<Value>) {
+    for value in values {
+        qb.push(", ");
+        push_value(qb, value);
+    }
 }

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
+use crate::items::{PlanScope, cancel_items_of};
 use crate::{SqliteStore, db_error, is_unique_violation, push_value};
 
 const PLAN_SELECT: &str = "SELECT p.id, p.account_id, a.ext_id AS account_ext_id, p.ext_id, p.name, \
@@ -77,6 +78,7 @@ impl SqliteStore {
         id: PlanId,
         version: i64,
         now: Timestamp,
+        cascade_from: Option<Date>,
         set: impl FnOnce(&mut QueryBuilder<Sqlite>),
     ) -> StoreResult<Plan> {
         let mut tx = self.begin_write().await?;
@@ -90,6 +92,9 @@ impl SqliteStore {
         let done = qb.build().execute(&mut *tx).await.map_err(write_error)?;
         if done.rows_affected() == 0 {
             return Err(StoreError::Stale);
+        }
+        if let Some(date) = cascade_from {
+            cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), date, now).await?;
         }
         let plan = plan_by_id(&mut tx, tenant, id.0)
             .await?
@@ -157,7 +162,7 @@ impl PlanStore for SqliteStore {
         fields: &PlanFields,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, None, |qb| {
             for (column, value) in PLAN_WRITABLE.into_iter().zip(plan_values(fields)) {
                 qb.push(", ").push(column).push(" = ");
                 push_value(qb, value);
@@ -225,7 +230,7 @@ impl PlanStore for SqliteStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
             qb.push(", cancel_date = ")
                 .push_bind(date_text(cancel_date));
         })
@@ -240,7 +245,7 @@ impl PlanStore for SqliteStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
             qb.push(", deleted_at = ").push_bind(micros(now));
             qb.push(", cancel_date = COALESCE(cancel_date, ")
                 .push_bind(date_text(cancel_date))
