@@ -165,6 +165,17 @@ pub enum Operation {
     UpsertPlan,
     DeletePlan,
     CancelPlan,
+    RenewPlan,
+    ListRecurringItems,
+    UpsertRecurringItem,
+    DeleteRecurringItem,
+    RenewRecurringItem,
+    UpsellRecurringItem,
+    CancelRecurringItem,
+    ChangeRecurringItemDates,
+    ListOneTimeItems,
+    UpsertOneTimeItem,
+    DeleteOneTimeItem,
 }
 
 /// What a code pair means here.
@@ -198,13 +209,18 @@ pub fn route(api_code: i64, entity_code: i64) -> Route {
         (A::Upsert, E::Plan) => served(O::UpsertPlan),
         (A::Delete, E::Plan) => served(O::DeletePlan),
         (A::Cancel, E::Plan) => served(O::CancelPlan),
-        (A::List | A::Upsert | A::Delete, E::OneTimeItem)
-        | (
-            A::List | A::Upsert | A::Delete | A::Renew | A::Upsell | A::Cancel | A::ChangeDates,
-            E::RecurringItem,
-        )
-        | (A::Renew, E::Plan)
-        | (A::List | A::Upsert | A::Cancel | A::TaxLines | A::UpdateTax, E::Invoice) => {
+        (A::Renew, E::Plan) => served(O::RenewPlan),
+        (A::List, E::RecurringItem) => served(O::ListRecurringItems),
+        (A::Upsert, E::RecurringItem) => served(O::UpsertRecurringItem),
+        (A::Delete, E::RecurringItem) => served(O::DeleteRecurringItem),
+        (A::Renew, E::RecurringItem) => served(O::RenewRecurringItem),
+        (A::Upsell, E::RecurringItem) => served(O::UpsellRecurringItem),
+        (A::Cancel, E::RecurringItem) => served(O::CancelRecurringItem),
+        (A::ChangeDates, E::RecurringItem) => served(O::ChangeRecurringItemDates),
+        (A::List, E::OneTimeItem) => served(O::ListOneTimeItems),
+        (A::Upsert, E::OneTimeItem) => served(O::UpsertOneTimeItem),
+        (A::Delete, E::OneTimeItem) => served(O::DeleteOneTimeItem),
+        (A::List | A::Upsert | A::Cancel | A::TaxLines | A::UpdateTax, E::Invoice) => {
             Route::NotYetBuilt(api)
         }
         _ => Route::Unknown,

@@ -18,7 +18,7 @@ use crate::codes::{
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{API_CODE, ENTITY_CODE};
-use crate::ops::{accounts, plans};
+use crate::ops::{accounts, one_time, plans, recurring};
 use crate::params::Params;
 use crate::{RequestId, ServerState};
 
@@ -34,7 +34,7 @@ pub async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let reply = match serve(&state.app, &request_id, &method, &uri, &headers, body).await {
+    let reply = match serve(&state, &request_id, &method, &uri, &headers, body).await {
         Ok(reply) => reply,
         Err(error) => envelope::failure(&error),
     };
@@ -51,7 +51,7 @@ pub async fn handle(
 }
 
 async fn serve(
-    app: &App,
+    state: &ServerState,
     request_id: &str,
     method: &Method,
     uri: &Uri,
@@ -64,7 +64,16 @@ async fn serve(
             format!("{method} is not allowed here; use GET or POST"),
         ));
     }
+    let app = &state.app;
     let tenant = authenticate(app, headers, request_id).await?;
+    if let Some(limiter) = &state.rate_limiter
+        && let Err(wait) = limiter.check(tenant.id, std::time::Instant::now())
+    {
+        return Err(DoorError::Api(
+            ApiError::TooManyRequests,
+            format!("rate limit exceeded for this tenant; retry in {} ms", wait.as_millis().max(1)),
+        ));
+    }
     let mut params = Params::from_query(uri.query().unwrap_or(""))?;
     if method == Method::POST {
         params.add_body(read_body(headers, body).await?)?;
@@ -153,6 +162,17 @@ async fn run(
         Operation::UpsertPlan => plans::upsert(app, tenant, p, request_id).await,
         Operation::DeletePlan => plans::delete(app, tenant, p, request_id).await,
         Operation::CancelPlan => plans::cancel(app, tenant, p, request_id).await,
+        Operation::RenewPlan => plans::renew(app, tenant, p, request_id).await,
+        Operation::ListRecurringItems => recurring::list(app, tenant, p, request_id).await,
+        Operation::UpsertRecurringItem => recurring::upsert(app, tenant, p, request_id).await,
+        Operation::DeleteRecurringItem => recurring::delete(app, tenant, p, request_id).await,
+        Operation::RenewRecurringItem => recurring::renew(app, tenant, p, request_id).await,
+        Operation::UpsellRecurringItem => recurring::upsell(app, tenant, p, request_id).await,
+        Operation::CancelRecurringItem => recurring::cancel(app, tenant, p, request_id).await,
+        Operation::ChangeRecurringItemDates => recurring::change_dates(app, tenant, p, request_id).await,
+        Operation::ListOneTimeItems => one_time::list(app, tenant, p, request_id).await,
+        Operation::UpsertOneTimeItem => one_time::upsert(app, tenant, p, request_id).await,
+        Operation::DeleteOneTimeItem => one_time::delete(app, tenant, p, request_id).await,
     }
 }
 

@@ -38,5 +38,17 @@ pub fn wire_name(field: Field) -> &'static str {
         Field::TenantName => "name",
         Field::TimeZone => "timezone",
         Field::UserName => "user",
+        Field::PlanId => "PlanID",
+        Field::PlanExtId => "PlanExtID",
+        Field::ProductCode => "ProductCode",
+        Field::ItemName => "ItemName",
+        Field::Quantity => "Quantity",
+        Field::UnitPrice => "UnitPrice",
+        Field::DiscountPercent => "DiscountPercent",
+        Field::BillingPeriod => "BillingPeriod",
+        Field::BillingPeriodCount => "BillingPeriodCount",
+        Field::BillingTiming => "BillingTiming",
+        Field::ChargeDate => "ChargeDate",
+        Field::EffectiveDate => "EffectiveDate",
     }
 }

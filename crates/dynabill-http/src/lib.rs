@@ -8,6 +8,7 @@ mod dynamic;
 mod envelope;
 mod error;
 mod fields;
+mod limit;
 mod ops;
 mod params;
 mod wire;
@@ -28,18 +29,29 @@ use crate::error::DoorError;
 
 pub use dynamic::MAX_BODY_BYTES;
 
+pub use limit::RateLimit;
+
 /// What every handler shares.
 #[derive(Clone)]
 pub struct ServerState {
     app: App,
     request_ids: Arc<RequestIds>,
+    rate_limiter: Option<Arc<limit::RateLimiter>>,
+}
+
+/// Options of the HTTP surface.
+#[derive(Clone, Debug, Default)]
+pub struct HttpOptions {
+    /// Per-tenant request rate limit; `None` for unlimited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// The whole HTTP surface of the server.
-pub fn router(app: App) -> Router {
+pub fn router(app: App, options: HttpOptions) -> Router {
     let state = ServerState {
         app,
         request_ids: Arc::new(RequestIds::new()),
+        rate_limiter: options.rate_limit.map(|limit| Arc::new(limit::RateLimiter::new(limit))),
     };
     Router::new()
         .route("/api/dynamicapi", any(dynamic::handle))

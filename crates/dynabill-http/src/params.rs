@@ -251,7 +251,6 @@ impl Params {
 
     /// An exact decimal (number or numeric string), below 10^12 in magnitude with
     /// at most `max_scale` decimal places.
-    #[allow(dead_code)] // first used by items; kept with its siblings
     pub fn decimal(&self, name: &str, max_scale: u32) -> Result<Option<Decimal>, DoorError> {
         let Some(value) = self.present(name) else {
             return Ok(None);

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::items::{PlanScope, cancel_items_of};
 use crate::{PgStore, db_error, push_value, violates};
 
 /// The columns of `accounts` in the shapes `AccountRecord` reads.
@@ -202,6 +203,7 @@ impl AccountStore for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
+        cancel_items_of(&mut tx, tenant, PlanScope::Account(id.0), cancel_date, now).await?;
         tx.commit().await.map_err(db_error)?;
         row.try_into()
     }

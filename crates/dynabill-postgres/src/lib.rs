@@ -8,6 +8,8 @@
 
 mod accounts;
 mod idempotency;
+mod items;
+mod one_time;
 mod plans;
 mod tenants;
 
@@ -116,14 +118,21 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
+/// Whether `e` says this transaction lost a lock conflict (a deadlock) and was rolled
+/// back: for a conditional write, that means a concurrent writer changed its records,
+/// so it is reported as `Stale` (the caller re-reads and retries).
+pub(crate) fn lost_conflict(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
+}
+
 /// Whether `e` is a violation of the unique constraint named `constraint`.
 pub(crate) fn violates(e: &sqlx::Error, constraint: &str) -> bool {
     matches!(e, sqlx::Error::Database(db)
         if db.is_unique_violation() && db.constraint() == Some(constraint))
 }
 
-/// Binds one value; date columns are bound as `YYYY-MM-DD` text and cast, since the
-/// shared row values carry dates as text.
+/// Binds one value. Date and amount columns are bound as text (`YYYY-MM-DD`, decimal)
+/// and cast, since the shared row values carry them as text.
 pub(crate) fn push_value(qb: &mut QueryBuilder<Postgres>, column: &str, value: Value) {
     match value {
         Value::Text(s) => qb.push_bind(s),
@@ -131,14 +140,55 @@ pub(crate) fn push_value(qb: &mut QueryBuilder<Postgres>, column: &str, value: V
         Value::Int(i) => qb.push_bind(i),
         Value::OptInt(i) => qb.push_bind(i),
         Value::Bool(b) => qb.push_bind(b),
+        Value::OptBool(b) => qb.push_bind(b),
     };
     if DATE_COLUMNS.contains(&column) {
         qb.push("::date");
+    } else if NUMERIC_COLUMNS.contains(&column) {
+        qb.push("::numeric");
+    }
+}
+
+/// Appends `, c1, c2, ...` (column names).
+pub(crate) fn push_columns(qb: &mut QueryBuilder<Postgres>, columns: &[&str]) {
+    for column in columns {
+        qb.push(", ").push(*column);
+    }
+}
+
+/// Appends `, c1 = $n, c2 = $m, ...` for paired columns and values.
+pub(crate) fn push_assignments(
+    qb: &mut QueryBuilder<Postgres>,
+    columns: &[&str],
+    values: Vec<Value>,
+) {
+    debug_assert_eq!(columns.len(), values.len());
+    for (column, value) in columns.iter().zip(values) {
+        qb.push(", ").push(*column).push(" = ");
+        push_value(qb, column, value);
+    }
+}
+
+/// Appends `, $n, $m, ...` (each cast as its column needs) for paired columns and values.
+pub(crate) fn push_values(qb: &mut QueryBuilder<Postgres>, columns: &[&str], values: Vec<Value>) {
+    debug_assert_eq!(columns.len(), values.len());
+    for (column, value) in columns.iter().zip(values) {
+        qb.push(", ");
+        push_value(qb, column, value);
     }
 }
 
 /// The writable columns whose PostgreSQL type is `DATE`.
-const DATE_COLUMNS: [&str; 2] = ["start_date", "end_date"];
+const DATE_COLUMNS: [&str; 5] = [
+    "start_date",
+    "end_date",
+    "cancel_date",
+    "effective_date",
+    "charge_date",
+];
+
+/// The writable columns whose PostgreSQL type is `NUMERIC` (written as decimal text).
+const NUMERIC_COLUMNS: [&str; 3] = ["quantity", "unit_price", "discount_percent"];
 
 #[cfg(test)]
 mod tests {
@@ -153,6 +203,28 @@ mod tests {
             matches!(refused, Err(StoreError::Unavailable(_))),
             "expected Unavailable"
         );
+    }
+
+    #[test]
+    fn every_writable_date_column_is_cast_to_date() {
+        let writable = dynabill_sql::ACCOUNT_WRITABLE
+            .iter()
+            .chain(&dynabill_sql::PLAN_WRITABLE)
+            .chain(&dynabill_sql::RECURRING_ITEM_WRITABLE)
+            .chain(&dynabill_sql::ITEM_CHANGE_WRITABLE)
+            .chain(&dynabill_sql::ONE_TIME_WRITABLE);
+        for column in writable {
+            if column.ends_with("_date") {
+                assert!(DATE_COLUMNS.contains(column), "{column} is not cast");
+            }
+        }
+        for column in NUMERIC_COLUMNS {
+            assert!(
+                dynabill_sql::ITEM_CHANGE_WRITABLE.contains(&column)
+                    || dynabill_sql::ONE_TIME_WRITABLE.contains(&column),
+                "{column} is no writable column"
+            );
+        }
     }
 
     #[test]

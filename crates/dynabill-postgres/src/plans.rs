@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use sqlx::{Postgres, QueryBuilder};
 
+use crate::items::{PlanScope, cancel_items_of};
 use crate::{PgStore, db_error, push_value, violates};
 
 /// The columns `PlanRecord` reads, from a plan `p` and its account `a`.
@@ -71,13 +72,16 @@ fn write_error(e: sqlx::Error) -> StoreError {
 
 impl PgStore {
     /// Runs a conditional `UPDATE plans SET <set> WHERE <this plan at version>` and
-    /// reads the plan back with its account's `ExtID`, in one statement.
+    /// reads the plan back with its account's `ExtID`, in one statement. With
+    /// `cascade_from`, the plan's items are cancelled from that date (see
+    /// [`cancel_items_of`]) in the same transaction, after the plan row is locked.
     async fn change_plan(
         &self,
         tenant: TenantId,
         id: PlanId,
         version: i64,
         now: Timestamp,
+        cascade_from: Option<Date>,
         set: impl FnOnce(&mut QueryBuilder<Postgres>),
     ) -> StoreResult<Plan> {
         let mut qb = QueryBuilder::<Postgres>::new(
@@ -93,12 +97,27 @@ impl PgStore {
             plan_columns!(),
             " FROM p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id"
         ));
+        let Some(date) = cascade_from else {
+            let row: Option<PlanRecord> = qb
+                .build_query_as()
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(write_error)?;
+            return row.ok_or(StoreError::Stale)?.try_into();
+        };
+        // Returning early drops (and so rolls back) the transaction.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
         let row: Option<PlanRecord> = qb
             .build_query_as()
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(write_error)?;
-        row.ok_or(StoreError::Stale)?.try_into()
+        let Some(row) = row else {
+            return Err(StoreError::Stale);
+        };
+        cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), date, now).await?;
+        tx.commit().await.map_err(db_error)?;
+        row.try_into()
     }
 }
 
@@ -151,7 +170,7 @@ impl PlanStore for PgStore {
         fields: &PlanFields,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, None, |qb| {
             for (column, value) in PLAN_WRITABLE.into_iter().zip(plan_values(fields)) {
                 qb.push(", ").push(column).push(" = ");
                 push_value(qb, column, value);
@@ -222,7 +241,7 @@ impl PlanStore for PgStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
             qb.push(", cancel_date = ")
                 .push_bind(date_text(cancel_date))
                 .push("::date");
@@ -238,7 +257,7 @@ impl PlanStore for PgStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
             qb.push(", deleted_at = ").push_bind(micros(now));
             qb.push(", cancel_date = COALESCE(cancel_date, ")
                 .push_bind(date_text(cancel_date))

@@ -186,7 +186,10 @@ impl RecurringItemStore for SqliteStore {
             push_assignments(&mut qb, &PLAN_WRITABLE, plan_values(fields));
             qb.push(" WHERE tenant_id = ").push_bind(tenant.0).push(" AND id = ").push_bind(id.0);
             qb.push(" AND version = ").push_bind(version);
-            if qb.build().execute(&mut *tx).await.map_err(db_error)?.rows_affected() == 0 {
+            let done = qb.build().execute(&mut *tx).await.map_err(|e| {
+                if is_unique_violation(&e) { StoreError::ExtIdTaken } else { db_error(e) }
+            })?;
+            if done.rows_affected() == 0 {
                 return Err(StoreError::Stale);
             }
         }

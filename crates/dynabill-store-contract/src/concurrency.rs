@@ -3,12 +3,15 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, PlanFilter, RecordKey};
+use dynabill_app::model::{AccountFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey};
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use jiff::civil::date;
 use tokio::sync::Barrier;
 
-use crate::fixtures::{T0, account, account_ids, insert_account, minutes, plan, tenant};
+use crate::fixtures::{
+    EVERYTHING, T0, account, account_ids, all_items, created, entry, insert_account, insert_item,
+    insert_plan, item, minutes, one_time, one_time_ids, plan, tenant, write,
+};
 
 const RACERS: usize = 20;
 
@@ -205,4 +208,201 @@ fn count(results: &[Result<IdempotencyClaim, StoreError>], wanted: &IdempotencyC
         .iter()
         .filter(|r| matches!(r, Ok(claim) if claim == wanted))
         .count()
+}
+
+pub async fn concurrent_inserts_of_one_ext_id_create_exactly_one_recurring_item(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let acc = insert_account(&*store, t, "acc").await;
+    let p = insert_plan(&*store, t, &acc, plan("plan", date(2025, 1, 1))).await;
+    let results = race(&store, |store, _| async move {
+        let fields = item("race", date(2025, 1, 1));
+        store
+            .insert_recurring_item(t, p.id, &fields, &created(&fields, T0), T0)
+            .await
+    })
+    .await;
+
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::ExtIdTaken)))
+        .count();
+    assert_eq!((won, taken), (1, RACERS - 1), "results: {results:?}");
+    let items = store
+        .list_recurring_items(t, &all_items(), EVERYTHING)
+        .await
+        .unwrap();
+    assert_eq!(items.items.len(), 1);
+    assert_eq!(
+        items.items[0].changes.len(),
+        1,
+        "the losers left no history behind"
+    );
+}
+
+pub async fn concurrent_inserts_of_one_ext_id_create_exactly_one_one_time_item(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let acc = insert_account(&*store, t, "acc").await;
+    let p = insert_plan(&*store, t, &acc, plan("plan", date(2025, 1, 1))).await;
+    let results = race(&store, |store, _| async move {
+        store
+            .insert_one_time_item(t, p.id, &one_time("race", date(2025, 7, 1)), T0)
+            .await
+    })
+    .await;
+
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let taken = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::ExtIdTaken)))
+        .count();
+    assert_eq!((won, taken), (1, RACERS - 1), "results: {results:?}");
+    assert_eq!(one_time_ids(&*store, t, all_items()).await.len(), 1);
+}
+
+pub async fn concurrent_item_batches_at_one_version_succeed_exactly_once(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let acc = insert_account(&*store, t, "acc").await;
+    let p = insert_plan(&*store, t, &acc, plan("plan", date(2025, 1, 1))).await;
+    let a = insert_item(&*store, t, &p, item("a", date(2025, 1, 1))).await;
+    let b = insert_item(&*store, t, &p, item("b", date(2025, 1, 1))).await;
+    // Half the racers name the items in the other order: a store must settle that
+    // too (as Stale), never deadlock or half-apply a batch.
+    let results = race(&store, |store, i| {
+        let (a, b) = (a.clone(), b.clone());
+        async move {
+            let rename = |read: &dynabill_app::model::RecurringItem| {
+                let mut fields = read.fields.clone();
+                fields.name = format!("writer {i}");
+                let change = entry(
+                    ItemChangeKind::Updated,
+                    fields.start_date,
+                    &fields,
+                    minutes(1),
+                );
+                write(read, fields, change)
+            };
+            let writes = if i % 2 == 0 {
+                [rename(&a), rename(&b)]
+            } else {
+                [rename(&b), rename(&a)]
+            };
+            store
+                .write_recurring_items(t, None, &writes, minutes(1))
+                .await
+        }
+    })
+    .await;
+
+    let winners: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.is_ok().then_some(i))
+        .collect();
+    let stale = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Stale)))
+        .count();
+    assert_eq!(
+        (winners.len(), stale),
+        (1, RACERS - 1),
+        "results: {results:?}"
+    );
+    for read in [&a, &b] {
+        let now = store
+            .find_recurring_item(t, &RecordKey::Id(read.id.0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(now.version, read.version + 1);
+        assert_eq!(now.fields.name, format!("writer {}", winners[0]));
+        assert_eq!(now.changes.len(), 2, "one entry per applied write");
+    }
+}
+
+pub async fn an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refused(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let acc = insert_account(&*store, t, "acc").await;
+    let today = date(2025, 6, 15);
+    // The window is narrow; a few rounds make a broken store fail reliably.
+    for round in 0..5 {
+        let p = insert_plan(
+            &*store,
+            t,
+            &acc,
+            plan(&format!("plan-{round}"), date(2025, 1, 1)),
+        )
+        .await;
+        let results = race(&store, |store, i| {
+            let p = p.clone();
+            async move {
+                if i == 0 {
+                    let deleted = store
+                        .delete_plan(t, p.id, p.version, today, minutes(1))
+                        .await;
+                    return deleted.map(|_| ());
+                }
+                let ext_id = format!("item-{round}-{i}");
+                if i % 2 == 0 {
+                    let fields = item(&ext_id, date(2025, 1, 1));
+                    let first = created(&fields, minutes(1));
+                    store
+                        .insert_recurring_item(t, p.id, &fields, &first, minutes(1))
+                        .await
+                        .map(|_| ())
+                } else {
+                    store
+                        .insert_one_time_item(t, p.id, &one_time(&ext_id, today), minutes(1))
+                        .await
+                        .map(|_| ())
+                }
+            }
+        })
+        .await;
+
+        assert!(
+            results[0].is_ok(),
+            "the delete must succeed: {:?}",
+            results[0]
+        );
+        for result in &results[1..] {
+            assert!(
+                matches!(result, Ok(()) | Err(StoreError::Stale)),
+                "an item insert either lands before the delete or is refused: {result:?}"
+            );
+        }
+        let on_plan = ItemFilter {
+            plan_id: Some(p.id.0),
+            ..all_items()
+        };
+        let items = store
+            .list_recurring_items(t, &on_plan, EVERYTHING)
+            .await
+            .unwrap();
+        let one_time_items = store
+            .list_one_time_items(t, &on_plan, EVERYTHING)
+            .await
+            .unwrap();
+        let inserted = results[1..].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(items.items.len() + one_time_items.items.len(), inserted);
+        for item in &items.items {
+            assert_eq!(
+                item.cancellation.map(|c| c.date),
+                Some(today),
+                "no item may keep running on a deleted plan: {item:?}"
+            );
+        }
+        for item in &one_time_items.items {
+            assert!(
+                item.cancelled_at.is_some(),
+                "no charge may stay pending on a deleted plan: {item:?}"
+            );
+        }
+    }
 }

@@ -2,15 +2,21 @@
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    Account, AccountFields, AccountFilter, Page, PageRequest, Plan, PlanFields, PlanFilter,
+    Account, AccountFields, AccountFilter, ItemChange, ItemChangeKind, ItemFilter, ItemWrite,
+    OneTimeItem, OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey,
+    RecurringItem, RecurringItemFields,
 };
 use dynabill_app::store::{NewApiUser, NewTenant};
+use dynabill_core::calendar::BillingPeriod;
 use dynabill_core::domain::{
-    AccountStatus, AccountType, Country, DueDateMethod, InvoiceGrouping, TenantId,
+    AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, InvoiceGrouping,
+    OneTimeItemId, RecurringItemId, TenantId,
 };
 use dynabill_core::money::Currency;
 use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
+use rust_decimal::Decimal;
+use rust_decimal::dec;
 
 /// The tests' "now": a fixed instant with a fractional second, to show that
 /// stores keep microseconds.
@@ -185,4 +191,172 @@ fn ids_of<T>(page: &Page<T>, id: impl Fn(&T) -> i64) -> Vec<i64> {
         "total counts what the filter matches"
     );
     page.items.iter().map(id).collect()
+}
+
+/// A recurring item with only the fields a caller must give (and the app's defaults).
+pub(crate) fn item(ext_id: &str, start: Date) -> RecurringItemFields {
+    RecurringItemFields {
+        ext_id: ext_id.to_owned(),
+        product_code: "SKU-1".to_owned(),
+        name: format!("Item {ext_id}"),
+        description: None,
+        tax_code: None,
+        billing_period: BillingPeriod::Monthly,
+        period_count: 1,
+        timing: BillingTiming::InAdvance,
+        start_date: start,
+        end_date: None,
+    }
+}
+
+/// An item's first history entry, as the app writes it: its terms from its start.
+pub(crate) fn created(fields: &RecurringItemFields, at: Timestamp) -> ItemChange {
+    ItemChange {
+        kind: ItemChangeKind::Created,
+        effective_date: fields.start_date,
+        quantity: Some(dec!(10)),
+        unit_price: Some(dec!(0.5)),
+        discount_percent: Some(Decimal::ZERO),
+        start_date: fields.start_date,
+        end_date: fields.end_date,
+        prorate: None,
+        credit: None,
+        recorded_at: at,
+    }
+}
+
+/// A history entry of `kind` that changes no terms, with the item's dates after it.
+pub(crate) fn entry(
+    kind: ItemChangeKind,
+    effective: Date,
+    fields: &RecurringItemFields,
+    at: Timestamp,
+) -> ItemChange {
+    ItemChange {
+        kind,
+        effective_date: effective,
+        quantity: None,
+        unit_price: None,
+        discount_percent: None,
+        start_date: fields.start_date,
+        end_date: fields.end_date,
+        prorate: None,
+        credit: None,
+        recorded_at: at,
+    }
+}
+
+pub(crate) async fn insert_item(
+    store: &dyn Store,
+    tenant: TenantId,
+    plan: &Plan,
+    fields: RecurringItemFields,
+) -> RecurringItem {
+    let first = created(&fields, T0);
+    store
+        .insert_recurring_item(tenant, plan.id, &fields, &first, T0)
+        .await
+        .expect("inserting a recurring item")
+}
+
+/// A write of `item` (read as it is) with new fields and a history entry, keeping
+/// its cancellation and deletion, as the use cases build them.
+pub(crate) fn write(
+    item: &RecurringItem,
+    fields: RecurringItemFields,
+    change: ItemChange,
+) -> ItemWrite {
+    ItemWrite {
+        id: item.id,
+        version: item.version,
+        fields,
+        cancellation: item.cancellation,
+        change,
+        deleted: item.deleted_at.is_some(),
+    }
+}
+
+pub(crate) async fn find_item(
+    store: &dyn Store,
+    tenant: TenantId,
+    id: RecurringItemId,
+) -> RecurringItem {
+    store
+        .find_recurring_item(tenant, &RecordKey::Id(id.0))
+        .await
+        .expect("finding a recurring item")
+        .expect("the recurring item exists")
+}
+
+/// A one-time item with only the fields a caller must give.
+pub(crate) fn one_time(ext_id: &str, charge: Date) -> OneTimeItemFields {
+    OneTimeItemFields {
+        ext_id: ext_id.to_owned(),
+        product_code: "SETUP".to_owned(),
+        name: format!("One-time {ext_id}"),
+        description: None,
+        quantity: dec!(1),
+        unit_price: dec!(99.95),
+        charge_date: charge,
+        tax_code: None,
+    }
+}
+
+pub(crate) async fn insert_one_time(
+    store: &dyn Store,
+    tenant: TenantId,
+    plan: &Plan,
+    fields: OneTimeItemFields,
+) -> OneTimeItem {
+    store
+        .insert_one_time_item(tenant, plan.id, &fields, T0)
+        .await
+        .expect("inserting a one-time item")
+}
+
+pub(crate) async fn find_one_time(
+    store: &dyn Store,
+    tenant: TenantId,
+    id: OneTimeItemId,
+) -> OneTimeItem {
+    store
+        .find_one_time_item(tenant, &RecordKey::Id(id.0))
+        .await
+        .expect("finding a one-time item")
+        .expect("the one-time item exists")
+}
+
+/// The IDs of every recurring item matching `filter`, checking that `total` agrees.
+pub(crate) async fn item_ids(store: &dyn Store, tenant: TenantId, filter: ItemFilter) -> Vec<i64> {
+    let page = store
+        .list_recurring_items(tenant, &filter, EVERYTHING)
+        .await
+        .expect("listing recurring items");
+    ids_of(&page, |i| i.id.0)
+}
+
+/// The IDs of every one-time item matching `filter`, checking that `total` agrees.
+pub(crate) async fn one_time_ids(
+    store: &dyn Store,
+    tenant: TenantId,
+    filter: ItemFilter,
+) -> Vec<i64> {
+    let page = store
+        .list_one_time_items(tenant, &filter, EVERYTHING)
+        .await
+        .expect("listing one-time items");
+    ids_of(&page, |i| i.id.0)
+}
+
+/// Everything, deleted or not.
+pub(crate) fn all_items() -> ItemFilter {
+    ItemFilter {
+        include_deleted: true,
+        ..ItemFilter::default()
+    }
+}
+
+/// An amount's text as stored and read back: the exact digits, no added scale.
+pub(crate) fn text(amount: Option<Decimal>) -> Option<String> {
+    amount.map(|d| d.to_string())
 }

@@ -3,12 +3,14 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, PlanFilter, RecordKey};
+use dynabill_app::model::{AccountFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey};
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use jiff::civil::date;
 
 use crate::fixtures::{
-    T0, account, account_ids, insert_account, insert_plan, minutes, plan, plan_ids, tenant,
+    T0, account, account_ids, all_items, created, entry, find_item, find_one_time, insert_account,
+    insert_item, insert_one_time, insert_plan, item, item_ids, minutes, one_time, one_time_ids,
+    plan, plan_ids, tenant, write,
 };
 
 pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<dyn Store>) {
@@ -234,5 +236,162 @@ pub async fn a_tenant_never_sees_or_settles_another_tenants_idempotency_keys(
             status: 201,
             body: b"two".to_vec()
         }
+    );
+}
+
+pub async fn a_tenant_never_sees_or_changes_another_tenants_items(store: Arc<dyn Store>) {
+    let owner = tenant(&*store, "app-1").await;
+    let other = tenant(&*store, "app-2").await;
+    let start = date(2025, 1, 1);
+    let today = date(2025, 6, 15);
+    let s = &*store;
+    let their_account = insert_account(s, owner, "acc").await;
+    let their_plan = insert_plan(s, owner, &their_account, plan("plan", start)).await;
+    let their_item = insert_item(s, owner, &their_plan, item("item", start)).await;
+    let their_one_time = insert_one_time(s, owner, &their_plan, one_time("once", today)).await;
+
+    for key in [
+        RecordKey::Id(their_item.id.0),
+        RecordKey::ExtId("item".to_owned()),
+    ] {
+        assert_eq!(store.find_recurring_item(other, &key).await.unwrap(), None);
+    }
+    for key in [
+        RecordKey::Id(their_one_time.id.0),
+        RecordKey::ExtId("once".to_owned()),
+    ] {
+        assert_eq!(store.find_one_time_item(other, &key).await.unwrap(), None);
+    }
+    for filter in [
+        all_items(),
+        ItemFilter {
+            id: Some(their_item.id.0),
+            ..all_items()
+        },
+        ItemFilter {
+            id: Some(their_one_time.id.0),
+            ..all_items()
+        },
+        ItemFilter {
+            ext_id: Some("item".to_owned()),
+            ..all_items()
+        },
+        ItemFilter {
+            ext_id: Some("once".to_owned()),
+            ..all_items()
+        },
+        ItemFilter {
+            plan_id: Some(their_plan.id.0),
+            ..all_items()
+        },
+    ] {
+        assert_eq!(item_ids(s, other, filter.clone()).await, [] as [i64; 0]);
+        assert_eq!(one_time_ids(s, other, filter).await, [] as [i64; 0]);
+    }
+
+    let fields = item("sneaky", start);
+    let on_their_plan = store
+        .insert_recurring_item(
+            other,
+            their_plan.id,
+            &fields,
+            &created(&fields, T0),
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(on_their_plan, Err(StoreError::Stale)),
+        "an item must not hang from another tenant's plan, got {on_their_plan:?}"
+    );
+    let one_time_on_their_plan = store
+        .insert_one_time_item(other, their_plan.id, &one_time("sneaky", today), minutes(1))
+        .await;
+    assert!(
+        matches!(one_time_on_their_plan, Err(StoreError::Stale)),
+        "got {one_time_on_their_plan:?}"
+    );
+    let stolen = item("stolen", start);
+    let change = entry(ItemChangeKind::Updated, start, &stolen, minutes(1));
+    let item_write = store
+        .write_recurring_items(
+            other,
+            None,
+            &[write(&their_item, stolen.clone(), change)],
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(item_write, Err(StoreError::Stale)),
+        "got {item_write:?}"
+    );
+    let plan_write = store
+        .write_recurring_items(
+            other,
+            Some((their_plan.id, their_plan.version, &plan("stolen", start))),
+            &[],
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(plan_write, Err(StoreError::Stale)),
+        "got {plan_write:?}"
+    );
+    let one_time_write = store
+        .update_one_time_item(
+            other,
+            their_one_time.id,
+            their_one_time.version,
+            &one_time("stolen", today),
+            true,
+            true,
+            minutes(1),
+        )
+        .await;
+    assert!(
+        matches!(one_time_write, Err(StoreError::Stale)),
+        "got {one_time_write:?}"
+    );
+
+    // The other tenant's records with the same ExtIDs, cancelled and deleted by the
+    // cascade, leave the owner's alone.
+    let own_account = insert_account(s, other, "acc").await;
+    let own_plan = insert_plan(s, other, &own_account, plan("plan", start)).await;
+    let own_item = insert_item(s, other, &own_plan, item("item", start)).await;
+    assert_ne!(
+        own_item.id, their_item.id,
+        "ExtIDs are unique per tenant, not globally"
+    );
+    let own_one_time = insert_one_time(s, other, &own_plan, one_time("once", today)).await;
+    assert_ne!(own_one_time.id, their_one_time.id);
+    store
+        .cancel_plan(other, own_plan.id, own_plan.version, today, minutes(2))
+        .await
+        .unwrap();
+    store
+        .delete_account(
+            other,
+            own_account.id,
+            own_account.version,
+            today,
+            minutes(3),
+        )
+        .await
+        .unwrap();
+    assert!(
+        find_item(s, other, own_item.id)
+            .await
+            .cancellation
+            .is_some()
+    );
+
+    assert_eq!(find_item(s, owner, their_item.id).await, their_item);
+    assert_eq!(
+        find_one_time(s, owner, their_one_time.id).await,
+        their_one_time
+    );
+    assert_eq!(item_ids(s, owner, all_items()).await, [their_item.id.0]);
+    assert_eq!(
+        one_time_ids(s, owner, all_items()).await,
+        [their_one_time.id.0]
     );
 }

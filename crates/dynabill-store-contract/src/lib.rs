@@ -10,16 +10,20 @@
 //! test at the bottom of this file fails when one is missing.
 
 mod accounts;
+mod cascade;
 mod concurrency;
 mod databases;
 mod fixtures;
 mod idempotency;
 mod isolation;
+mod items;
 mod lifecycle;
+mod one_time;
 mod plans;
 mod tenants;
 
 pub use accounts::*;
+pub use cascade::*;
 pub use concurrency::*;
 pub use databases::{
     POSTGRES_URL_VAR, PostgresSchema, REQUIRE_POSTGRES_VAR, TestStore, fresh_postgres_schema,
@@ -27,7 +31,9 @@ pub use databases::{
 };
 pub use idempotency::*;
 pub use isolation::*;
+pub use items::*;
 pub use lifecycle::*;
+pub use one_time::*;
 pub use plans::*;
 pub use tenants::*;
 
@@ -76,6 +82,28 @@ macro_rules! contract_tests {
             concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_once,
             a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refused,
             migrating_again_keeps_the_data_and_the_store_answers_pings,
+            a_recurring_item_keeps_every_field_exactly_with_its_first_history_entry,
+            a_recurring_item_ext_id_stays_taken_even_after_the_item_is_deleted,
+            a_recurring_item_needs_a_live_plan_of_its_tenant,
+            recurring_item_writes_apply_only_at_their_versions_and_all_or_nothing,
+            an_items_history_grows_in_the_order_of_its_writes,
+            a_deleted_recurring_item_is_listed_only_on_request_but_found_by_key,
+            listing_recurring_items_filters_by_id_ext_id_plan_and_deletion,
+            recurring_item_pages_follow_id_order_with_the_full_total_and_a_resume_key,
+            a_one_time_item_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_id,
+            a_one_time_item_ext_id_stays_taken_even_after_the_item_is_deleted,
+            a_one_time_item_needs_a_live_plan_of_its_tenant,
+            a_one_time_item_update_applies_only_at_its_version_and_may_cancel_or_delete_it,
+            listing_one_time_items_filters_by_id_ext_id_plan_and_deletion,
+            one_time_item_pages_follow_id_order_with_the_full_total_and_a_resume_key,
+            cancelling_a_plan_cancels_its_running_items_from_the_later_of_their_start_and_the_date,
+            deleting_a_plan_cancels_its_items_as_cancelling_does,
+            deleting_an_account_cancels_the_items_of_all_its_plans,
+            a_tenant_never_sees_or_changes_another_tenants_items,
+            concurrent_inserts_of_one_ext_id_create_exactly_one_recurring_item,
+            concurrent_inserts_of_one_ext_id_create_exactly_one_one_time_item,
+            concurrent_item_batches_at_one_version_succeed_exactly_once,
+            an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refused,
             // END CONTRACT LIST
         );
     };
@@ -102,10 +130,13 @@ mod tests {
     fn defined() -> BTreeSet<String> {
         let sources = [
             include_str!("accounts.rs"),
+            include_str!("cascade.rs"),
             include_str!("concurrency.rs"),
             include_str!("idempotency.rs"),
             include_str!("isolation.rs"),
+            include_str!("items.rs"),
             include_str!("lifecycle.rs"),
+            include_str!("one_time.rs"),
             include_str!("plans.rs"),
             include_str!("tenants.rs"),
         ];

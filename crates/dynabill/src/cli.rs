@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use dynabill_app::auth::IssuedCredential;
 use dynabill_app::tenants::DEFAULT_USER_NAME;
 use dynabill_app::{App, SystemClock};
+use dynabill_http::{HttpOptions, RateLimit};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Overrides};
@@ -57,6 +58,9 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "DYNABILL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
+    #[arg(long, env = "DYNABILL_RATE_LIMIT")]
+    rate_limit: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,6 +136,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let overrides = Overrides {
                 database_url: args.database.database_url,
                 listen: args.listen,
+                rate_limit: args.rate_limit,
             };
             serve(Config::load(config_file, overrides)?).await
         }
@@ -140,7 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 config_file,
                 Overrides {
                     database_url: db.database_url,
-                    listen: None,
+                    ..Overrides::default()
                 },
             )?;
             let store = storage::open(&config.database_url).await?;
@@ -180,7 +185,7 @@ async fn open_app(config_file: Option<&std::path::Path>, db: DatabaseArgs) -> an
         config_file,
         Overrides {
             database_url: db.database_url,
-            listen: None,
+            ..Overrides::default()
         },
     )?;
     let store = storage::open(&config.database_url).await?;
@@ -204,7 +209,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_credential(&issued)?;
         tracing::info!(app_key = %issued.app_key, "created the first tenant; its credentials were printed once on stdout");
     }
-    let server = RunningServer::start(app.clone(), config.listen).await?;
+    let options = HttpOptions { rate_limit: config.rate_limit.map(RateLimit::per_second) };
+    let server = RunningServer::start(app.clone(), config.listen, options).await?;
     tracing::info!(address = %server.addr, "listening on {}", server.url());
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");

@@ -18,6 +18,9 @@ pub struct Config {
     pub database_url: String,
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// Requests per second each tenant may make (bursts of twice that); `None` for no limit.
+    #[serde(default)]
+    pub rate_limit: Option<u32>,
 }
 
 impl Default for Config {
@@ -27,6 +30,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN
                 .parse()
                 .expect("the default listen address is valid"),
+            rate_limit: None,
         }
     }
 }
@@ -39,6 +43,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<u32>,
 }
 
 impl Config {
@@ -91,7 +97,7 @@ mod tests {
             Some(&path),
             Overrides {
                 database_url: Some("sqlite://flag.db".into()),
-                listen: None,
+                ..Overrides::default()
             },
         )
         .unwrap();
@@ -107,7 +113,7 @@ mod tests {
             None,
             Overrides {
                 database_url: Some("mysql://x".into()),
-                listen: None,
+                ..Overrides::default()
             },
         );
         assert!(err.is_err());

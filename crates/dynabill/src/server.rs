@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use dynabill_app::App;
+use dynabill_http::HttpOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -23,14 +24,14 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Binds `listen` (port 0 picks a free port) and starts serving `app`.
-    pub async fn start(app: App, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+    pub async fn start(app: App, listen: SocketAddr, options: HttpOptions) -> anyhow::Result<RunningServer> {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let housekeeping = spawn_housekeeping(app.clone());
-        let router = dynabill_http::router(app);
+        let router = dynabill_http::router(app, options);
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {

@@ -1,7 +1,9 @@
 //! One module per entity: parse the parameters, call the use case, shape the reply.
 
 pub mod accounts;
+pub mod one_time;
 pub mod plans;
+pub mod recurring;
 
 use dynabill_app::model::{Page, RecordKey};
 use serde::Serialize;
@@ -30,3 +32,23 @@ pub fn page_reply<'a, T, W: Serialize>(page: &'a Page<T>, to_wire: impl Fn(&'a T
     let cursor = page.next_after.map(encode_cursor);
     envelope::page(&data, page.total, cursor.as_deref())
 }
+
+/// The plan an item call names: `PlanID` wins over `PlanExtID`.
+pub fn plan_key(params: &Params) -> Result<Option<RecordKey>, DoorError> {
+    if let Some(id) = params.int("PlanID")? {
+        return Ok(Some(RecordKey::Id(id)));
+    }
+    Ok(params.text("PlanExtID", MAX_TEXT)?.map(RecordKey::ExtId))
+}
+
+/// A quantity: a decimal greater than zero.
+pub fn quantity(params: &Params) -> Result<Option<rust_decimal::Decimal>, DoorError> {
+    let q = params.decimal("Quantity", MAX_SCALE)?;
+    if q.is_some_and(|q| q <= rust_decimal::Decimal::ZERO) {
+        return Err(DoorError::invalid("Quantity", "must be greater than 0"));
+    }
+    Ok(q)
+}
+
+/// Decimal places accepted in quantities and prices (SPEC §5).
+pub const MAX_SCALE: u32 = 6;

@@ -228,3 +228,28 @@ async fn health_check_answers_ok(app: &TestApp) {
     let response = reqwest::get(format!("{}/healthz", app.base)).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+mod rate_limit {
+    use super::*;
+    use crate::helpers::{Backend, spawn_with};
+
+    /// A tenant over its rate gets 429; another tenant is unaffected; the bucket refills.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_over_its_rate_limit_gets_429_and_others_do_not() {
+        let options = dynabill_http::HttpOptions { rate_limit: Some(dynabill_http::RateLimit { per_second: 5.0, burst: 2.0 }) };
+        let app = spawn_with(Backend::Sqlite, options).await.unwrap();
+        for _ in 0..2 {
+            let (_, reply) = app.get("api_code=3&entity_code=69").await;
+            assert_ok(&reply);
+        }
+        let (status, reply) = app.get("api_code=3&entity_code=69").await;
+        assert_api_error(status, &reply, 429);
+        let other = app.new_tenant("other").await;
+        let (_, reply) = app.get_as(&other, "api_code=3&entity_code=69").await;
+        assert_ok(&reply);
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let (_, reply) = app.get("api_code=3&entity_code=69").await;
+        assert_ok(&reply);
+        app.stop().await;
+    }
+}

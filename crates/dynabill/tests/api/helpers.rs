@@ -25,6 +25,9 @@ pub struct Cred {
 
 pub struct TestApp {
     pub base: String,
+    /// The database URL the server uses (tests may reach under the API with it).
+    pub database_url: String,
+    schema: Option<dynabill_store_contract::PostgresSchema>,
     pub app: App,
     pub client: reqwest::Client,
     /// The first tenant's credentials.
@@ -36,13 +39,21 @@ pub struct TestApp {
 /// Starts a server on a fresh database of `backend`; `None` when PostgreSQL is not
 /// configured (the harness itself panics when CI requires it).
 pub async fn spawn(backend: Backend) -> Option<TestApp> {
-    let (dir, url) = match backend {
+    spawn_with(backend, dynabill_http::HttpOptions::default()).await
+}
+
+/// Like [`spawn`], with options for the HTTP surface.
+pub async fn spawn_with(backend: Backend, options: dynabill_http::HttpOptions) -> Option<TestApp> {
+    let (dir, schema, url) = match backend {
         Backend::Sqlite => {
             let (dir, url) = fresh_sqlite_url();
-            (Some(dir), url)
+            (Some(dir), None, url)
         }
         Backend::Postgres => match fresh_postgres_schema().await {
-            Some(schema) => (None, schema.url().to_owned()),
+            Some(schema) => {
+                let url = schema.url().to_owned();
+                (None, Some(schema), url)
+            }
             None => {
                 eprintln!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
                 return None;
@@ -53,11 +64,13 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
         .await
         .expect("opening the test database");
     let app = App::new(store, Arc::new(SystemClock));
-    let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap())
+    let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap(), options)
         .await
         .expect("starting the server");
     let mut test = TestApp {
         base: server.url(),
+        database_url: url,
+        schema,
         app,
         client: reqwest::Client::new(),
         cred: Cred {
@@ -186,6 +199,39 @@ impl TestApp {
             server.shutdown().await.expect("stopping the server");
         }
         self.app.store().close().await;
+        if let Some(schema) = self.schema.take() {
+            schema.drop_schema().await;
+        }
+    }
+
+    /// Runs one SQL statement on the test database, under the API. Only for what
+    /// no request can do yet (standing in for a bill run that has billed an item).
+    pub async fn execute_sql(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url).await.expect("opening SQLite");
+            sqlx::query(sql).execute(&pool).await.expect("running SQL");
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url).await.expect("connecting to PostgreSQL");
+            sqlx::query(sql).execute(&pool).await.expect("running SQL");
+            pool.close().await;
+        }
+    }
+
+    /// Marks a recurring item as billed through `date`, as a bill run would.
+    pub async fn mark_recurring_billed(&self, ext_id: &str, through: &str) {
+        let cast = if self.database_url.starts_with("sqlite:") { "" } else { "::date" };
+        self.execute_sql(&format!(
+            "UPDATE recurring_items SET charged_through = '{through}'{cast} WHERE ext_id = '{ext_id}'"
+        ))
+        .await;
+    }
+
+    /// Marks a one-time item as invoiced, as a bill run would.
+    pub async fn mark_one_time_invoiced(&self, ext_id: &str) {
+        let truth = if self.database_url.starts_with("sqlite:") { "1" } else { "TRUE" };
+        self.execute_sql(&format!("UPDATE one_time_items SET invoiced = {truth} WHERE ext_id = '{ext_id}'")).await;
     }
 }
 

@@ -6,6 +6,8 @@ mod helpers;
 mod accounts;
 mod envelope;
 mod idempotency;
+mod items;
+mod one_time;
 mod paging;
 mod plans;
 mod tenancy;
