@@ -30,6 +30,8 @@ id_type!(
     RecurringItemId,
     /// A one-time item (75).
     OneTimeItemId,
+    /// An invoice (119).
+    InvoiceId,
 );
 
 /// Declares a wire-coded enumeration: each variant has the integer used on the wire.
@@ -87,6 +89,29 @@ coded_enum!(
     /// `ItemStatus` of a one-time item.
     OneTimeStatus { Pending = 1, Invoiced = 2, Cancelled = 3 }
 );
+
+coded_enum!(
+    /// `InvoiceStatus`: Draft → Pending Tax → Posted → Paid; Cancelled from the first three.
+    InvoiceStatus { Draft = 1, PendingTax = 2, Posted = 3, Paid = 4, Cancelled = 5 }
+);
+
+impl InvoiceStatus {
+    /// Whether `DueDate`, `PONumber` and `Memo` may still change (BILLING.md §6).
+    pub fn is_editable(self) -> bool {
+        match self {
+            InvoiceStatus::Draft | InvoiceStatus::PendingTax => true,
+            InvoiceStatus::Posted | InvoiceStatus::Paid | InvoiceStatus::Cancelled => false,
+        }
+    }
+
+    /// Whether the invoice may be cancelled (voided).
+    pub fn is_cancellable(self) -> bool {
+        match self {
+            InvoiceStatus::Draft | InvoiceStatus::PendingTax | InvoiceStatus::Posted => true,
+            InvoiceStatus::Paid | InvoiceStatus::Cancelled => false,
+        }
+    }
+}
 
 impl ItemStatus {
     /// A recurring item's status on `today`. A cancellation, once recorded, wins

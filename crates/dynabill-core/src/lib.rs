@@ -3,6 +3,7 @@
 //! Today's date is always an argument. Every amount is an exact `Decimal`, every
 //! rounding names its mode and scale.
 
+pub mod billing;
 pub mod calendar;
 pub mod domain;
 pub mod items;
