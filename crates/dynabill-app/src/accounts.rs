@@ -105,6 +105,17 @@ impl App {
                     if fields == current.fields {
                         return Ok(current);
                     }
+                    if fields.currency != current.fields.currency
+                        && self
+                            .store()
+                            .account_has_invoices(tenant.id, current.id)
+                            .await?
+                    {
+                        return Err(AppError::NotAllowed(format!(
+                            "account {} has been invoiced in {}; its Currency cannot change",
+                            current.fields.ext_id, current.fields.currency
+                        )));
+                    }
                     self.store()
                         .update_account(tenant.id, current.id, current.version, &fields, now)
                         .await
@@ -204,6 +215,16 @@ impl App {
                 return Err(AppError::NotAllowed(format!(
                     "account {} is already deleted",
                     account.id
+                )));
+            }
+            if self
+                .store()
+                .account_has_unpaid_invoices(tenant.id, account.id)
+                .await?
+            {
+                return Err(AppError::NotAllowed(format!(
+                    "account {} has unpaid posted invoices; mark them paid or cancel them first",
+                    account.fields.ext_id
                 )));
             }
             let today = self.today(tenant);

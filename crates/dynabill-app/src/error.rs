@@ -33,6 +33,11 @@ pub enum Field {
     ChargeDate,
     EffectiveDate,
     TenantName,
+    InvoicePrefix,
+    BillRunHour,
+    InvoiceStatus,
+    DueDate,
+    PaidDate,
     TimeZone,
     UserName,
 }
@@ -44,6 +49,7 @@ pub enum Entity {
     Plan,
     RecurringItem,
     OneTimeItem,
+    Invoice,
 }
 
 impl Entity {
@@ -53,6 +59,7 @@ impl Entity {
             Entity::Plan => "plan",
             Entity::RecurringItem => "recurring item",
             Entity::OneTimeItem => "one-time item",
+            Entity::Invoice => "invoice",
         }
     }
 }

@@ -3,9 +3,11 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod error;
 pub mod idempotency;
+pub mod invoices;
 pub mod model;
 pub mod one_time;
 pub mod plans;
@@ -24,11 +26,26 @@ pub use store::{Store, StoreError};
 pub struct App {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    test_clock: bool,
 }
 
 impl App {
     pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> App {
-        App { store, clock }
+        App {
+            store,
+            clock,
+            test_clock: false,
+        }
+    }
+
+    /// Turns the test clock on: each tenant's "today" may then be set (`serve --test-clock`).
+    pub fn with_test_clock(mut self) -> App {
+        self.test_clock = true;
+        self
+    }
+
+    pub fn test_clock(&self) -> bool {
+        self.test_clock
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

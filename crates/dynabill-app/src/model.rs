@@ -1,15 +1,18 @@
 //! The records the use cases read and write, and the shapes of their changes.
 
+use dynabill_core::billing::{LedgerEntry, LineType};
 use dynabill_core::calendar::{
-    BillingDay, BillingPeriod, Cadence, CalendarError, Grid, Terms, TermsChange, TermsTimeline,
+    BillingDay, BillingPeriod, Cadence, CalendarError, Grid, ProrationPolicy, Terms, TermsChange,
+    TermsTimeline,
 };
 use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, Email,
-    InvoiceGrouping, ItemStatus, OneTimeItemId, OneTimeStatus, PlanId, PlanStatus,
-    RecurringItemId, TenantId,
+    InvoiceGrouping, InvoiceId, InvoiceStatus, ItemStatus, OneTimeItemId, OneTimeStatus, PlanId,
+    PlanStatus, RecurringItemId, TenantId,
 };
 use dynabill_core::items::next_billing_date;
 use dynabill_core::money::Currency;
+use dynabill_core::money::Rounding;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -24,6 +27,9 @@ pub struct Tenant {
     pub currency: Currency,
     pub time_zone_name: String,
     pub time_zone: TimeZone,
+    pub settings: TenantSettings,
+    /// With `serve --test-clock`: the tenant's "today", when set.
+    pub test_today: Option<Date>,
     pub created_at: Timestamp,
 }
 
@@ -280,6 +286,9 @@ impl ItemChangeKind {
 /// item's dates once it took effect. Terms fields are `None` when not changed.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ItemChange {
+    /// The entry's position in the order changes were made (its storage ID);
+    /// 0 for an entry not stored yet.
+    pub seq: i64,
     pub kind: ItemChangeKind,
     pub effective_date: Date,
     pub quantity: Option<Decimal>,
@@ -329,19 +338,31 @@ impl RecurringItem {
     }
 
     pub fn grid(&self) -> Result<Grid, CalendarError> {
-        let billing_day = self.plan_billing_day.map(|d| BillingDay::new(u32::from(d))).transpose()?;
-        Ok(Grid::new(self.fields.cadence()?, self.fields.start_date, billing_day))
+        let billing_day = self
+            .plan_billing_day
+            .map(|d| BillingDay::new(u32::from(d)))
+            .transpose()?;
+        Ok(Grid::new(
+            self.fields.cadence()?,
+            self.fields.start_date,
+            billing_day,
+        ))
     }
 
     /// The terms over time, from the history's terms changes in effective-date order
     /// (then the order they were made).
     pub fn timeline(&self) -> Result<TermsTimeline, CalendarError> {
-        let mut changes = self.changes.iter().filter(|c| c.quantity.is_some() || c.unit_price.is_some() || c.discount_percent.is_some());
+        let mut changes = self.changes.iter().filter(|c| {
+            c.quantity.is_some() || c.unit_price.is_some() || c.discount_percent.is_some()
+        });
         let Some(first) = changes.next() else {
             return Ok(TermsTimeline::new(Terms::new(Decimal::ZERO, Decimal::ZERO)));
         };
-        let initial = Terms::new(first.quantity.unwrap_or_default(), first.unit_price.unwrap_or_default())
-            .with_discount_percent(first.discount_percent.unwrap_or_default())?;
+        let initial = Terms::new(
+            first.quantity.unwrap_or_default(),
+            first.unit_price.unwrap_or_default(),
+        )
+        .with_discount_percent(first.discount_percent.unwrap_or_default())?;
         let mut timeline = TermsTimeline::new(initial);
         for change in changes {
             let mut step = TermsChange::new(change.effective_date);
@@ -477,4 +498,153 @@ pub struct OneTimeItemPatch {
     pub unit_price: Change<Decimal>,
     pub charge_date: Change<Date>,
     pub tax_code: Change<Option<String>>,
+}
+
+/// The per-tenant billing settings (`dynabill tenant set`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TenantSettings {
+    /// New invoices go straight past Draft.
+    pub auto_post: bool,
+    /// Prefix of invoice numbers, e.g. `INV-` gives `INV-000001`.
+    pub invoice_prefix: String,
+    /// Local hour (0..=23, tenant time zone) at which the scheduler runs the daily bill run.
+    pub bill_run_hour: u8,
+    pub proration_policy: ProrationPolicy,
+    pub rounding: Rounding,
+}
+
+impl Default for TenantSettings {
+    fn default() -> Self {
+        TenantSettings {
+            auto_post: true,
+            invoice_prefix: "INV-".to_owned(),
+            bill_run_hour: 2,
+            proration_policy: ProrationPolicy::ActualDays,
+            rounding: Rounding::HalfUp,
+        }
+    }
+}
+
+/// One line of a stored invoice.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InvoiceLineRecord {
+    pub id: i64,
+    pub line_type: LineType,
+    pub recurring_item_id: Option<RecurringItemId>,
+    pub one_time_item_id: Option<OneTimeItemId>,
+    pub item_ext_id: String,
+    pub product_code: String,
+    pub description: String,
+    pub quantity: Decimal,
+    pub unit_price: Decimal,
+    pub discount_percent: Decimal,
+    /// The proration fraction (recurring lines), `None` for one-time lines.
+    pub fraction: Option<Decimal>,
+    pub amount: Decimal,
+    /// Half-open; the wire shows `service_end - 1 day` as `ServiceEnd`.
+    pub service_start: Date,
+    pub service_end: Date,
+    /// The full grid period the line belongs to (recurring lines).
+    pub period: Option<(Date, Date)>,
+    pub tax_code: Option<String>,
+    pub tax_amount: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub account_id: AccountId,
+    pub account_ext_id: String,
+    /// Set with per-plan grouping.
+    pub plan_id: Option<PlanId>,
+    pub number: Option<String>,
+    pub status: InvoiceStatus,
+    pub invoice_date: Date,
+    pub due_date: Date,
+    pub currency: Currency,
+    pub subtotal: Decimal,
+    pub tax_total: Decimal,
+    pub total: Decimal,
+    pub credit_applied: Decimal,
+    pub credit_added: Decimal,
+    pub amount_due: Decimal,
+    pub po_number: Option<String>,
+    pub memo: Option<String>,
+    pub paid_date: Option<Date>,
+    pub payment_reference: Option<String>,
+    pub cancel_reason: Option<String>,
+    /// Loaded only when asked for.
+    pub lines: Vec<InvoiceLineRecord>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub version: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct InvoiceFilter {
+    pub id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub account_ext_id: Option<String>,
+    pub plan_id: Option<i64>,
+    pub statuses: Vec<InvoiceStatus>,
+    pub date_from: Option<Date>,
+    pub date_to: Option<Date>,
+}
+
+/// Everything a bill run reads about one account, in one consistent read.
+#[derive(Clone, Debug)]
+pub struct BillingAccount {
+    pub account: Account,
+    pub plans: Vec<Plan>,
+    /// Its plans' recurring items (not deleted), with their histories.
+    pub items: Vec<RecurringItem>,
+    /// The unreleased ledger entries of those items.
+    pub ledger: Vec<LedgerEntry>,
+    /// Its Pending one-time items.
+    pub one_time: Vec<OneTimeItem>,
+}
+
+/// A new invoice, as a bill run makes it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewInvoice {
+    pub plan_id: Option<PlanId>,
+    pub status: InvoiceStatus,
+    pub invoice_date: Date,
+    pub due_date: Date,
+    pub currency: Currency,
+    pub subtotal: Decimal,
+    pub tax_total: Decimal,
+    pub total: Decimal,
+    pub credit_applied: Decimal,
+    pub credit_added: Decimal,
+    pub amount_due: Decimal,
+    pub po_number: Option<String>,
+    /// `id` of each line is ignored.
+    pub lines: Vec<InvoiceLineRecord>,
+}
+
+/// Everything one account's bill commits, together or not at all.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountBill {
+    pub account: AccountId,
+    /// The credit balance the bill was computed from; the commit is refused if it moved.
+    pub credit_balance_before: Decimal,
+    pub credit_balance_after: Decimal,
+    pub invoices: Vec<NewInvoice>,
+    /// New ledger entries, each with the index (in `invoices`) of the invoice whose
+    /// lines it accounts for; `None` for a settlement that needed no line.
+    pub ledger: Vec<(Option<usize>, LedgerEntry)>,
+    /// Pending one-time items now invoiced, with their invoice's index.
+    pub one_time: Vec<(OneTimeItemId, usize)>,
+}
+
+/// A change to a stored invoice through 10/119.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InvoiceUpdate {
+    pub status: Option<InvoiceStatus>,
+    pub due_date: Option<Date>,
+    pub po_number: Option<Option<String>>,
+    pub memo: Option<Option<String>>,
+    pub paid_date: Option<Date>,
+    pub payment_reference: Option<Option<String>>,
 }

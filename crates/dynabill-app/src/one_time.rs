@@ -5,11 +5,17 @@ use dynabill_core::domain::OneTimeStatus;
 
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
-use crate::model::{ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, Page, PageRequest, Plan, RecordKey, Tenant};
+use crate::model::{
+    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, Page, PageRequest, Plan,
+    RecordKey, Tenant,
+};
 use crate::store::StoreError;
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
-fn new_one_time(patch: OneTimeItemPatch, today: jiff::civil::Date) -> Result<OneTimeItemFields, AppError> {
+fn new_one_time(
+    patch: OneTimeItemPatch,
+    today: jiff::civil::Date,
+) -> Result<OneTimeItemFields, AppError> {
     let context = "to create a one-time item";
     let missing = |field| AppError::Missing { field, context };
     Ok(OneTimeItemFields {
@@ -29,14 +35,26 @@ fn apply(patch: OneTimeItemPatch, current: &OneTimeItemFields) -> OneTimeItemFie
     macro_rules! take {
         ($($field:ident),*) => {$( if let Some(v) = patch.$field { f.$field = v; } )*};
     }
-    take!(ext_id, product_code, name, description, quantity, unit_price, charge_date, tax_code);
+    take!(
+        ext_id,
+        product_code,
+        name,
+        description,
+        quantity,
+        unit_price,
+        charge_date,
+        tax_code
+    );
     f
 }
 
 /// Only a Pending item may change.
 fn require_pending(item: &OneTimeItem, doing: &str) -> Result<(), AppError> {
     if item.deleted_at.is_some() {
-        return Err(AppError::NotAllowed(format!("one-time item {:?} is deleted; it cannot be {doing}", item.fields.ext_id)));
+        return Err(AppError::NotAllowed(format!(
+            "one-time item {:?} is deleted; it cannot be {doing}",
+            item.fields.ext_id
+        )));
     }
     match item.status() {
         OneTimeStatus::Pending => Ok(()),
@@ -53,22 +71,34 @@ fn require_pending(item: &OneTimeItem, doing: &str) -> Result<(), AppError> {
 
 impl App {
     /// Create-or-update (10/75).
-    pub async fn upsert_one_time_item(&self, tenant: &Tenant, id: Option<i64>, patch: OneTimeItemPatch) -> Result<OneTimeItem, AppError> {
-        let plan: Option<Plan> = match &patch.plan {
-            Some(key) => Some(self.parent_plan(tenant, key).await?),
-            None => None,
-        };
+    pub async fn upsert_one_time_item(
+        &self,
+        tenant: &Tenant,
+        id: Option<i64>,
+        patch: OneTimeItemPatch,
+    ) -> Result<OneTimeItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
+            // Read inside the loop: a plan deleted meanwhile makes the insert stale,
+            // and the next attempt must see why.
+            let plan: Option<Plan> = match &patch.plan {
+                Some(key) => Some(self.parent_plan(tenant, key).await?),
+                None => None,
+            };
             let existing = self.one_time_for_upsert(tenant, id, &patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
                     let Some(plan) = &plan else {
-                        return Err(AppError::Missing { field: Field::PlanId, context: "(or PlanExtID) to create a one-time item" });
+                        return Err(AppError::Missing {
+                            field: Field::PlanId,
+                            context: "(or PlanExtID) to create a one-time item",
+                        });
                     };
                     let fields = new_one_time(patch.clone(), self.today(tenant))?;
-                    self.store().insert_one_time_item(tenant.id, plan.id, &fields, now).await
+                    self.store()
+                        .insert_one_time_item(tenant.id, plan.id, &fields, now)
+                        .await
                 }
                 Some(current) => {
                     if let Some(plan) = &plan
@@ -88,7 +118,15 @@ impl App {
                     }
                     require_pending(&current, "changed")?;
                     self.store()
-                        .update_one_time_item(tenant.id, current.id, current.version, &fields, false, false, now)
+                        .update_one_time_item(
+                            tenant.id,
+                            current.id,
+                            current.version,
+                            &fields,
+                            false,
+                            false,
+                            now,
+                        )
                         .await
                 }
             };
@@ -99,36 +137,61 @@ impl App {
                 Err(StoreError::ExtIdTaken) => {
                     return Err(AppError::Duplicate {
                         field: Field::ExtId,
-                        reason: format!("another one-time item already has ExtID {:?}", patch.ext_id.unwrap_or_default()),
+                        reason: format!(
+                            "another one-time item already has ExtID {:?}",
+                            patch.ext_id.unwrap_or_default()
+                        ),
                     });
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Unavailable("the item is being changed concurrently; retry".into()))
+        Err(AppError::Unavailable(
+            "the item is being changed concurrently; retry".into(),
+        ))
     }
 
-    async fn one_time_for_upsert(&self, tenant: &Tenant, id: Option<i64>, patch: &OneTimeItemPatch) -> Result<Option<OneTimeItem>, AppError> {
+    async fn one_time_for_upsert(
+        &self,
+        tenant: &Tenant,
+        id: Option<i64>,
+        patch: &OneTimeItemPatch,
+    ) -> Result<Option<OneTimeItem>, AppError> {
         if let Some(id) = id {
-            let found = self.store().find_one_time_item(tenant.id, &RecordKey::Id(id)).await?;
-            return found.map(Some).ok_or(AppError::not_found(Entity::OneTimeItem, Field::Id, id));
+            let found = self
+                .store()
+                .find_one_time_item(tenant.id, &RecordKey::Id(id))
+                .await?;
+            return found
+                .map(Some)
+                .ok_or(AppError::not_found(Entity::OneTimeItem, Field::Id, id));
         }
         let Some(ext_id) = &patch.ext_id else {
             return Ok(None);
         };
-        let found = self.store().find_one_time_item(tenant.id, &RecordKey::ExtId(ext_id.clone())).await?;
+        let found = self
+            .store()
+            .find_one_time_item(tenant.id, &RecordKey::ExtId(ext_id.clone()))
+            .await?;
         if let Some(item) = &found
             && item.deleted_at.is_some()
         {
             return Err(AppError::Duplicate {
                 field: Field::ExtId,
-                reason: format!("ExtID {ext_id:?} belonged to a one-time item that was deleted; an ExtID is never reused"),
+                reason: format!(
+                    "ExtID {ext_id:?} belonged to a one-time item that was deleted; an ExtID is never reused"
+                ),
             });
         }
         Ok(found)
     }
 
-    pub async fn get_one_time_item(&self, tenant: &Tenant, key: &RecordKey, include_deleted: bool) -> Result<OneTimeItem, AppError> {
+    pub async fn get_one_time_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        include_deleted: bool,
+    ) -> Result<OneTimeItem, AppError> {
         let found = self.store().find_one_time_item(tenant.id, key).await?;
         match found {
             Some(item) if include_deleted || item.deleted_at.is_none() => Ok(item),
@@ -137,24 +200,52 @@ impl App {
     }
 
     /// List (3/75), with the plan-`ExtID` reading of the `ExtID` filter.
-    pub async fn list_one_time_items(&self, tenant: &Tenant, filter: &ItemFilter, page: PageRequest) -> Result<Page<OneTimeItem>, AppError> {
-        let filter = self.item_filter_by_plan_ext_id(tenant, filter, Entity::OneTimeItem).await?;
-        Ok(self.store().list_one_time_items(tenant.id, &filter, page).await?)
+    pub async fn list_one_time_items(
+        &self,
+        tenant: &Tenant,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> Result<Page<OneTimeItem>, AppError> {
+        let filter = self
+            .item_filter_by_plan_ext_id(tenant, filter, Entity::OneTimeItem)
+            .await?;
+        Ok(self
+            .store()
+            .list_one_time_items(tenant.id, &filter, page)
+            .await?)
     }
 
     /// Delete (11/75): only while Pending; the item is cancelled and hidden.
-    pub async fn delete_one_time_item(&self, tenant: &Tenant, key: &RecordKey) -> Result<OneTimeItem, AppError> {
+    pub async fn delete_one_time_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+    ) -> Result<OneTimeItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
             let item = self.get_one_time_item(tenant, key, true).await?;
             require_pending(&item, "deleted")?;
             let now = self.clock().now();
-            match self.store().update_one_time_item(tenant.id, item.id, item.version, &item.fields, true, true, now).await {
+            match self
+                .store()
+                .update_one_time_item(
+                    tenant.id,
+                    item.id,
+                    item.version,
+                    &item.fields,
+                    true,
+                    true,
+                    now,
+                )
+                .await
+            {
                 Ok(item) => return Ok(item),
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Unavailable("the item is being changed concurrently; retry".into()))
+        Err(AppError::Unavailable(
+            "the item is being changed concurrently; retry".into(),
+        ))
     }
 }

@@ -77,12 +77,14 @@ impl App {
         id: Option<i64>,
         patch: PlanPatch,
     ) -> Result<Plan, AppError> {
-        let account = match &patch.account {
-            Some(key) => Some(self.parent_account(tenant, key).await?),
-            None => None,
-        };
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
+            // Read inside the loop: an account deleted meanwhile makes the insert
+            // stale, and the next attempt must see why.
+            let account = match &patch.account {
+                Some(key) => Some(self.parent_account(tenant, key).await?),
+                None => None,
+            };
             let existing = self.plan_for_upsert(tenant, id, &patch).await?;
             let now = self.clock().now();
             let result = match existing {

@@ -41,8 +41,14 @@ pub struct Renewal {
     pub unit_price: Option<Decimal>,
 }
 
-fn change(kind: ItemChangeKind, effective_date: Date, fields: &RecurringItemFields, now: jiff::Timestamp) -> ItemChange {
+fn change(
+    kind: ItemChangeKind,
+    effective_date: Date,
+    fields: &RecurringItemFields,
+    now: jiff::Timestamp,
+) -> ItemChange {
     ItemChange {
+        seq: 0,
         kind,
         effective_date,
         quantity: None,
@@ -73,7 +79,10 @@ fn not_allowed(message: String) -> AppError {
 /// The state rules shared by every operation that changes an item's future.
 fn require_live(item: &RecurringItem, doing: &str) -> Result<(), AppError> {
     if item.deleted_at.is_some() {
-        return Err(not_allowed(format!("recurring item {:?} is deleted; it cannot be {doing}", item.fields.ext_id)));
+        return Err(not_allowed(format!(
+            "recurring item {:?} is deleted; it cannot be {doing}",
+            item.fields.ext_id
+        )));
     }
     if let Some(c) = item.cancellation {
         return Err(not_allowed(format!(
@@ -93,18 +102,23 @@ impl App {
         id: Option<i64>,
         patch: RecurringItemPatch,
     ) -> Result<RecurringItem, AppError> {
-        let plan = match &patch.plan {
-            Some(key) => Some(self.parent_plan(tenant, key).await?),
-            None => None,
-        };
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
+            // Read inside the loop: a plan cancelled or deleted meanwhile makes the
+            // insert stale, and the next attempt must see why.
+            let plan = match &patch.plan {
+                Some(key) => Some(self.parent_plan(tenant, key).await?),
+                None => None,
+            };
             let existing = self.item_for_upsert(tenant, id, &patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
                     let Some(plan) = &plan else {
-                        return Err(AppError::Missing { field: Field::PlanId, context: "(or PlanExtID) to create a recurring item" });
+                        return Err(AppError::Missing {
+                            field: Field::PlanId,
+                            context: "(or PlanExtID) to create a recurring item",
+                        });
                     };
                     if let Some(date) = plan.cancel_date {
                         return Err(not_allowed(format!(
@@ -113,14 +127,25 @@ impl App {
                         )));
                     }
                     let (fields, created) = new_item(patch.clone(), plan, now)?;
-                    self.store().insert_recurring_item(tenant.id, plan.id, &fields, &created, now).await
+                    self.store()
+                        .insert_recurring_item(tenant.id, plan.id, &fields, &created, now)
+                        .await
                 }
                 Some(current) => {
-                    let Some(write) = updated_item(&current, patch.clone(), plan.as_ref(), now)? else {
+                    let Some(write) = updated_item(&current, patch.clone(), plan.as_ref(), now)?
+                    else {
                         return Ok(current);
                     };
-                    match self.store().write_recurring_items(tenant.id, None, &[write], now).await {
-                        Ok(()) => return self.get_recurring_item(tenant, &RecordKey::Id(current.id.0), true).await,
+                    match self
+                        .store()
+                        .write_recurring_items(tenant.id, None, &[write], now)
+                        .await
+                    {
+                        Ok(()) => {
+                            return self
+                                .get_recurring_item(tenant, &RecordKey::Id(current.id.0), true)
+                                .await;
+                        }
                         Err(e) => Err(e),
                     }
                 }
@@ -132,17 +157,26 @@ impl App {
                 Err(StoreError::ExtIdTaken) => {
                     return Err(AppError::Duplicate {
                         field: Field::ExtId,
-                        reason: format!("another recurring item already has ExtID {:?}", patch.ext_id.unwrap_or_default()),
+                        reason: format!(
+                            "another recurring item already has ExtID {:?}",
+                            patch.ext_id.unwrap_or_default()
+                        ),
                     });
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Unavailable("the item is being changed concurrently; retry".into()))
+        Err(AppError::Unavailable(
+            "the item is being changed concurrently; retry".into(),
+        ))
     }
 
     /// The live plan an item hangs from.
-    pub(crate) async fn parent_plan(&self, tenant: &Tenant, key: &RecordKey) -> Result<Plan, AppError> {
+    pub(crate) async fn parent_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+    ) -> Result<Plan, AppError> {
         let found = self.store().find_plan(tenant.id, key).await?;
         match found {
             Some(p) if p.deleted_at.is_none() => Ok(p),
@@ -160,25 +194,42 @@ impl App {
         patch: &RecurringItemPatch,
     ) -> Result<Option<RecurringItem>, AppError> {
         if let Some(id) = id {
-            let found = self.store().find_recurring_item(tenant.id, &RecordKey::Id(id)).await?;
-            return found.map(Some).ok_or(AppError::not_found(Entity::RecurringItem, Field::Id, id));
+            let found = self
+                .store()
+                .find_recurring_item(tenant.id, &RecordKey::Id(id))
+                .await?;
+            return found.map(Some).ok_or(AppError::not_found(
+                Entity::RecurringItem,
+                Field::Id,
+                id,
+            ));
         }
         let Some(ext_id) = &patch.ext_id else {
             return Ok(None);
         };
-        let found = self.store().find_recurring_item(tenant.id, &RecordKey::ExtId(ext_id.clone())).await?;
+        let found = self
+            .store()
+            .find_recurring_item(tenant.id, &RecordKey::ExtId(ext_id.clone()))
+            .await?;
         if let Some(item) = &found
             && item.deleted_at.is_some()
         {
             return Err(AppError::Duplicate {
                 field: Field::ExtId,
-                reason: format!("ExtID {ext_id:?} belonged to a recurring item that was deleted; an ExtID is never reused"),
+                reason: format!(
+                    "ExtID {ext_id:?} belonged to a recurring item that was deleted; an ExtID is never reused"
+                ),
             });
         }
         Ok(found)
     }
 
-    pub async fn get_recurring_item(&self, tenant: &Tenant, key: &RecordKey, include_deleted: bool) -> Result<RecurringItem, AppError> {
+    pub async fn get_recurring_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        include_deleted: bool,
+    ) -> Result<RecurringItem, AppError> {
         let found = self.store().find_recurring_item(tenant.id, key).await?;
         match found {
             Some(item) if include_deleted || item.deleted_at.is_none() => Ok(item),
@@ -188,21 +239,44 @@ impl App {
 
     /// List (3/110). An `ExtID` that names no item but a plan lists that plan's
     /// items, as DealHub's "list all recurring items by plan" does.
-    pub async fn list_recurring_items(&self, tenant: &Tenant, filter: &ItemFilter, page: PageRequest) -> Result<Page<RecurringItem>, AppError> {
-        let filter = self.item_filter_by_plan_ext_id(tenant, filter, Entity::RecurringItem).await?;
-        Ok(self.store().list_recurring_items(tenant.id, &filter, page).await?)
+    pub async fn list_recurring_items(
+        &self,
+        tenant: &Tenant,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> Result<Page<RecurringItem>, AppError> {
+        let filter = self
+            .item_filter_by_plan_ext_id(tenant, filter, Entity::RecurringItem)
+            .await?;
+        Ok(self
+            .store()
+            .list_recurring_items(tenant.id, &filter, page)
+            .await?)
     }
 
     /// Resolves the `ExtID` filter of an item list: an item's `ExtID` stays a get
     /// (absent: error "3"); a plan's becomes a plan filter.
-    pub(crate) async fn item_filter_by_plan_ext_id(&self, tenant: &Tenant, filter: &ItemFilter, entity: Entity) -> Result<ItemFilter, AppError> {
+    pub(crate) async fn item_filter_by_plan_ext_id(
+        &self,
+        tenant: &Tenant,
+        filter: &ItemFilter,
+        entity: Entity,
+    ) -> Result<ItemFilter, AppError> {
         let Some(ext_id) = &filter.ext_id else {
             return Ok(filter.clone());
         };
         let key = RecordKey::ExtId(ext_id.clone());
         let item_exists = match entity {
-            Entity::OneTimeItem => self.store().find_one_time_item(tenant.id, &key).await?.is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
-            _ => self.store().find_recurring_item(tenant.id, &key).await?.is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
+            Entity::OneTimeItem => self
+                .store()
+                .find_one_time_item(tenant.id, &key)
+                .await?
+                .is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
+            _ => self
+                .store()
+                .find_recurring_item(tenant.id, &key)
+                .await?
+                .is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
         };
         if item_exists {
             return Ok(filter.clone());
@@ -210,9 +284,16 @@ impl App {
         match self.store().find_plan(tenant.id, &key).await? {
             Some(plan) if filter.include_deleted || plan.deleted_at.is_none() => {
                 if filter.plan_id.is_some_and(|p| p != plan.id.0) {
-                    return Ok(ItemFilter { ext_id: Some(ext_id.clone()), ..filter.clone() });
+                    return Ok(ItemFilter {
+                        ext_id: Some(ext_id.clone()),
+                        ..filter.clone()
+                    });
                 }
-                Ok(ItemFilter { ext_id: None, plan_id: Some(plan.id.0), ..filter.clone() })
+                Ok(ItemFilter {
+                    ext_id: None,
+                    plan_id: Some(plan.id.0),
+                    ..filter.clone()
+                })
             }
             _ => Err(AppError::not_found(entity, Field::ExtId, ext_id)),
         }
@@ -231,19 +312,37 @@ impl App {
             let item = self.get_recurring_item(tenant, key, true).await?;
             let now = self.clock().now();
             let write = edit(&item, self.today(tenant), now)?;
-            match self.store().write_recurring_items(tenant.id, None, &[write], now).await {
-                Ok(()) => return self.get_recurring_item(tenant, &RecordKey::Id(item.id.0), true).await,
+            match self
+                .store()
+                .write_recurring_items(tenant.id, None, &[write], now)
+                .await
+            {
+                Ok(()) => {
+                    return self
+                        .get_recurring_item(tenant, &RecordKey::Id(item.id.0), true)
+                        .await;
+                }
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Unavailable("the item is being changed concurrently; retry".into()))
+        Err(AppError::Unavailable(
+            "the item is being changed concurrently; retry".into(),
+        ))
     }
 
     /// Upsell (13/110).
-    pub async fn upsell_recurring_item(&self, tenant: &Tenant, key: &RecordKey, upsell: Upsell) -> Result<RecurringItem, AppError> {
+    pub async fn upsell_recurring_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        upsell: Upsell,
+    ) -> Result<RecurringItem, AppError> {
         if upsell.quantity.is_none() && upsell.unit_price.is_none() {
-            return Err(AppError::Missing { field: Field::Quantity, context: "(or UnitPrice) to upsell an item" });
+            return Err(AppError::Missing {
+                field: Field::Quantity,
+                context: "(or UnitPrice) to upsell an item",
+            });
         }
         self.edit_item(tenant, key, |item, today, now| {
             require_live(item, "upsold")?;
@@ -270,14 +369,23 @@ impl App {
     }
 
     /// Cancel (14/110).
-    pub async fn cancel_recurring_item(&self, tenant: &Tenant, key: &RecordKey, at: CancelAt, credit: bool) -> Result<RecurringItem, AppError> {
+    pub async fn cancel_recurring_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        at: CancelAt,
+        credit: bool,
+    ) -> Result<RecurringItem, AppError> {
         self.edit_item(tenant, key, |item, today, now| {
             require_live(item, "cancelled")?;
             let date = match at {
                 CancelAt::Date(date) => date.unwrap_or(today),
-                CancelAt::EndOfBilledPeriod => {
-                    end_of_current_period(item.grid()?, item.fields.start_date, item.charged_through, today)?
-                }
+                CancelAt::EndOfBilledPeriod => end_of_current_period(
+                    item.grid()?,
+                    item.fields.start_date,
+                    item.charged_through,
+                    today,
+                )?,
             };
             cancellation_write(item, date, credit, now)
         })
@@ -285,9 +393,16 @@ impl App {
     }
 
     /// Renew (12/110): moves `EndDate` by the plan's renewal term, or to a given date.
-    pub async fn renew_recurring_item(&self, tenant: &Tenant, key: &RecordKey, renewal: Renewal) -> Result<RecurringItem, AppError> {
+    pub async fn renew_recurring_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        renewal: Renewal,
+    ) -> Result<RecurringItem, AppError> {
         let item = self.get_recurring_item(tenant, key, false).await?;
-        let plan = self.get_plan(tenant, &RecordKey::Id(item.plan_id.0), true).await?;
+        let plan = self
+            .get_plan(tenant, &RecordKey::Id(item.plan_id.0), true)
+            .await?;
         self.edit_item(tenant, key, |item, _, now| {
             let new_end = match renewal.end_date {
                 Some(end) => end,
@@ -310,11 +425,17 @@ impl App {
         end: Option<Option<Date>>,
     ) -> Result<RecurringItem, AppError> {
         if start.is_none() && end.is_none() {
-            return Err(AppError::Missing { field: Field::StartDate, context: "(or EndDate) to change an item's dates" });
+            return Err(AppError::Missing {
+                field: Field::StartDate,
+                context: "(or EndDate) to change an item's dates",
+            });
         }
         self.edit_item(tenant, key, |item, _, now| {
             require_live(item, "given new dates")?;
-            require_never_invoiced(item, "its dates cannot change; cancel (14) or renew (12) it instead")?;
+            require_never_invoiced(
+                item,
+                "its dates cannot change; cancel (14) or renew (12) it instead",
+            )?;
             let mut fields = item.fields.clone();
             if let Some(start) = start {
                 fields.start_date = start;
@@ -323,20 +444,41 @@ impl App {
                 fields.end_date = end;
             }
             check_dates(&fields)?;
-            let entry = change(ItemChangeKind::DatesChanged, fields.start_date, &fields, now);
+            let entry = change(
+                ItemChangeKind::DatesChanged,
+                fields.start_date,
+                &fields,
+                now,
+            );
             Ok(write(item, fields, entry))
         })
         .await
     }
 
     /// Delete (11/110): only before the first invoice; the item is hidden, not erased.
-    pub async fn delete_recurring_item(&self, tenant: &Tenant, key: &RecordKey) -> Result<RecurringItem, AppError> {
+    pub async fn delete_recurring_item(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+    ) -> Result<RecurringItem, AppError> {
         self.edit_item(tenant, key, |item, today, now| {
             if item.deleted_at.is_some() {
-                return Err(not_allowed(format!("recurring item {:?} is already deleted", item.fields.ext_id)));
+                return Err(not_allowed(format!(
+                    "recurring item {:?} is already deleted",
+                    item.fields.ext_id
+                )));
             }
             require_never_invoiced(item, "it cannot be deleted; cancel it (14) instead")?;
-            let mut w = write(item, item.fields.clone(), change(ItemChangeKind::Deleted, today.max(item.fields.start_date), &item.fields, now));
+            let mut w = write(
+                item,
+                item.fields.clone(),
+                change(
+                    ItemChangeKind::Deleted,
+                    today.max(item.fields.start_date),
+                    &item.fields,
+                    now,
+                ),
+            );
             w.deleted = true;
             Ok(w)
         })
@@ -345,15 +487,26 @@ impl App {
 
     /// Renew a plan (12/71): moves the plan's `EndDate` by its renewal term (or to
     /// a given date) and renews each of its live items that end, all at once.
-    pub async fn renew_plan(&self, tenant: &Tenant, key: &RecordKey, renewal: Renewal) -> Result<Plan, AppError> {
+    pub async fn renew_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey,
+        renewal: Renewal,
+    ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
             let plan = self.get_plan(tenant, key, false).await?;
             if let Some(date) = plan.cancel_date {
-                return Err(not_allowed(format!("plan {:?} is cancelled (from {date}); it cannot be renewed", plan.fields.ext_id)));
+                return Err(not_allowed(format!(
+                    "plan {:?} is cancelled (from {date}); it cannot be renewed",
+                    plan.fields.ext_id
+                )));
             }
             let Some(old_end) = plan.fields.end_date else {
-                return Err(not_allowed(format!("plan {:?} is evergreen (no EndDate); there is nothing to renew", plan.fields.ext_id)));
+                return Err(not_allowed(format!(
+                    "plan {:?} is evergreen (no EndDate); there is nothing to renew",
+                    plan.fields.ext_id
+                )));
             };
             let months = plan.fields.renewal_term_months;
             let new_end = match renewal.end_date {
@@ -361,15 +514,24 @@ impl App {
                 None => renewed_end(old_end, months)?,
             };
             if new_end <= old_end {
-                return Err(AppError::invalid(Field::EndDate, format!("must be after the plan's current EndDate ({old_end})")));
+                return Err(AppError::invalid(
+                    Field::EndDate,
+                    format!("must be after the plan's current EndDate ({old_end})"),
+                ));
             }
             let mut fields = plan.fields.clone();
             fields.end_date = Some(new_end);
-            let filter = ItemFilter { plan_id: Some(plan.id.0), ..ItemFilter::default() };
+            let filter = ItemFilter {
+                plan_id: Some(plan.id.0),
+                ..ItemFilter::default()
+            };
             let items = self.all_recurring_items(tenant, &filter).await?;
             let now = self.clock().now();
             let mut writes = Vec::new();
-            for item in items.iter().filter(|i| i.cancellation.is_none() && i.fields.end_date.is_some()) {
+            for item in items
+                .iter()
+                .filter(|i| i.cancellation.is_none() && i.fields.end_date.is_some())
+            {
                 let item_end = match (renewal.end_date, item.fields.end_date) {
                     (Some(end), _) => end,
                     (None, Some(end)) if end == old_end => new_end,
@@ -380,21 +542,43 @@ impl App {
                     writes.push(renewal_write(item, item_end, None, now)?);
                 }
             }
-            match self.store().write_recurring_items(tenant.id, Some((plan.id, plan.version, &fields)), &writes, now).await {
-                Ok(()) => return self.get_plan(tenant, &RecordKey::Id(plan.id.0), false).await,
+            match self
+                .store()
+                .write_recurring_items(
+                    tenant.id,
+                    Some((plan.id, plan.version, &fields)),
+                    &writes,
+                    now,
+                )
+                .await
+            {
+                Ok(()) => {
+                    return self
+                        .get_plan(tenant, &RecordKey::Id(plan.id.0), false)
+                        .await;
+                }
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(AppError::Unavailable("the plan is being changed concurrently; retry".into()))
+        Err(AppError::Unavailable(
+            "the plan is being changed concurrently; retry".into(),
+        ))
     }
 
     /// Every item matching `filter`, page by page.
-    async fn all_recurring_items(&self, tenant: &Tenant, filter: &ItemFilter) -> Result<Vec<RecurringItem>, AppError> {
+    async fn all_recurring_items(
+        &self,
+        tenant: &Tenant,
+        filter: &ItemFilter,
+    ) -> Result<Vec<RecurringItem>, AppError> {
         let mut items = Vec::new();
         let mut after = None;
         loop {
-            let page = self.store().list_recurring_items(tenant.id, filter, PageRequest { size: 1000, after }).await?;
+            let page = self
+                .store()
+                .list_recurring_items(tenant.id, filter, PageRequest { size: 1000, after })
+                .await?;
             items.extend(page.items);
             match page.next_after {
                 Some(next) => after = Some(next),
@@ -432,7 +616,12 @@ fn write(item: &RecurringItem, fields: RecurringItemFields, change: ItemChange) 
     }
 }
 
-fn cancellation_write(item: &RecurringItem, date: Date, credit: bool, now: jiff::Timestamp) -> Result<ItemWrite, AppError> {
+fn cancellation_write(
+    item: &RecurringItem,
+    date: Date,
+    credit: bool,
+    now: jiff::Timestamp,
+) -> Result<ItemWrite, AppError> {
     if date < item.fields.start_date {
         return Err(not_allowed(format!(
             "CancelDate {date} is before the item's StartDate {}",
@@ -442,7 +631,9 @@ fn cancellation_write(item: &RecurringItem, date: Date, credit: bool, now: jiff:
     if let Some(end) = item.fields.end_date
         && date > end
     {
-        return Err(not_allowed(format!("the item already ends on {end}, before CancelDate {date}")));
+        return Err(not_allowed(format!(
+            "the item already ends on {end}, before CancelDate {date}"
+        )));
     }
     let mut fields = item.fields.clone();
     fields.end_date = Some(date);
@@ -453,13 +644,21 @@ fn cancellation_write(item: &RecurringItem, date: Date, credit: bool, now: jiff:
     Ok(w)
 }
 
-fn renewal_write(item: &RecurringItem, new_end: Date, unit_price: Option<Decimal>, now: jiff::Timestamp) -> Result<ItemWrite, AppError> {
+fn renewal_write(
+    item: &RecurringItem,
+    new_end: Date,
+    unit_price: Option<Decimal>,
+    now: jiff::Timestamp,
+) -> Result<ItemWrite, AppError> {
     require_live(item, "renewed")?;
     let Some(old_end) = item.fields.end_date else {
         return Err(evergreen(item));
     };
     if new_end <= old_end {
-        return Err(AppError::invalid(Field::EndDate, format!("must be after the item's current EndDate ({old_end})")));
+        return Err(AppError::invalid(
+            Field::EndDate,
+            format!("must be after the item's current EndDate ({old_end})"),
+        ));
     }
     let mut fields = item.fields.clone();
     fields.end_date = Some(new_end);
@@ -470,7 +669,11 @@ fn renewal_write(item: &RecurringItem, new_end: Date, unit_price: Option<Decimal
 }
 
 /// A new item's fields and its creation entry, from a create call.
-fn new_item(patch: RecurringItemPatch, plan: &Plan, now: jiff::Timestamp) -> Result<(RecurringItemFields, ItemChange), AppError> {
+fn new_item(
+    patch: RecurringItemPatch,
+    plan: &Plan,
+    now: jiff::Timestamp,
+) -> Result<(RecurringItemFields, ItemChange), AppError> {
     let context = "to create a recurring item";
     let missing = |field| AppError::Missing { field, context };
     let fields = RecurringItemFields {
@@ -503,7 +706,10 @@ fn updated_item(
     now: jiff::Timestamp,
 ) -> Result<Option<ItemWrite>, AppError> {
     if current.deleted_at.is_some() {
-        return Err(not_allowed(format!("recurring item {:?} was deleted and cannot be changed", current.fields.ext_id)));
+        return Err(not_allowed(format!(
+            "recurring item {:?} was deleted and cannot be changed",
+            current.fields.ext_id
+        )));
     }
     if let Some(plan) = plan
         && plan.id != current.plan_id
@@ -521,10 +727,23 @@ fn updated_item(
     macro_rules! take {
         ($($field:ident),*) => {$( if let Some(v) = patch.$field.clone() { fields.$field = v; } )*};
     }
-    take!(ext_id, product_code, name, description, tax_code, billing_period, period_count, timing, start_date, end_date);
+    take!(
+        ext_id,
+        product_code,
+        name,
+        description,
+        tax_code,
+        billing_period,
+        period_count,
+        timing,
+        start_date,
+        end_date
+    );
     let quantity = patch.quantity.filter(|q| *q != base.quantity());
     let unit_price = patch.unit_price.filter(|p| *p != base.unit_price());
-    let discount = patch.discount_percent.filter(|d| *d != base.discount_percent());
+    let discount = patch
+        .discount_percent
+        .filter(|d| *d != base.discount_percent());
     let terms_change = quantity.is_some() || unit_price.is_some() || discount.is_some();
     let commercial_change = terms_change
         || fields.billing_period != current.fields.billing_period

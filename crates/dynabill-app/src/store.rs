@@ -2,14 +2,15 @@
 //! suite in `dynabill-store-contract` holds both backends to the same behaviour.
 
 use async_trait::async_trait;
-use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId, TenantId};
+use dynabill_core::domain::{AccountId, InvoiceId, OneTimeItemId, PlanId, TenantId};
 use jiff::Timestamp;
 use jiff::civil::Date;
+use rust_decimal::Decimal;
 
 use crate::model::{
-    Account, AccountFields, AccountFilter, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
-    OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey, RecurringItem,
-    RecurringItemFields,
+    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Invoice, InvoiceFilter,
+    InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, Page,
+    PageRequest, Plan, PlanFields, PlanFilter, RecordKey, RecurringItem, RecurringItemFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +49,7 @@ pub struct NewApiUser {
     pub token_hash: [u8; 32],
 }
 
-/// A tenant row as stored, before its currency and time zone are parsed.
+/// A tenant row as stored, before its currency, time zone and settings are parsed.
 #[derive(Clone, Debug)]
 pub struct TenantRow {
     pub id: TenantId,
@@ -56,6 +57,14 @@ pub struct TenantRow {
     pub name: String,
     pub currency: String,
     pub time_zone: String,
+    pub auto_post: bool,
+    pub invoice_prefix: String,
+    pub bill_run_hour: i64,
+    /// `ProrationPolicy` code.
+    pub proration_policy: i64,
+    /// 1 half-up, 2 half-even.
+    pub rounding: i64,
+    pub test_today: Option<Date>,
     pub created_at: Timestamp,
 }
 
@@ -81,6 +90,15 @@ pub trait TenantStore: Send + Sync {
         user_name: &str,
     ) -> StoreResult<Option<(TenantRow, [u8; 32])>>;
     async fn tenant_count(&self) -> StoreResult<i64>;
+    /// Every tenant, oldest first.
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
+    /// Writes a tenant's settings and time zone (already validated).
+    async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()>;
+    /// Sets (or clears) the tenant's test-clock date.
+    async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()>;
+    /// Records that the scheduled bill run for `date` is taken, unless it already
+    /// was (by this or another server): true for exactly one caller per date.
+    async fn claim_scheduled_run(&self, tenant: TenantId, date: Date) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -182,8 +200,9 @@ pub trait PlanStore: Send + Sync {
 #[async_trait]
 pub trait RecurringItemStore: Send + Sync {
     /// Inserts an item and its first history entry. `ExtIdTaken` when the tenant
-    /// has a recurring item with that `ExtID`; `Stale` when the plan is not a live
-    /// plan of this tenant.
+    /// has a recurring item with that `ExtID`; `Stale` when the plan is not a live,
+    /// uncancelled plan of this tenant (checked in the insert's transaction, so an
+    /// item never lands on a plan cancelled meanwhile).
     async fn insert_recurring_item(
         &self,
         tenant: TenantId,
@@ -203,7 +222,11 @@ pub trait RecurringItemStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<()>;
     /// Finds an item (deleted or not) with its whole history.
-    async fn find_recurring_item(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<RecurringItem>>;
+    async fn find_recurring_item(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey,
+    ) -> StoreResult<Option<RecurringItem>>;
     async fn list_recurring_items(
         &self,
         tenant: TenantId,
@@ -235,13 +258,100 @@ pub trait OneTimeItemStore: Send + Sync {
         delete: bool,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem>;
-    async fn find_one_time_item(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<OneTimeItem>>;
+    async fn find_one_time_item(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey,
+    ) -> StoreResult<Option<OneTimeItem>>;
     async fn list_one_time_items(
         &self,
         tenant: TenantId,
         filter: &ItemFilter,
         page: PageRequest,
     ) -> StoreResult<Page<OneTimeItem>>;
+}
+
+#[async_trait]
+pub trait BillingStore: Send + Sync {
+    /// IDs of billable accounts (Active or Billing issues, not deleted) above
+    /// `after`, in ID order, at most `limit`.
+    async fn billable_accounts(
+        &self,
+        tenant: TenantId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>>;
+    /// What a bill run needs of these accounts, read consistently.
+    async fn billing_snapshot(
+        &self,
+        tenant: TenantId,
+        accounts: &[AccountId],
+    ) -> StoreResult<Vec<BillingAccount>>;
+    /// Commits one account's bill in one transaction: its invoices and lines, its
+    /// ledger entries (the database refuses an entry already billed: `Stale`, and
+    /// nothing is written), its one-time items marked invoiced (`Stale` if one no
+    /// longer is pending), its items' charged-through dates, its credit balance
+    /// (`Stale` if it moved from `credit_balance_before`), and numbers for the
+    /// invoices posted (`prefix` + the tenant's next gap-free sequence numbers).
+    async fn commit_bill(
+        &self,
+        tenant: TenantId,
+        bill: &AccountBill,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InvoiceId>>;
+}
+
+#[async_trait]
+pub trait InvoiceStore: Send + Sync {
+    async fn find_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        with_lines: bool,
+    ) -> StoreResult<Option<Invoice>>;
+    async fn list_invoices(
+        &self,
+        tenant: TenantId,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+        with_lines: bool,
+    ) -> StoreResult<Page<Invoice>>;
+    /// Applies `update` if the invoice is still at `version`; a move to Posted takes
+    /// the tenant's next invoice number (`prefix` + sequence) in the same transaction.
+    async fn update_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        update: &InvoiceUpdate,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice>;
+    /// Cancels the invoice (at `version`) with `reason`, in one transaction:
+    /// restores the account's credit (`balance_before` → `balance_after`, `Stale`
+    /// if it moved) and, with `rebill`, releases its ledger entries and returns its
+    /// one-time items to Pending, so the next bill run bills them afresh.
+    #[allow(clippy::too_many_arguments)]
+    async fn cancel_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        reason: Option<&str>,
+        rebill: bool,
+        balance: (Decimal, Decimal),
+        now: Timestamp,
+    ) -> StoreResult<Invoice>;
+    /// Whether the account has any invoice that is not cancelled.
+    async fn account_has_invoices(&self, tenant: TenantId, account: AccountId)
+    -> StoreResult<bool>;
+    /// Whether the account has a Posted (unpaid) invoice.
+    async fn account_has_unpaid_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool>;
 }
 
 /// What became of a request carrying an `Idempotency-Key`.
@@ -286,7 +396,14 @@ pub trait IdempotencyStore: Send + Sync {
 /// Everything the application needs from a database.
 #[async_trait]
 pub trait Store:
-    TenantStore + AccountStore + PlanStore + RecurringItemStore + OneTimeItemStore + IdempotencyStore
+    TenantStore
+    + AccountStore
+    + PlanStore
+    + RecurringItemStore
+    + OneTimeItemStore
+    + BillingStore
+    + InvoiceStore
+    + IdempotencyStore
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

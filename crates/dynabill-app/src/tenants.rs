@@ -1,12 +1,13 @@
 //! Tenants and their API users: creation, and the settings the use cases read.
 
-use dynabill_core::money::Currency;
+use dynabill_core::calendar::ProrationPolicy;
+use dynabill_core::money::{Currency, Rounding};
 use jiff::tz::TimeZone;
 
 use crate::App;
 use crate::auth::{IssuedCredential, new_access_token, new_app_key, token_hash};
 use crate::error::{AppError, Field};
-use crate::model::Tenant;
+use crate::model::{Tenant, TenantSettings};
 use crate::store::{NewApiUser, NewTenant, StoreError, TenantRow};
 
 /// The user name given to a tenant's first API user when none is chosen.
@@ -27,6 +28,25 @@ pub(crate) fn tenant_from_row(row: TenantRow) -> Result<Tenant, AppError> {
             row.time_zone
         )
     })?;
+    let settings = TenantSettings {
+        auto_post: row.auto_post,
+        invoice_prefix: row.invoice_prefix,
+        bill_run_hour: u8::try_from(row.bill_run_hour)
+            .ok()
+            .filter(|h| *h < 24)
+            .ok_or_else(|| {
+                anyhow::anyhow!("tenant {} has bill run hour {}", row.id, row.bill_run_hour)
+            })?,
+        proration_policy: ProrationPolicy::from_code(row.proration_policy).ok_or_else(|| {
+            anyhow::anyhow!(
+                "tenant {} has proration policy {}",
+                row.id,
+                row.proration_policy
+            )
+        })?,
+        rounding: rounding_from_code(row.rounding)
+            .ok_or_else(|| anyhow::anyhow!("tenant {} has rounding {}", row.id, row.rounding))?,
+    };
     Ok(Tenant {
         id: row.id,
         app_key: row.app_key,
@@ -34,8 +54,37 @@ pub(crate) fn tenant_from_row(row: TenantRow) -> Result<Tenant, AppError> {
         currency,
         time_zone_name: row.time_zone,
         time_zone,
+        settings,
+        test_today: row.test_today,
         created_at: row.created_at,
     })
+}
+
+/// The stored code of a rounding mode: 1 half-up, 2 half-even.
+pub fn rounding_code(rounding: Rounding) -> i64 {
+    match rounding {
+        Rounding::HalfUp => 1,
+        Rounding::HalfEven => 2,
+    }
+}
+
+pub fn rounding_from_code(code: i64) -> Option<Rounding> {
+    match code {
+        1 => Some(Rounding::HalfUp),
+        2 => Some(Rounding::HalfEven),
+        _ => None,
+    }
+}
+
+/// A change of tenant settings (`dynabill tenant set`); `None` keeps the current value.
+#[derive(Clone, Debug, Default)]
+pub struct SettingsChange {
+    pub auto_post: Option<bool>,
+    pub invoice_prefix: Option<String>,
+    pub bill_run_hour: Option<u8>,
+    pub proration_policy: Option<ProrationPolicy>,
+    pub rounding: Option<Rounding>,
+    pub time_zone: Option<String>,
 }
 
 fn validate_user_name(user_name: &str) -> Result<(), AppError> {
@@ -145,8 +194,84 @@ impl App {
         Ok(self.store().tenant_count().await?)
     }
 
-    /// Today in the tenant's time zone: the default date of every dated call.
+    /// Today in the tenant's time zone: the default date of every dated call. With
+    /// the test clock on, a tenant's set test date wins.
     pub fn today(&self, tenant: &Tenant) -> jiff::civil::Date {
+        if self.test_clock()
+            && let Some(today) = tenant.test_today
+        {
+            return today;
+        }
         self.clock().today(&tenant.time_zone)
+    }
+
+    /// Every tenant.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, AppError> {
+        let rows = self.store().list_tenants().await?;
+        rows.into_iter().map(tenant_from_row).collect()
+    }
+
+    /// Changes a tenant's settings; returns the tenant as it now is.
+    pub async fn update_tenant_settings(
+        &self,
+        app_key: &str,
+        change: SettingsChange,
+    ) -> Result<Tenant, AppError> {
+        let tenant = self.tenant_by_app_key(app_key).await?;
+        let mut row = self
+            .store()
+            .tenant_by_app_key(app_key)
+            .await?
+            .ok_or_else(|| AppError::NotAllowed(format!("no tenant has the AppKey {app_key:?}")))?;
+        if let Some(zone) = change.time_zone {
+            TimeZone::get(&zone).map_err(|_| {
+                AppError::invalid(
+                    Field::TimeZone,
+                    format!("{zone:?} is not an IANA time zone"),
+                )
+            })?;
+            row.time_zone = zone;
+        }
+        if let Some(prefix) = change.invoice_prefix {
+            let ok = prefix.len() <= 32 && prefix.chars().all(|c| c.is_ascii_graphic());
+            if !ok {
+                return Err(AppError::invalid(
+                    Field::InvoicePrefix,
+                    "must be at most 32 visible ASCII characters",
+                ));
+            }
+            row.invoice_prefix = prefix;
+        }
+        if let Some(hour) = change.bill_run_hour {
+            if hour > 23 {
+                return Err(AppError::invalid(
+                    Field::BillRunHour,
+                    "must be an hour from 0 to 23",
+                ));
+            }
+            row.bill_run_hour = i64::from(hour);
+        }
+        row.auto_post = change.auto_post.unwrap_or(tenant.settings.auto_post);
+        row.proration_policy = change
+            .proration_policy
+            .unwrap_or(tenant.settings.proration_policy)
+            .code();
+        row.rounding = rounding_code(change.rounding.unwrap_or(tenant.settings.rounding));
+        self.store().update_tenant_settings(tenant.id, &row).await?;
+        self.tenant_by_app_key(app_key).await
+    }
+
+    /// Sets (or clears) a tenant's test-clock date. Refused unless the test clock is on.
+    pub async fn set_test_today(
+        &self,
+        tenant: &Tenant,
+        today: Option<jiff::civil::Date>,
+    ) -> Result<(), AppError> {
+        if !self.test_clock() {
+            return Err(AppError::NotAllowed(
+                "the test clock is off; start the server with --test-clock to use it".into(),
+            ));
+        }
+        Ok(self.store().set_test_today(tenant.id, today).await?)
     }
 }

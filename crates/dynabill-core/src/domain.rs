@@ -118,7 +118,13 @@ impl ItemStatus {
     /// (even one dated in the future: the item is on its way out). An item whose
     /// term has ended is expired unless its plan renews automatically (the bill run
     /// extends it). `end` is exclusive.
-    pub fn on(cancelled: bool, start: Date, end: Option<Date>, auto_renew: bool, today: Date) -> ItemStatus {
+    pub fn on(
+        cancelled: bool,
+        start: Date,
+        end: Option<Date>,
+        auto_renew: bool,
+        today: Date,
+    ) -> ItemStatus {
         if cancelled {
             return ItemStatus::Cancelled;
         }

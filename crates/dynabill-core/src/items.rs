@@ -49,7 +49,8 @@ pub fn end_of_current_period(
 /// The end of a term renewed for `months` more months from `end` (the day is kept,
 /// or clamped to the last day of a shorter month).
 pub fn renewed_end(end: Date, months: u32) -> Result<Date, CalendarError> {
-    end.checked_add(i64::from(months).months()).map_err(|_| CalendarError::DateOutOfRange)
+    end.checked_add(i64::from(months).months())
+        .map_err(|_| CalendarError::DateOutOfRange)
 }
 
 #[cfg(test)]
@@ -59,40 +60,89 @@ mod tests {
     use jiff::civil::date;
 
     fn monthly(start: Date, day: Option<u32>) -> Grid {
-        Grid::new(Cadence::from(BillingPeriod::Monthly), start, day.map(|d| BillingDay::new(d).unwrap()))
+        Grid::new(
+            Cadence::from(BillingPeriod::Monthly),
+            start,
+            day.map(|d| BillingDay::new(d).unwrap()),
+        )
     }
 
     #[test]
     fn an_unbilled_item_in_advance_is_next_billed_at_its_start() {
         let grid = monthly(date(2024, 1, 15), Some(1));
-        let next = next_billing_date(grid, BillingTiming::InAdvance, date(2024, 1, 15), None, None).unwrap();
+        let next = next_billing_date(
+            grid,
+            BillingTiming::InAdvance,
+            date(2024, 1, 15),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(next, Some(date(2024, 1, 15)));
-        let next = next_billing_date(grid, BillingTiming::InAdvance, date(2024, 1, 15), None, Some(date(2024, 2, 1))).unwrap();
+        let next = next_billing_date(
+            grid,
+            BillingTiming::InAdvance,
+            date(2024, 1, 15),
+            None,
+            Some(date(2024, 2, 1)),
+        )
+        .unwrap();
         assert_eq!(next, Some(date(2024, 2, 1)));
     }
 
     #[test]
     fn an_item_in_arrears_is_next_billed_at_its_period_end_or_its_own_end() {
         let grid = monthly(date(2024, 1, 15), Some(1));
-        let next = next_billing_date(grid, BillingTiming::InArrears, date(2024, 1, 15), None, None).unwrap();
+        let next = next_billing_date(
+            grid,
+            BillingTiming::InArrears,
+            date(2024, 1, 15),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(next, Some(date(2024, 2, 1)));
         let end = Some(date(2024, 3, 10));
-        let next = next_billing_date(grid, BillingTiming::InArrears, date(2024, 1, 15), end, Some(date(2024, 3, 1))).unwrap();
-        assert_eq!(next, Some(date(2024, 3, 10)), "the final partial ends at the item's end");
+        let next = next_billing_date(
+            grid,
+            BillingTiming::InArrears,
+            date(2024, 1, 15),
+            end,
+            Some(date(2024, 3, 1)),
+        )
+        .unwrap();
+        assert_eq!(
+            next,
+            Some(date(2024, 3, 10)),
+            "the final partial ends at the item's end"
+        );
     }
 
     #[test]
     fn a_fully_billed_item_has_no_next_billing_date() {
         let grid = monthly(date(2024, 1, 1), None);
         let end = Some(date(2024, 3, 1));
-        let next = next_billing_date(grid, BillingTiming::InAdvance, date(2024, 1, 1), end, Some(date(2024, 3, 1))).unwrap();
+        let next = next_billing_date(
+            grid,
+            BillingTiming::InAdvance,
+            date(2024, 1, 1),
+            end,
+            Some(date(2024, 3, 1)),
+        )
+        .unwrap();
         assert_eq!(next, None);
     }
 
     #[test]
     fn cancel_at_period_end_uses_charged_through_or_the_period_of_today() {
         let grid = monthly(date(2024, 1, 15), Some(1));
-        let at = end_of_current_period(grid, date(2024, 1, 15), Some(date(2024, 4, 1)), date(2024, 3, 20)).unwrap();
+        let at = end_of_current_period(
+            grid,
+            date(2024, 1, 15),
+            Some(date(2024, 4, 1)),
+            date(2024, 3, 20),
+        )
+        .unwrap();
         assert_eq!(at, date(2024, 4, 1));
         let at = end_of_current_period(grid, date(2024, 1, 15), None, date(2024, 3, 20)).unwrap();
         assert_eq!(at, date(2024, 4, 1));
@@ -103,8 +153,14 @@ mod tests {
 
     #[test]
     fn renewal_adds_whole_months_clamping_short_months() {
-        assert_eq!(renewed_end(date(2024, 1, 15), 12).unwrap(), date(2025, 1, 15));
-        assert_eq!(renewed_end(date(2024, 1, 31), 1).unwrap(), date(2024, 2, 29));
+        assert_eq!(
+            renewed_end(date(2024, 1, 15), 12).unwrap(),
+            date(2025, 1, 15)
+        );
+        assert_eq!(
+            renewed_end(date(2024, 1, 31), 1).unwrap(),
+            date(2024, 2, 29)
+        );
         assert!(renewed_end(date(9999, 1, 1), 12).is_err());
     }
 }

@@ -176,6 +176,9 @@ pub enum Operation {
     ListOneTimeItems,
     UpsertOneTimeItem,
     DeleteOneTimeItem,
+    ListInvoices,
+    UpdateInvoice,
+    CancelInvoice,
 }
 
 /// What a code pair means here.
@@ -220,9 +223,10 @@ pub fn route(api_code: i64, entity_code: i64) -> Route {
         (A::List, E::OneTimeItem) => served(O::ListOneTimeItems),
         (A::Upsert, E::OneTimeItem) => served(O::UpsertOneTimeItem),
         (A::Delete, E::OneTimeItem) => served(O::DeleteOneTimeItem),
-        (A::List | A::Upsert | A::Cancel | A::TaxLines | A::UpdateTax, E::Invoice) => {
-            Route::NotYetBuilt(api)
-        }
+        (A::List, E::Invoice) => served(O::ListInvoices),
+        (A::Upsert, E::Invoice) => served(O::UpdateInvoice),
+        (A::Cancel, E::Invoice) => served(O::CancelInvoice),
+        (A::TaxLines | A::UpdateTax, E::Invoice) => Route::NotYetBuilt(api),
         _ => Route::Unknown,
     }
 }

@@ -18,7 +18,7 @@ use crate::codes::{
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{API_CODE, ENTITY_CODE};
-use crate::ops::{accounts, one_time, plans, recurring};
+use crate::ops::{accounts, invoices, one_time, plans, recurring};
 use crate::params::Params;
 use crate::{RequestId, ServerState};
 
@@ -71,7 +71,10 @@ async fn serve(
     {
         return Err(DoorError::Api(
             ApiError::TooManyRequests,
-            format!("rate limit exceeded for this tenant; retry in {} ms", wait.as_millis().max(1)),
+            format!(
+                "rate limit exceeded for this tenant; retry in {} ms",
+                wait.as_millis().max(1)
+            ),
         ));
     }
     let mut params = Params::from_query(uri.query().unwrap_or(""))?;
@@ -169,10 +172,15 @@ async fn run(
         Operation::RenewRecurringItem => recurring::renew(app, tenant, p, request_id).await,
         Operation::UpsellRecurringItem => recurring::upsell(app, tenant, p, request_id).await,
         Operation::CancelRecurringItem => recurring::cancel(app, tenant, p, request_id).await,
-        Operation::ChangeRecurringItemDates => recurring::change_dates(app, tenant, p, request_id).await,
+        Operation::ChangeRecurringItemDates => {
+            recurring::change_dates(app, tenant, p, request_id).await
+        }
         Operation::ListOneTimeItems => one_time::list(app, tenant, p, request_id).await,
         Operation::UpsertOneTimeItem => one_time::upsert(app, tenant, p, request_id).await,
         Operation::DeleteOneTimeItem => one_time::delete(app, tenant, p, request_id).await,
+        Operation::ListInvoices => invoices::list(app, tenant, p, request_id).await,
+        Operation::UpdateInvoice => invoices::update(app, tenant, p, request_id).await,
+        Operation::CancelInvoice => invoices::cancel(app, tenant, p, request_id).await,
     }
 }
 
@@ -187,7 +195,7 @@ fn check_method(api: ApiCode, method: &Method) -> Result<(), DoorError> {
     ))
 }
 
-async fn authenticate(
+pub(crate) async fn authenticate(
     app: &App,
     headers: &HeaderMap,
     request_id: &str,
@@ -236,7 +244,7 @@ fn idempotency_key(headers: &HeaderMap, method: &Method) -> Result<Option<String
 }
 
 /// Reads a POST body: JSON (or no `Content-Type`), at most 1 MiB, an object.
-async fn read_body(
+pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<serde_json::Map<String, Value>, DoorError> {

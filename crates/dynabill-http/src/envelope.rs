@@ -43,13 +43,18 @@ fn encode<T: Serialize>(status: StatusCode, envelope: &Envelope<'_, T>) -> Reply
 
 /// A successful write: the record's `ID` and `ExtID`.
 pub fn written(id: &str, ext_id: &str) -> Reply {
+    written_record(id, Some(ext_id))
+}
+
+/// A successful write of a record that may have no `ExtID` (an invoice).
+pub fn written_record(id: &str, ext_id: Option<&str>) -> Reply {
     encode::<()>(
         StatusCode::OK,
         &Envelope {
             API_STATUS: 1,
             METHOD_STATUS: 1,
             ID: Some(id),
-            ExtID: Some(ext_id),
+            ExtID: ext_id,
             METHOD_ERROR: None,
             API_ERROR: None,
             METHOD_ERROR_DESCRIPTION: None,

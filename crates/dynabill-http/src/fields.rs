@@ -50,5 +50,10 @@ pub fn wire_name(field: Field) -> &'static str {
         Field::BillingTiming => "BillingTiming",
         Field::ChargeDate => "ChargeDate",
         Field::EffectiveDate => "EffectiveDate",
+        Field::InvoicePrefix => "invoice-prefix",
+        Field::BillRunHour => "bill-run-hour",
+        Field::InvoiceStatus => "InvoiceStatus",
+        Field::DueDate => "DueDate",
+        Field::PaidDate => "PaidDate",
     }
 }

@@ -11,6 +11,7 @@ mod fields;
 mod limit;
 mod ops;
 mod params;
+mod testclock;
 mod wire;
 
 use std::sync::Arc;
@@ -51,10 +52,13 @@ pub fn router(app: App, options: HttpOptions) -> Router {
     let state = ServerState {
         app,
         request_ids: Arc::new(RequestIds::new()),
-        rate_limiter: options.rate_limit.map(|limit| Arc::new(limit::RateLimiter::new(limit))),
+        rate_limiter: options
+            .rate_limit
+            .map(|limit| Arc::new(limit::RateLimiter::new(limit))),
     };
     Router::new()
         .route("/api/dynamicapi", any(dynamic::handle))
+        .route("/api/testclock", any(testclock::handle))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)

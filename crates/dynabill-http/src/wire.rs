@@ -1,6 +1,9 @@
 //! Wire shapes of records: the field names and value forms of SPEC §4.
 
-use dynabill_app::model::{Account, ItemChange, ItemChangeKind, OneTimeItem, Plan, RecurringItem};
+use dynabill_app::model::{
+    Account, Invoice, InvoiceLineRecord, ItemChange, ItemChangeKind, OneTimeItem, Plan,
+    RecurringItem,
+};
 use dynabill_core::calendar::CalendarError;
 use dynabill_core::money::{Currency, Rounding};
 use jiff::Timestamp;
@@ -162,7 +165,12 @@ pub struct Num(Decimal);
 
 impl Serialize for Num {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let number: serde_json::Number = self.0.normalize().to_string().parse().map_err(serde::ser::Error::custom)?;
+        let number: serde_json::Number = self
+            .0
+            .normalize()
+            .to_string()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
         number.serialize(s)
     }
 }
@@ -248,7 +256,11 @@ pub struct RecurringItemOut<'a> {
 
 impl<'a> RecurringItemOut<'a> {
     /// The item as of `today` (terms in force, status); with its history if asked.
-    pub fn new(item: &'a RecurringItem, today: Date, with_history: bool) -> Result<Self, CalendarError> {
+    pub fn new(
+        item: &'a RecurringItem,
+        today: Date,
+        with_history: bool,
+    ) -> Result<Self, CalendarError> {
         let f = &item.fields;
         let terms = item.current_terms(today)?;
         Ok(RecurringItemOut {
@@ -326,6 +338,128 @@ impl<'a> From<&'a OneTimeItem> for OneTimeItemOut<'a> {
             DeletedAt: item.deleted_at.map(stamp),
             CreatedAt: stamp(item.created_at),
             UpdatedAt: stamp(item.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+pub struct TaxOut {
+    Description: String,
+    Amount: Num,
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+pub struct InvoiceLineOut<'a> {
+    InvoiceLineID: String,
+    LineType: i64,
+    ItemID: Option<String>,
+    ItemExtID: &'a str,
+    ProductCode: &'a str,
+    Description: &'a str,
+    Quantity: Num,
+    UnitPrice: Num,
+    DiscountPercent: Num,
+    Fraction: Option<Num>,
+    Amount: Amount,
+    ServiceStart: String,
+    /// Inclusive, as invoices print it.
+    ServiceEnd: String,
+    PeriodStart: Option<String>,
+    PeriodEnd: Option<String>,
+    TaxCode: Option<&'a str>,
+    TaxAmount: Amount,
+    Taxes: Vec<TaxOut>,
+}
+
+impl<'a> InvoiceLineOut<'a> {
+    fn new(line: &'a InvoiceLineRecord, currency: Currency) -> Self {
+        let item = line
+            .recurring_item_id
+            .map(|i| i.to_string())
+            .or(line.one_time_item_id.map(|i| i.to_string()));
+        InvoiceLineOut {
+            InvoiceLineID: line.id.to_string(),
+            LineType: line.line_type.code(),
+            ItemID: item,
+            ItemExtID: &line.item_ext_id,
+            ProductCode: &line.product_code,
+            Description: &line.description,
+            Quantity: Num(line.quantity),
+            UnitPrice: Num(line.unit_price),
+            DiscountPercent: Num(line.discount_percent),
+            Fraction: line.fraction.map(Num),
+            Amount: Amount::in_currency(line.amount, currency),
+            ServiceStart: day(line.service_start),
+            ServiceEnd: day(line.service_end.yesterday().unwrap_or(line.service_end)),
+            PeriodStart: line.period.map(|p| day(p.0)),
+            PeriodEnd: line.period.map(|p| day(p.1.yesterday().unwrap_or(p.1))),
+            TaxCode: line.tax_code.as_deref(),
+            TaxAmount: Amount::in_currency(line.tax_amount, currency),
+            Taxes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+pub struct InvoiceOut<'a> {
+    ID: String,
+    BillingInvoiceID: String,
+    InvoiceNumber: Option<&'a str>,
+    AccountID: String,
+    AccountExtID: &'a str,
+    PlanID: Option<String>,
+    InvoiceStatus: i64,
+    InvoiceDate: String,
+    DueDate: String,
+    Currency: &'static str,
+    Subtotal: Amount,
+    TaxTotal: Amount,
+    Total: Amount,
+    CreditApplied: Amount,
+    CreditAdded: Amount,
+    AmountDue: Amount,
+    PONumber: Option<&'a str>,
+    Memo: Option<&'a str>,
+    PaidDate: Option<String>,
+    PaymentReference: Option<&'a str>,
+    CancelReason: Option<&'a str>,
+    CreatedAt: String,
+    UpdatedAt: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    Lines: Option<Vec<InvoiceLineOut<'a>>>,
+}
+
+impl<'a> InvoiceOut<'a> {
+    pub fn new(i: &'a Invoice, with_lines: bool) -> Self {
+        let c = i.currency;
+        InvoiceOut {
+            ID: i.id.to_string(),
+            BillingInvoiceID: i.id.to_string(),
+            InvoiceNumber: i.number.as_deref(),
+            AccountID: i.account_id.to_string(),
+            AccountExtID: &i.account_ext_id,
+            PlanID: i.plan_id.map(|p| p.to_string()),
+            InvoiceStatus: i.status.code(),
+            InvoiceDate: day(i.invoice_date),
+            DueDate: day(i.due_date),
+            Currency: c.code(),
+            Subtotal: Amount::in_currency(i.subtotal, c),
+            TaxTotal: Amount::in_currency(i.tax_total, c),
+            Total: Amount::in_currency(i.total, c),
+            CreditApplied: Amount::in_currency(i.credit_applied, c),
+            CreditAdded: Amount::in_currency(i.credit_added, c),
+            AmountDue: Amount::in_currency(i.amount_due, c),
+            PONumber: i.po_number.as_deref(),
+            Memo: i.memo.as_deref(),
+            PaidDate: i.paid_date.map(day),
+            PaymentReference: i.payment_reference.as_deref(),
+            CancelReason: i.cancel_reason.as_deref(),
+            CreatedAt: stamp(i.created_at),
+            UpdatedAt: stamp(i.updated_at),
+            Lines: with_lines.then(|| i.lines.iter().map(|l| InvoiceLineOut::new(l, c)).collect()),
         }
     }
 }

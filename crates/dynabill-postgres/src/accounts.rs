@@ -13,7 +13,7 @@ use crate::items::{PlanScope, cancel_items_of};
 use crate::{PgStore, db_error, push_value, violates};
 
 /// The columns of `accounts` in the shapes `AccountRecord` reads.
-const ACCOUNT_COLUMNS: &str = "id, ext_id, name, account_type::int8 AS account_type, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, ext_id, name, account_type::int8 AS account_type, \
     status::int8 AS status, email, ext_id2, invoice_name, phone, address, city, state, zip, country, \
     account_manager, contact_person, due_date_method::int8 AS due_date_method, \
     due_date_days::int8 AS due_date_days, invoice_grouping::int8 AS invoice_grouping, currency, \

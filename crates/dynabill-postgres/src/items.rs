@@ -23,7 +23,7 @@ use crate::{
 
 /// Items `r` joined with what they need of their plans `p`, in the shapes
 /// `RecurringItemRecord` reads.
-const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_ext_id, p.account_id, \
+pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_ext_id, p.account_id, \
     p.billing_day::int8 AS plan_billing_day, p.auto_renew AS plan_auto_renew, r.ext_id, \
     r.product_code, r.name, r.description, r.tax_code, r.billing_period::int8 AS billing_period, \
     r.period_count::int8 AS period_count, r.timing::int8 AS timing, \
@@ -33,7 +33,7 @@ const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_ext_id, p.ac
     FROM recurring_items r JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id";
 
 /// The history of the items `$2` (an array) of tenant `$1`, item by item, oldest first.
-const CHANGES_SELECT: &str = "SELECT item_id, kind::int8 AS kind, \
+const CHANGES_SELECT: &str = "SELECT id, item_id, kind::int8 AS kind, \
     effective_date::text AS effective_date, quantity::text AS quantity, \
     unit_price::text AS unit_price, discount_percent::text AS discount_percent, \
     start_date::text AS start_date, end_date::text AS end_date, prorate, credit, recorded_at \
@@ -137,7 +137,7 @@ fn write_error(e: sqlx::Error) -> StoreError {
 }
 
 /// Items matching the query built so far, with their histories.
-async fn fetch_items(
+pub(crate) async fn fetch_items(
     conn: &mut PgConnection,
     tenant: TenantId,
     qb: &mut QueryBuilder<Postgres>,
@@ -208,7 +208,7 @@ impl RecurringItemStore for PgStore {
             "WITH p AS (SELECT tenant_id, id FROM plans WHERE tenant_id = ",
         );
         qb.push_bind(tenant.0).push(" AND id = ").push_bind(plan.0);
-        qb.push(" AND deleted_at IS NULL FOR SHARE), ");
+        qb.push(" AND deleted_at IS NULL AND cancel_date IS NULL FOR SHARE), ");
         qb.push("r AS (INSERT INTO recurring_items (tenant_id, plan_id, created_at, updated_at");
         push_columns(&mut qb, &RECURRING_ITEM_WRITABLE);
         qb.push(") SELECT p.tenant_id, p.id, ")

@@ -7,6 +7,7 @@
 //! `dynabill-sql`'s row types share with SQLite (dates as text, codes as BIGINT).
 
 mod accounts;
+mod billing;
 mod idempotency;
 mod items;
 mod one_time;
@@ -179,16 +180,35 @@ pub(crate) fn push_values(qb: &mut QueryBuilder<Postgres>, columns: &[&str], val
 }
 
 /// The writable columns whose PostgreSQL type is `DATE`.
-const DATE_COLUMNS: [&str; 5] = [
+const DATE_COLUMNS: [&str; 11] = [
     "start_date",
     "end_date",
     "cancel_date",
     "effective_date",
     "charge_date",
+    "invoice_date",
+    "due_date",
+    "period_start",
+    "period_end",
+    "service_start",
+    "service_end",
 ];
 
 /// The writable columns whose PostgreSQL type is `NUMERIC` (written as decimal text).
-const NUMERIC_COLUMNS: [&str; 3] = ["quantity", "unit_price", "discount_percent"];
+const NUMERIC_COLUMNS: [&str; 12] = [
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "subtotal",
+    "tax_total",
+    "total",
+    "credit_applied",
+    "credit_added",
+    "amount_due",
+    "fraction",
+    "amount",
+    "tax_amount",
+];
 
 #[cfg(test)]
 mod tests {
@@ -205,25 +225,53 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_writable_date_column_is_cast_to_date() {
-        let writable = dynabill_sql::ACCOUNT_WRITABLE
+    fn writable() -> impl Iterator<Item = &'static &'static str> {
+        dynabill_sql::ACCOUNT_WRITABLE
             .iter()
             .chain(&dynabill_sql::PLAN_WRITABLE)
             .chain(&dynabill_sql::RECURRING_ITEM_WRITABLE)
             .chain(&dynabill_sql::ITEM_CHANGE_WRITABLE)
-            .chain(&dynabill_sql::ONE_TIME_WRITABLE);
-        for column in writable {
-            if column.ends_with("_date") {
+            .chain(&dynabill_sql::ONE_TIME_WRITABLE)
+            .chain(&dynabill_sql::LEDGER_WRITABLE)
+            .chain(&dynabill_sql::INVOICE_WRITABLE)
+            .chain(&dynabill_sql::LINE_WRITABLE)
+    }
+
+    #[test]
+    fn every_writable_date_column_is_cast_to_date() {
+        for column in writable() {
+            if column.ends_with("_date") || column.ends_with("_start") || column.ends_with("_end") {
                 assert!(DATE_COLUMNS.contains(column), "{column} is not cast");
             }
         }
-        for column in NUMERIC_COLUMNS {
+        for column in DATE_COLUMNS.iter().chain(&NUMERIC_COLUMNS) {
             assert!(
-                dynabill_sql::ITEM_CHANGE_WRITABLE.contains(&column)
-                    || dynabill_sql::ONE_TIME_WRITABLE.contains(&column),
+                writable().any(|c| c == column),
                 "{column} is no writable column"
             );
+        }
+    }
+
+    #[test]
+    fn every_writable_amount_column_is_cast_to_numeric() {
+        let amounts = [
+            "subtotal",
+            "tax_total",
+            "total",
+            "credit_applied",
+            "credit_added",
+            "amount_due",
+            "amount",
+            "tax_amount",
+            "fraction",
+            "quantity",
+            "unit_price",
+            "discount_percent",
+        ];
+        for column in writable() {
+            if amounts.contains(column) {
+                assert!(NUMERIC_COLUMNS.contains(column), "{column} is not cast");
+            }
         }
     }
 

@@ -26,6 +26,13 @@ macro_rules! one_time_columns {
 const ONE_TIME_JOINED: &str =
     " FROM one_time_items o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id";
 
+/// Items `o` joined with their plans `p`, in the shapes `OneTimeItemRecord` reads.
+pub(crate) const ONE_TIME_SELECT: &str = concat!(
+    "SELECT ",
+    one_time_columns!(),
+    " FROM one_time_items o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id"
+);
+
 fn push_filter(qb: &mut QueryBuilder<Postgres>, tenant: TenantId, filter: &ItemFilter) {
     qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
     if let Some(id) = filter.id {

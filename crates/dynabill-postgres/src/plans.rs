@@ -27,6 +27,13 @@ macro_rules! plan_columns {
 const PLANS_JOINED: &str =
     " FROM plans p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id";
 
+/// Plans `p` joined with their accounts `a`, in the shapes `PlanRecord` reads.
+pub(crate) const PLAN_SELECT: &str = concat!(
+    "SELECT ",
+    plan_columns!(),
+    " FROM plans p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id"
+);
+
 /// `PlanStatus` as SQL, from the same rule as `PlanStatus::on`.
 const PLAN_STATUS_SQL: &str = "(CASE WHEN p.cancel_date IS NOT NULL THEN 2 \
     WHEN p.end_date IS NOT NULL AND NOT p.auto_renew AND p.end_date <= ";

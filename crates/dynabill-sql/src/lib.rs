@@ -9,14 +9,16 @@ use std::str::FromStr;
 
 use anyhow::anyhow;
 use dynabill_app::model::{
-    Account, AccountFields, Cancellation, ItemChange, ItemChangeKind, OneTimeItem,
-    OneTimeItemFields, Plan, PlanFields, RecurringItem, RecurringItemFields,
+    Account, AccountFields, Cancellation, Invoice, InvoiceLineRecord, ItemChange, ItemChangeKind,
+    NewInvoice, OneTimeItem, OneTimeItemFields, Plan, PlanFields, RecurringItem,
+    RecurringItemFields,
 };
-use dynabill_core::calendar::BillingPeriod;
 use dynabill_app::store::{StoreError, TenantRow};
+use dynabill_core::billing::{EntryKey, LedgerEntry, LineType};
+use dynabill_core::calendar::BillingPeriod;
 use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, BillingTiming, DueDateMethod, InvoiceGrouping,
-    OneTimeItemId, PlanId, RecurringItemId, TenantId,
+    InvoiceId, InvoiceStatus, OneTimeItemId, PlanId, RecurringItemId, TenantId,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -72,8 +74,18 @@ pub struct TenantRecord {
     pub name: String,
     pub currency: String,
     pub time_zone: String,
+    pub auto_post: bool,
+    pub invoice_prefix: String,
+    pub bill_run_hour: i64,
+    pub proration_policy: i64,
+    pub rounding: i64,
+    pub test_today: Option<String>,
     pub created_at: i64,
 }
+
+/// The columns of `tenants` a [`TenantRecord`] reads, for a table aliased `t`.
+pub const TENANT_COLUMNS: &str = "t.id, t.app_key, t.name, t.currency, t.time_zone, t.auto_post, \
+    t.invoice_prefix, t.bill_run_hour, t.proration_policy, t.rounding, t.test_today, t.created_at";
 
 impl TryFrom<TenantRecord> for TenantRow {
     type Error = StoreError;
@@ -85,6 +97,12 @@ impl TryFrom<TenantRecord> for TenantRow {
             name: r.name,
             currency: r.currency,
             time_zone: r.time_zone,
+            auto_post: r.auto_post,
+            invoice_prefix: r.invoice_prefix,
+            bill_run_hour: r.bill_run_hour,
+            proration_policy: r.proration_policy,
+            rounding: r.rounding,
+            test_today: parse_opt_date(r.test_today.as_deref())?,
             created_at: from_micros(r.created_at)?,
         })
     }
@@ -387,7 +405,10 @@ pub const RECURRING_ITEM_WRITABLE: [&str; 12] = [
     "cancel_credit",
 ];
 
-pub fn recurring_item_values(f: &RecurringItemFields, cancellation: Option<Cancellation>) -> Vec<Value> {
+pub fn recurring_item_values(
+    f: &RecurringItemFields,
+    cancellation: Option<Cancellation>,
+) -> Vec<Value> {
     use Value::*;
     vec![
         Text(f.ext_id.clone()),
@@ -414,14 +435,21 @@ impl RecurringItemRecord {
             name: self.name,
             description: self.description,
             tax_code: self.tax_code,
-            billing_period: coded("billing period", self.billing_period, BillingPeriod::from_code)?,
+            billing_period: coded(
+                "billing period",
+                self.billing_period,
+                BillingPeriod::from_code,
+            )?,
             period_count: small("billing period count", self.period_count)?,
             timing: coded("billing timing", self.timing, BillingTiming::from_code)?,
             start_date: parse_date(&self.start_date)?,
             end_date: parse_opt_date(self.end_date.as_deref())?,
         };
         let cancellation = match parse_opt_date(self.cancel_date.as_deref())? {
-            Some(date) => Some(Cancellation { date, credit: self.cancel_credit.unwrap_or(true) }),
+            Some(date) => Some(Cancellation {
+                date,
+                credit: self.cancel_credit.unwrap_or(true),
+            }),
             None => None,
         };
         Ok(RecurringItem {
@@ -429,7 +457,10 @@ impl RecurringItemRecord {
             plan_id: PlanId(self.plan_id),
             plan_ext_id: self.plan_ext_id,
             account_id: AccountId(self.account_id),
-            plan_billing_day: self.plan_billing_day.map(|d| small("billing day", d)).transpose()?,
+            plan_billing_day: self
+                .plan_billing_day
+                .map(|d| small("billing day", d))
+                .transpose()?,
             plan_auto_renew: self.plan_auto_renew,
             fields,
             cancellation,
@@ -446,6 +477,7 @@ impl RecurringItemRecord {
 /// One entry of an item's history.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ItemChangeRecord {
+    pub id: i64,
     pub item_id: i64,
     pub kind: i64,
     pub effective_date: String,
@@ -497,6 +529,7 @@ impl TryFrom<ItemChangeRecord> for ItemChange {
     fn try_from(r: ItemChangeRecord) -> Result<Self, StoreError> {
         let amount = |t: Option<String>| t.as_deref().map(parse_decimal).transpose();
         Ok(ItemChange {
+            seq: r.id,
             kind: coded("item change kind", r.kind, ItemChangeKind::from_code)?,
             effective_date: parse_date(&r.effective_date)?,
             quantity: amount(r.quantity)?,
@@ -517,7 +550,8 @@ pub fn attach_changes(
     records: Vec<RecurringItemRecord>,
     change_rows: Vec<ItemChangeRecord>,
 ) -> Result<Vec<RecurringItem>, StoreError> {
-    let mut by_item: std::collections::HashMap<i64, Vec<ItemChange>> = std::collections::HashMap::new();
+    let mut by_item: std::collections::HashMap<i64, Vec<ItemChange>> =
+        std::collections::HashMap::new();
     for row in change_rows {
         let item_id = row.item_id;
         by_item.entry(item_id).or_default().push(row.try_into()?);
@@ -554,8 +588,16 @@ pub struct OneTimeItemRecord {
 }
 
 /// The writable columns of `one_time_items`, in the order [`one_time_values`] gives them.
-pub const ONE_TIME_WRITABLE: [&str; 8] =
-    ["ext_id", "product_code", "name", "description", "quantity", "unit_price", "charge_date", "tax_code"];
+pub const ONE_TIME_WRITABLE: [&str; 8] = [
+    "ext_id",
+    "product_code",
+    "name",
+    "description",
+    "quantity",
+    "unit_price",
+    "charge_date",
+    "tax_code",
+];
 
 pub fn one_time_values(f: &OneTimeItemFields) -> Vec<Value> {
     use Value::*;
@@ -598,4 +640,274 @@ impl TryFrom<OneTimeItemRecord> for OneTimeItem {
             version: r.version,
         })
     }
+}
+
+/// A ledger row: what an earlier bill run billed or settled for an item's piece.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LedgerRecord {
+    pub item_id: i64,
+    pub period_start: String,
+    pub period_end: String,
+    pub entry: i64,
+    pub base_seq: i64,
+}
+
+impl TryFrom<LedgerRecord> for LedgerEntry {
+    type Error = StoreError;
+
+    fn try_from(r: LedgerRecord) -> Result<Self, StoreError> {
+        Ok(LedgerEntry {
+            item: RecurringItemId(r.item_id),
+            period_start: parse_date(&r.period_start)?,
+            period_end: parse_date(&r.period_end)?,
+            entry: EntryKey::from_code(r.entry)
+                .ok_or_else(|| StoreError::Other(anyhow!("bad ledger entry {}", r.entry)))?,
+            base_seq: r.base_seq,
+        })
+    }
+}
+
+/// The columns of `billing_ledger` after `tenant_id`, in the order [`ledger_values`] gives them.
+pub const LEDGER_WRITABLE: [&str; 6] = [
+    "item_id",
+    "period_start",
+    "entry",
+    "period_end",
+    "base_seq",
+    "invoice_id",
+];
+
+pub fn ledger_values(e: &LedgerEntry, invoice: Option<i64>) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Int(e.item.0),
+        Text(date_text(e.period_start)),
+        Int(e.entry.code()),
+        Text(date_text(e.period_end)),
+        Int(e.base_seq),
+        OptInt(invoice),
+    ]
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct InvoiceRecord {
+    pub id: i64,
+    pub account_id: i64,
+    pub account_ext_id: String,
+    pub plan_id: Option<i64>,
+    pub invoice_number: Option<String>,
+    pub status: i64,
+    pub invoice_date: String,
+    pub due_date: String,
+    pub currency: String,
+    pub subtotal: String,
+    pub tax_total: String,
+    pub total: String,
+    pub credit_applied: String,
+    pub credit_added: String,
+    pub amount_due: String,
+    pub po_number: Option<String>,
+    pub memo: Option<String>,
+    pub paid_date: Option<String>,
+    pub payment_reference: Option<String>,
+    pub cancel_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub version: i64,
+}
+
+impl InvoiceRecord {
+    pub fn into_invoice(self, lines: Vec<InvoiceLineRecord>) -> Result<Invoice, StoreError> {
+        Ok(Invoice {
+            id: InvoiceId(self.id),
+            account_id: AccountId(self.account_id),
+            account_ext_id: self.account_ext_id,
+            plan_id: self.plan_id.map(PlanId),
+            number: self.invoice_number,
+            status: coded("invoice status", self.status, InvoiceStatus::from_code)?,
+            invoice_date: parse_date(&self.invoice_date)?,
+            due_date: parse_date(&self.due_date)?,
+            currency: stored("currency", &self.currency)?,
+            subtotal: parse_decimal(&self.subtotal)?,
+            tax_total: parse_decimal(&self.tax_total)?,
+            total: parse_decimal(&self.total)?,
+            credit_applied: parse_decimal(&self.credit_applied)?,
+            credit_added: parse_decimal(&self.credit_added)?,
+            amount_due: parse_decimal(&self.amount_due)?,
+            po_number: self.po_number,
+            memo: self.memo,
+            paid_date: parse_opt_date(self.paid_date.as_deref())?,
+            payment_reference: self.payment_reference,
+            cancel_reason: self.cancel_reason,
+            lines,
+            created_at: from_micros(self.created_at)?,
+            updated_at: from_micros(self.updated_at)?,
+            version: self.version,
+        })
+    }
+}
+
+/// The columns of `invoices` a new invoice writes (after `tenant_id, account_id`),
+/// in the order [`invoice_values`] gives them.
+pub const INVOICE_WRITABLE: [&str; 14] = [
+    "plan_id",
+    "status",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "subtotal",
+    "tax_total",
+    "total",
+    "credit_applied",
+    "credit_added",
+    "amount_due",
+    "po_number",
+    "created_at",
+    "updated_at",
+];
+
+fn amount(d: Decimal) -> Value {
+    Value::Text(d.to_string())
+}
+
+pub fn invoice_values(i: &NewInvoice, now: Timestamp) -> Vec<Value> {
+    use Value::*;
+    vec![
+        OptInt(i.plan_id.map(|p| p.0)),
+        Int(i.status.code()),
+        Text(date_text(i.invoice_date)),
+        Text(date_text(i.due_date)),
+        Text(i.currency.code().to_owned()),
+        amount(i.subtotal),
+        amount(i.tax_total),
+        amount(i.total),
+        amount(i.credit_applied),
+        amount(i.credit_added),
+        amount(i.amount_due),
+        OptText(i.po_number.clone()),
+        Int(micros(now)),
+        Int(micros(now)),
+    ]
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct InvoiceLineRow {
+    pub id: i64,
+    pub invoice_id: i64,
+    pub line_type: i64,
+    pub recurring_item_id: Option<i64>,
+    pub one_time_item_id: Option<i64>,
+    pub item_ext_id: String,
+    pub product_code: String,
+    pub description: String,
+    pub quantity: String,
+    pub unit_price: String,
+    pub discount_percent: String,
+    pub fraction: Option<String>,
+    pub amount: String,
+    pub service_start: String,
+    pub service_end: String,
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    pub tax_code: Option<String>,
+    pub tax_amount: String,
+}
+
+impl TryFrom<InvoiceLineRow> for InvoiceLineRecord {
+    type Error = StoreError;
+
+    fn try_from(r: InvoiceLineRow) -> Result<Self, StoreError> {
+        let period = match (
+            parse_opt_date(r.period_start.as_deref())?,
+            parse_opt_date(r.period_end.as_deref())?,
+        ) {
+            (Some(start), Some(end)) => Some((start, end)),
+            _ => None,
+        };
+        Ok(InvoiceLineRecord {
+            id: r.id,
+            line_type: coded("line type", r.line_type, LineType::from_code)?,
+            recurring_item_id: r.recurring_item_id.map(RecurringItemId),
+            one_time_item_id: r.one_time_item_id.map(OneTimeItemId),
+            item_ext_id: r.item_ext_id,
+            product_code: r.product_code,
+            description: r.description,
+            quantity: parse_decimal(&r.quantity)?,
+            unit_price: parse_decimal(&r.unit_price)?,
+            discount_percent: parse_decimal(&r.discount_percent)?,
+            fraction: r.fraction.as_deref().map(parse_decimal).transpose()?,
+            amount: parse_decimal(&r.amount)?,
+            service_start: parse_date(&r.service_start)?,
+            service_end: parse_date(&r.service_end)?,
+            period,
+            tax_code: r.tax_code,
+            tax_amount: parse_decimal(&r.tax_amount)?,
+        })
+    }
+}
+
+/// The columns of `invoice_lines` after `tenant_id, invoice_id`, in the order
+/// [`line_values`] gives them.
+pub const LINE_WRITABLE: [&str; 17] = [
+    "line_type",
+    "recurring_item_id",
+    "one_time_item_id",
+    "item_ext_id",
+    "product_code",
+    "description",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "fraction",
+    "amount",
+    "service_start",
+    "service_end",
+    "period_start",
+    "period_end",
+    "tax_code",
+    "tax_amount",
+];
+
+pub fn line_values(l: &InvoiceLineRecord) -> Vec<Value> {
+    use Value::*;
+    vec![
+        Int(l.line_type.code()),
+        OptInt(l.recurring_item_id.map(|i| i.0)),
+        OptInt(l.one_time_item_id.map(|i| i.0)),
+        Text(l.item_ext_id.clone()),
+        Text(l.product_code.clone()),
+        Text(l.description.clone()),
+        Text(l.quantity.normalize().to_string()),
+        Text(l.unit_price.normalize().to_string()),
+        Text(l.discount_percent.normalize().to_string()),
+        OptText(l.fraction.map(|f| f.to_string())),
+        amount(l.amount),
+        Text(date_text(l.service_start)),
+        Text(date_text(l.service_end)),
+        OptText(l.period.map(|p| date_text(p.0))),
+        OptText(l.period.map(|p| date_text(p.1))),
+        OptText(l.tax_code.clone()),
+        amount(l.tax_amount),
+    ]
+}
+
+/// Groups line rows (ordered by invoice, then line) under their invoices, keeping
+/// the invoices' order.
+pub fn attach_lines(
+    records: Vec<InvoiceRecord>,
+    rows: Vec<InvoiceLineRow>,
+) -> Result<Vec<Invoice>, StoreError> {
+    let mut by_invoice: std::collections::HashMap<i64, Vec<InvoiceLineRecord>> =
+        std::collections::HashMap::new();
+    for row in rows {
+        let invoice = row.invoice_id;
+        by_invoice.entry(invoice).or_default().push(row.try_into()?);
+    }
+    records
+        .into_iter()
+        .map(|r| {
+            let lines = by_invoice.remove(&r.id).unwrap_or_default();
+            r.into_invoice(lines)
+        })
+        .collect()
 }

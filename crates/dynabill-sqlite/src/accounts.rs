@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::{SqliteStore, db_error, is_unique_violation, push_value};
 
-const ACCOUNT_COLUMNS: &str = "id, ext_id, name, account_type, status, email, ext_id2, invoice_name, phone, \
+pub(crate) const ACCOUNT_COLUMNS: &str = "id, ext_id, name, account_type, status, email, ext_id2, invoice_name, phone, \
     address, city, state, zip, country, account_manager, contact_person, due_date_method, due_date_days, \
     invoice_grouping, currency, tax_exempt, tax_exemption_number, credit_balance, created_at, updated_at, \
     deleted_at, version";

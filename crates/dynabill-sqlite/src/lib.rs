@@ -6,6 +6,7 @@
 //! beside `serve`) queues for the lock instead of failing.
 
 mod accounts;
+mod billing;
 mod idempotency;
 mod items;
 mod one_time;
@@ -125,6 +126,21 @@ pub(crate) fn push_value(qb: &mut QueryBuilder<Sqlite>, value: Value) {
     };
 }
 
+/// Binds one value inside a `push_values` row.
+pub(crate) fn push_separated_value(
+    row: &mut sqlx::query_builder::Separated<'_, Sqlite, &'static str>,
+    value: Value,
+) {
+    match value {
+        Value::Text(s) => row.push_bind(s),
+        Value::OptText(s) => row.push_bind(s),
+        Value::Int(i) => row.push_bind(i),
+        Value::OptInt(i) => row.push_bind(i),
+        Value::Bool(b) => row.push_bind(b),
+        Value::OptBool(b) => row.push_bind(b),
+    };
+}
+
 /// Appends `, c1, c2, ...` (column names).
 pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
     for column in columns {
@@ -133,7 +149,11 @@ pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
 }
 
 /// Appends `, c1 = ?, c2 = ?` for paired columns and values.
-pub(crate) fn push_assignments(qb: &mut QueryBuilder<Sqlite>, columns: &[&str], values: Vec<Value>) {
+pub(crate) fn push_assignments(
+    qb: &mut QueryBuilder<Sqlite>,
+    columns: &[&str],
+    values: Vec<Value>,
+) {
     for (column, value) in columns.iter().zip(values) {
         qb.push(", ").push(*column).push(" = ");
         push_value(qb, value);

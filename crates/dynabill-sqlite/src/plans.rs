@@ -12,7 +12,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::{SqliteStore, db_error, is_unique_violation, push_value};
 
-const PLAN_SELECT: &str = "SELECT p.id, p.account_id, a.ext_id AS account_ext_id, p.ext_id, p.name, \
+pub(crate) const PLAN_SELECT: &str = "SELECT p.id, p.account_id, a.ext_id AS account_ext_id, p.ext_id, p.name, \
     p.start_date, p.end_date, p.auto_renew, p.renewal_term_months, p.billing_day, p.currency, p.po_number, \
     p.notes, p.cancel_date, p.created_at, p.updated_at, p.deleted_at, p.version \
     FROM plans p JOIN accounts a ON a.id = p.account_id";

@@ -3,12 +3,11 @@
 use async_trait::async_trait;
 use dynabill_app::store::{NewApiUser, NewTenant, StoreError, StoreResult, TenantRow, TenantStore};
 use dynabill_core::domain::TenantId;
-use dynabill_sql::{CredentialRecord, TenantRecord, micros};
+use dynabill_sql::{CredentialRecord, TENANT_COLUMNS, TenantRecord, date_text, micros};
 use jiff::Timestamp;
+use jiff::civil::Date;
 
 use crate::{SqliteStore, db_error, is_unique_violation};
-
-const TENANT_COLUMNS: &str = "t.id, t.app_key, t.name, t.currency, t.time_zone, t.created_at";
 
 #[async_trait]
 impl TenantStore for SqliteStore {
@@ -19,9 +18,9 @@ impl TenantStore for SqliteStore {
         now: Timestamp,
     ) -> StoreResult<TenantRow> {
         let mut tx = self.begin_write().await?;
-        let row: TenantRecord = sqlx::query_as(
-            "INSERT INTO tenants AS t (app_key, name, currency, time_zone, created_at) VALUES (?, ?, ?, ?, ?)
-             RETURNING id, app_key, name, currency, time_zone, created_at",
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tenants (app_key, name, currency, time_zone, created_at) VALUES (?, ?, ?, ?, ?)
+             RETURNING id",
         )
         .bind(&tenant.app_key)
         .bind(&tenant.name)
@@ -31,7 +30,13 @@ impl TenantStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(db_error)?;
-        insert_user(&mut tx, row.id, user, now).await?;
+        insert_user(&mut tx, id, user, now).await?;
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants t WHERE t.id = ?");
+        let row: TenantRecord = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         row.try_into()
     }
@@ -62,16 +67,16 @@ impl TenantStore for SqliteStore {
         app_key: &str,
         user_name: &str,
     ) -> StoreResult<Option<(TenantRow, [u8; 32])>> {
-        let row: Option<CredentialRecord> = sqlx::query_as(
-            "SELECT t.id, t.app_key, t.name, t.currency, t.time_zone, t.created_at, u.token_hash
-             FROM tenants t JOIN api_users u ON u.tenant_id = t.id
-             WHERE t.app_key = ? AND u.user_name = ?",
-        )
-        .bind(app_key)
-        .bind(user_name)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db_error)?;
+        let sql = format!(
+            "SELECT {TENANT_COLUMNS}, u.token_hash FROM tenants t JOIN api_users u ON u.tenant_id = t.id
+             WHERE t.app_key = ? AND u.user_name = ?"
+        );
+        let row: Option<CredentialRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(app_key)
+            .bind(user_name)
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db_error)?;
         row.map(CredentialRecord::into_parts).transpose()
     }
 
@@ -80,6 +85,56 @@ impl TenantStore for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_error)
+    }
+
+    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>> {
+        let sql = format!("SELECT {TENANT_COLUMNS} FROM tenants t ORDER BY t.id");
+        let rows: Vec<TenantRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db_error)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE tenants SET time_zone = ?, auto_post = ?, invoice_prefix = ?, bill_run_hour = ?,
+                 proration_policy = ?, rounding = ? WHERE id = ?",
+        )
+        .bind(&row.time_zone)
+        .bind(row.auto_post)
+        .bind(&row.invoice_prefix)
+        .bind(row.bill_run_hour)
+        .bind(row.proration_policy)
+        .bind(row.rounding)
+        .bind(tenant.0)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()> {
+        sqlx::query("UPDATE tenants SET test_today = ? WHERE id = ?")
+            .bind(today.map(date_text))
+            .bind(tenant.0)
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn claim_scheduled_run(&self, tenant: TenantId, date: Date) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE tenants SET last_scheduled_run = ?1 WHERE id = ?2
+             AND (last_scheduled_run IS NULL OR last_scheduled_run < ?1)",
+        )
+        .bind(date_text(date))
+        .bind(tenant.0)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 }
 

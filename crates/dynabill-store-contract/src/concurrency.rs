@@ -3,14 +3,19 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey};
+use dynabill_app::model::{
+    AccountFilter, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey,
+};
 use dynabill_app::store::{IdempotencyClaim, StoreError};
+use dynabill_core::domain::InvoiceStatus;
 use jiff::civil::date;
 use tokio::sync::Barrier;
 
 use crate::fixtures::{
-    EVERYTHING, T0, account, account_ids, all_items, created, entry, insert_account, insert_item,
-    insert_plan, item, minutes, one_time, one_time_ids, plan, tenant, write,
+    EVERYTHING, T0, account, account_ids, all_items, base, bill, book, created, entry,
+    find_invoice, find_item, insert_account, insert_item, insert_plan, invoice_ids, item,
+    ledger_of, minutes, new_invoice, one_time, one_time_ids, piece_bill, plan, recurring_line,
+    tenant, write,
 };
 
 const RACERS: usize = 20;
@@ -23,8 +28,18 @@ where
     F: Fn(Arc<dyn Store>, usize) -> Fut,
     Fut: Future<Output = T> + Send + 'static,
 {
-    let barrier = Arc::new(Barrier::new(RACERS));
-    let tasks: Vec<_> = (0..RACERS)
+    race_n(store, RACERS, op).await
+}
+
+/// Like [`race`], with `racers` copies.
+async fn race_n<T, F, Fut>(store: &Arc<dyn Store>, racers: usize, op: F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: Fn(Arc<dyn Store>, usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(racers));
+    let tasks: Vec<_> = (0..racers)
         .map(|i| {
             let barrier = Arc::clone(&barrier);
             let work = op(Arc::clone(store), i);
@@ -34,7 +49,7 @@ where
             })
         })
         .collect();
-    let mut results = Vec::with_capacity(RACERS);
+    let mut results = Vec::with_capacity(racers);
     for task in tasks {
         results.push(task.await.expect("a racing task panicked"));
     }
@@ -404,5 +419,139 @@ pub async fn an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refuse
                 "no charge may stay pending on a deleted plan: {item:?}"
             );
         }
+    }
+}
+
+/// How many bill runs race to commit one bill, as if from as many servers.
+const BILL_RUNS: usize = 10;
+
+pub async fn concurrent_commits_of_one_bill_succeed_exactly_once(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let bk = book(&*store, t, "acc").await;
+    // No credit moves and no one-time item: only the ledger can tell the runs apart.
+    let (jan, feb) = (
+        (date(2025, 1, 1), date(2025, 2, 1)),
+        (date(2025, 2, 1), date(2025, 3, 1)),
+    );
+    let the_bill = bill(
+        &bk.account,
+        vec![new_invoice(
+            InvoiceStatus::Posted,
+            jan.0,
+            vec![
+                recurring_line(&bk.item, jan.0, jan.1),
+                recurring_line(&bk.item, feb.0, feb.1),
+            ],
+        )],
+        vec![
+            (Some(0), base(&bk.item, jan.0, jan.1)),
+            (Some(0), base(&bk.item, feb.0, feb.1)),
+        ],
+        Vec::new(),
+    );
+    let results = race_n(&store, BILL_RUNS, |store, _| {
+        let the_bill = the_bill.clone();
+        async move { store.commit_bill(t, &the_bill, "INV-", minutes(1)).await }
+    })
+    .await;
+
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    let stale = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Stale)))
+        .count();
+    assert_eq!((won, stale), (1, BILL_RUNS - 1), "results: {results:?}");
+    let invoices = invoice_ids(&*store, t, InvoiceFilter::default()).await;
+    assert_eq!(invoices.len(), 1, "one invoice, from the one commit");
+    let invoice = find_invoice(&*store, t, dynabill_core::domain::InvoiceId(invoices[0])).await;
+    assert_eq!(invoice.number.as_deref(), Some("INV-000001"));
+    assert_eq!(invoice.lines.len(), 2);
+    assert_eq!(ledger_of(&*store, t, bk.account.id).await.len(), 2);
+    let billed = find_item(&*store, t, bk.item.id).await;
+    assert_eq!(billed.version, bk.item.version + 1, "refreshed once");
+    assert_eq!(billed.charged_through, Some(feb.1));
+
+    // The losers took no number.
+    let next = store
+        .commit_bill(
+            t,
+            &piece_bill(
+                &bk.account,
+                &bk.item,
+                InvoiceStatus::Posted,
+                (feb.1, date(2025, 4, 1)),
+            ),
+            "INV-",
+            minutes(2),
+        )
+        .await
+        .unwrap();
+    let next = find_invoice(&*store, t, next[0]).await;
+    assert_eq!(next.number.as_deref(), Some("INV-000002"));
+}
+
+pub async fn concurrent_bills_of_many_accounts_take_invoice_numbers_without_gaps(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let mut books = Vec::new();
+    for n in 0..BILL_RUNS {
+        books.push(book(&*store, t, &format!("acc-{n}")).await);
+    }
+    let books = Arc::new(books);
+    let jan = (date(2025, 1, 1), date(2025, 2, 1));
+    let results = race_n(&store, BILL_RUNS, |store, i| {
+        let books = Arc::clone(&books);
+        async move {
+            let bk = &books[i];
+            // Every other run posts two invoices, with a draft between them.
+            let mut the_bill = piece_bill(&bk.account, &bk.item, InvoiceStatus::Posted, jan);
+            if i % 2 == 0 {
+                the_bill
+                    .invoices
+                    .push(new_invoice(InvoiceStatus::Draft, jan.0, Vec::new()));
+                the_bill
+                    .invoices
+                    .push(new_invoice(InvoiceStatus::Posted, jan.0, Vec::new()));
+            }
+            store.commit_bill(t, &the_bill, "INV-", minutes(1)).await
+        }
+    })
+    .await;
+    assert!(results.iter().all(Result::is_ok), "results: {results:?}");
+
+    let page = store
+        .list_invoices(t, &InvoiceFilter::default(), EVERYTHING, false)
+        .await
+        .unwrap();
+    let mut numbers: Vec<String> = page.items.iter().filter_map(|i| i.number.clone()).collect();
+    numbers.sort();
+    let posted = BILL_RUNS + BILL_RUNS.div_ceil(2);
+    let expected: Vec<String> = (1..=posted).map(|n| format!("INV-{n:06}")).collect();
+    assert_eq!(numbers, expected, "every number once, none skipped");
+    assert_eq!(page.items.len(), posted + BILL_RUNS.div_ceil(2));
+    for invoice in &page.items {
+        assert_eq!(
+            invoice.number.is_some(),
+            invoice.status == InvoiceStatus::Posted,
+            "{invoice:?}"
+        );
+    }
+}
+
+pub async fn concurrent_claims_of_a_scheduled_run_claim_it_exactly_once(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    for day in 1..=3 {
+        let results = race(&store, |store, _| async move {
+            store.claim_scheduled_run(t, date(2025, 6, day)).await
+        })
+        .await;
+        let claimed = results.iter().filter(|r| matches!(r, Ok(true))).count();
+        let refused = results.iter().filter(|r| matches!(r, Ok(false))).count();
+        assert_eq!(
+            (claimed, refused),
+            (1, RACERS - 1),
+            "day {day}: {results:?}"
+        );
     }
 }

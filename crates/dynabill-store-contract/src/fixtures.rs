@@ -2,18 +2,19 @@
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    Account, AccountFields, AccountFilter, ItemChange, ItemChangeKind, ItemFilter, ItemWrite,
-    OneTimeItem, OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey,
-    RecurringItem, RecurringItemFields,
+    Account, AccountBill, AccountFields, AccountFilter, Invoice, InvoiceFilter, InvoiceLineRecord,
+    ItemChange, ItemChangeKind, ItemFilter, ItemWrite, NewInvoice, OneTimeItem, OneTimeItemFields,
+    Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey, RecurringItem, RecurringItemFields,
 };
 use dynabill_app::store::{NewApiUser, NewTenant};
+use dynabill_core::billing::{EntryKey, LedgerEntry, LineType};
 use dynabill_core::calendar::BillingPeriod;
 use dynabill_core::domain::{
-    AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, InvoiceGrouping,
-    OneTimeItemId, RecurringItemId, TenantId,
+    AccountId, AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, InvoiceGrouping,
+    InvoiceId, InvoiceStatus, OneTimeItemId, RecurringItemId, TenantId,
 };
 use dynabill_core::money::Currency;
-use jiff::civil::Date;
+use jiff::civil::{Date, date};
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 use rust_decimal::dec;
@@ -212,6 +213,7 @@ pub(crate) fn item(ext_id: &str, start: Date) -> RecurringItemFields {
 /// An item's first history entry, as the app writes it: its terms from its start.
 pub(crate) fn created(fields: &RecurringItemFields, at: Timestamp) -> ItemChange {
     ItemChange {
+        seq: 0,
         kind: ItemChangeKind::Created,
         effective_date: fields.start_date,
         quantity: Some(dec!(10)),
@@ -233,6 +235,7 @@ pub(crate) fn entry(
     at: Timestamp,
 ) -> ItemChange {
     ItemChange {
+        seq: 0,
         kind,
         effective_date: effective,
         quantity: None,
@@ -356,7 +359,252 @@ pub(crate) fn all_items() -> ItemFilter {
     }
 }
 
+/// An item's history without its storage positions (`seq` 0, as entries not stored
+/// yet have), to compare with the entries written; checks first that the stored
+/// positions are positive and grow in history order.
+pub(crate) fn unsequenced(changes: &[ItemChange]) -> Vec<ItemChange> {
+    let stored: Vec<i64> = changes.iter().map(|c| c.seq).filter(|&s| s != 0).collect();
+    assert!(
+        stored.iter().all(|&s| s > 0) && stored.windows(2).all(|w| w[0] < w[1]),
+        "history seqs must be positive and increasing: {stored:?}"
+    );
+    changes
+        .iter()
+        .map(|c| ItemChange {
+            seq: 0,
+            ..c.clone()
+        })
+        .collect()
+}
+
 /// An amount's text as stored and read back: the exact digits, no added scale.
 pub(crate) fn text(amount: Option<Decimal>) -> Option<String> {
     amount.map(|d| d.to_string())
+}
+
+/// One account's billable things: a plan from 2025-01-01 with a monthly recurring
+/// item and a pending one-time item.
+#[derive(Clone, Debug)]
+pub(crate) struct Book {
+    pub tenant: TenantId,
+    pub account: Account,
+    pub plan: Plan,
+    pub item: RecurringItem,
+    pub one_time: OneTimeItem,
+}
+
+/// A [`Book`] for a new account `ext_id` of `tenant`; the item and one-time item
+/// are named after it.
+pub(crate) async fn book(store: &dyn Store, tenant: TenantId, ext_id: &str) -> Book {
+    let account = insert_account(store, tenant, ext_id).await;
+    let plan = insert_plan(
+        store,
+        tenant,
+        &account,
+        plan(&format!("{ext_id}-plan"), date(2025, 1, 1)),
+    )
+    .await;
+    let item = insert_item(
+        store,
+        tenant,
+        &plan,
+        item(&format!("{ext_id}-item"), date(2025, 1, 1)),
+    )
+    .await;
+    let one_time = insert_one_time(
+        store,
+        tenant,
+        &plan,
+        one_time(&format!("{ext_id}-once"), date(2025, 1, 15)),
+    )
+    .await;
+    Book {
+        tenant,
+        account,
+        plan,
+        item,
+        one_time,
+    }
+}
+
+/// A line billing `item` for `[start, end)` at its first terms (10 × 0.5).
+pub(crate) fn recurring_line(item: &RecurringItem, start: Date, end: Date) -> InvoiceLineRecord {
+    InvoiceLineRecord {
+        id: 0,
+        line_type: LineType::Recurring,
+        recurring_item_id: Some(item.id),
+        one_time_item_id: None,
+        item_ext_id: item.fields.ext_id.clone(),
+        product_code: item.fields.product_code.clone(),
+        description: format!("{} {start}..{end}", item.fields.name),
+        quantity: dec!(10),
+        unit_price: dec!(0.5),
+        discount_percent: dec!(0),
+        fraction: Some(dec!(1.000000000)),
+        amount: dec!(5.00),
+        service_start: start,
+        service_end: end,
+        period: Some((start, end)),
+        tax_code: None,
+        tax_amount: dec!(0.00),
+    }
+}
+
+/// A line billing the one-time `item` on its charge date.
+pub(crate) fn one_time_line(item: &OneTimeItem) -> InvoiceLineRecord {
+    let day = item.fields.charge_date;
+    InvoiceLineRecord {
+        id: 0,
+        line_type: LineType::OneTime,
+        recurring_item_id: None,
+        one_time_item_id: Some(item.id),
+        item_ext_id: item.fields.ext_id.clone(),
+        product_code: item.fields.product_code.clone(),
+        description: item.fields.name.clone(),
+        quantity: item.fields.quantity,
+        unit_price: item.fields.unit_price,
+        discount_percent: dec!(0),
+        fraction: None,
+        amount: item.fields.quantity * item.fields.unit_price,
+        service_start: day,
+        service_end: day.tomorrow().expect("a date with a next day"),
+        period: None,
+        tax_code: None,
+        tax_amount: dec!(0.00),
+    }
+}
+
+/// An invoice of `lines` dated `day`, due 14 days later, totalled from its lines.
+pub(crate) fn new_invoice(
+    status: InvoiceStatus,
+    day: Date,
+    lines: Vec<InvoiceLineRecord>,
+) -> NewInvoice {
+    let subtotal: Decimal = lines.iter().map(|l| l.amount).sum();
+    NewInvoice {
+        plan_id: None,
+        status,
+        invoice_date: day,
+        due_date: day + jiff::Span::new().days(14),
+        currency: Currency::USD,
+        subtotal,
+        tax_total: dec!(0.00),
+        total: subtotal,
+        credit_applied: dec!(0.00),
+        credit_added: dec!(0.00),
+        amount_due: subtotal,
+        po_number: None,
+        lines,
+    }
+}
+
+/// The base ledger entry of `item`'s piece `[start, end)`.
+pub(crate) fn base(item: &RecurringItem, start: Date, end: Date) -> LedgerEntry {
+    LedgerEntry {
+        item: item.id,
+        period_start: start,
+        period_end: end,
+        entry: EntryKey::Base,
+        base_seq: item.changes.last().map_or(0, |c| c.seq),
+    }
+}
+
+/// A bill of `account` that leaves its credit balance as it is.
+pub(crate) fn bill(
+    account: &Account,
+    invoices: Vec<NewInvoice>,
+    ledger: Vec<(Option<usize>, LedgerEntry)>,
+    one_time: Vec<(OneTimeItemId, usize)>,
+) -> AccountBill {
+    AccountBill {
+        account: account.id,
+        credit_balance_before: account.credit_balance,
+        credit_balance_after: account.credit_balance,
+        invoices,
+        ledger,
+        one_time,
+    }
+}
+
+/// The book's January bill: one invoice (of `status`) billing the item's January
+/// and the one-time item.
+pub(crate) fn january_bill(book: &Book, status: InvoiceStatus) -> AccountBill {
+    let (start, end) = (date(2025, 1, 1), date(2025, 2, 1));
+    let lines = vec![
+        recurring_line(&book.item, start, end),
+        one_time_line(&book.one_time),
+    ];
+    bill(
+        &book.account,
+        vec![new_invoice(status, start, lines)],
+        vec![(Some(0), base(&book.item, start, end))],
+        vec![(book.one_time.id, 0)],
+    )
+}
+
+/// A bill of `account` with one invoice (of `status`, dated `day`) billing `item`'s
+/// piece `[start, end)`.
+pub(crate) fn piece_bill(
+    account: &Account,
+    item: &RecurringItem,
+    status: InvoiceStatus,
+    (start, end): (Date, Date),
+) -> AccountBill {
+    bill(
+        account,
+        vec![new_invoice(
+            status,
+            start,
+            vec![recurring_line(item, start, end)],
+        )],
+        vec![(Some(0), base(item, start, end))],
+        Vec::new(),
+    )
+}
+
+pub(crate) async fn find_invoice(store: &dyn Store, tenant: TenantId, id: InvoiceId) -> Invoice {
+    store
+        .find_invoice(tenant, id, true)
+        .await
+        .expect("finding an invoice")
+        .expect("the invoice exists")
+}
+
+pub(crate) async fn find_account(store: &dyn Store, tenant: TenantId, id: AccountId) -> Account {
+    store
+        .find_account(tenant, &RecordKey::Id(id.0))
+        .await
+        .expect("finding an account")
+        .expect("the account exists")
+}
+
+/// The IDs of every invoice matching `filter`, checking that `total` agrees.
+pub(crate) async fn invoice_ids(
+    store: &dyn Store,
+    tenant: TenantId,
+    filter: InvoiceFilter,
+) -> Vec<i64> {
+    let page = store
+        .list_invoices(tenant, &filter, EVERYTHING, false)
+        .await
+        .expect("listing invoices");
+    ids_of(&page, |i| i.id.0)
+}
+
+/// The unreleased ledger of `account`, as a bill run reads it, sorted.
+pub(crate) async fn ledger_of(
+    store: &dyn Store,
+    tenant: TenantId,
+    account: AccountId,
+) -> Vec<LedgerEntry> {
+    let mut snapshot = store
+        .billing_snapshot(tenant, &[account])
+        .await
+        .expect("reading a billing snapshot");
+    let mut ledger = snapshot
+        .pop()
+        .expect("the account is in its snapshot")
+        .ledger;
+    ledger.sort_by_key(|e| (e.item, e.period_start, e.entry));
+    ledger
 }

@@ -16,7 +16,7 @@ use rust_decimal::{Decimal, dec};
 
 use crate::fixtures::{
     T0, all_items, created, entry, find_item, insert_account, insert_item, insert_plan, item,
-    item_ids, minutes, plan, tenant, text, write,
+    item_ids, minutes, plan, tenant, text, unsequenced, write,
 };
 
 /// An item with every field set, to awkward values where a store could slip.
@@ -50,6 +50,7 @@ pub async fn a_recurring_item_keeps_every_field_exactly_with_its_first_history_e
     // Amounts whose text a store could change: a whole number (no added scale), the
     // extremes of the decimal range, many fractional digits.
     let first = ItemChange {
+        seq: 0,
         kind: ItemChangeKind::Created,
         effective_date: fields.start_date,
         quantity: Some(dec!(10)),
@@ -74,7 +75,8 @@ pub async fn a_recurring_item_keeps_every_field_exactly_with_its_first_history_e
     assert!(full.plan_auto_renew);
     assert_eq!(full.cancellation, None);
     assert_eq!(full.charged_through, None);
-    assert_eq!(full.changes, [first.clone()]);
+    assert_eq!(unsequenced(&full.changes), std::slice::from_ref(&first));
+    assert!(full.changes[0].seq > 0, "a stored entry has its position");
     let stored = &full.changes[0];
     assert_eq!(text(stored.quantity).as_deref(), Some("10"));
     assert_eq!(
@@ -108,7 +110,14 @@ pub async fn a_recurring_item_keeps_every_field_exactly_with_its_first_history_e
         bare.fields, bare_fields,
         "absent optional fields stay absent"
     );
-    assert_eq!(bare.changes, [bare_first.clone()]);
+    assert_eq!(
+        unsequenced(&bare.changes),
+        std::slice::from_ref(&bare_first)
+    );
+    assert!(
+        bare.changes[0].seq > full.changes[0].seq,
+        "a later entry has a later position"
+    );
     assert_eq!(
         text(bare.changes[0].quantity),
         Some("79228162514264337593543950335".to_owned())
@@ -397,7 +406,14 @@ pub async fn recurring_item_writes_apply_only_at_their_versions_and_all_or_nothi
     assert_eq!(a_now.version, a.version + 1);
     assert_eq!(a_now.updated_at, minutes(1));
     assert_eq!(a_now.created_at, T0);
-    assert_eq!(a_now.changes, [a.changes[0].clone(), a_change]);
+    assert_eq!(
+        unsequenced(&a_now.changes),
+        unsequenced(&[a.changes[0].clone(), a_change])
+    );
+    assert_eq!(
+        a_now.changes[0], a.changes[0],
+        "an entry keeps its position"
+    );
     assert_eq!(text(a_now.changes[1].unit_price).as_deref(), Some("12.75"));
     let b_now = find_item(&*store, t, b.id).await;
     assert_eq!(b_now.fields, b_fields);
@@ -409,7 +425,10 @@ pub async fn recurring_item_writes_apply_only_at_their_versions_and_all_or_nothi
         })
     );
     assert_eq!(b_now.version, b.version + 1);
-    assert_eq!(b_now.changes, [b.changes[0].clone(), b_change]);
+    assert_eq!(
+        unsequenced(&b_now.changes),
+        unsequenced(&[b.changes[0].clone(), b_change])
+    );
 
     let replay = store
         .write_recurring_items(
@@ -528,7 +547,7 @@ pub async fn an_items_history_grows_in_the_order_of_its_writes(store: Arc<dyn St
     }
 
     let x_now = find_item(&*store, t, x.id).await;
-    assert_eq!(x_now.changes, expected_x);
+    assert_eq!(unsequenced(&x_now.changes), unsequenced(&expected_x));
     assert_eq!(x_now.version, x.version + 3);
     assert_eq!(text(x_now.changes[2].unit_price).as_deref(), Some("-0.25"));
     assert_eq!(
@@ -536,7 +555,19 @@ pub async fn an_items_history_grows_in_the_order_of_its_writes(store: Arc<dyn St
         Some("12.5")
     );
     let y_now = find_item(&*store, t, y.id).await;
-    assert_eq!(y_now.changes, expected_y);
+    assert_eq!(unsequenced(&y_now.changes), unsequenced(&expected_y));
+    // Positions follow the order the writes were made in, across items.
+    let order = [
+        x_now.changes[1].seq,
+        y_now.changes[1].seq,
+        x_now.changes[2].seq,
+        x_now.changes[3].seq,
+        y_now.changes[2].seq,
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "seqs follow the order of writes: {order:?}"
+    );
     assert_eq!(y_now.fields.start_date, date(2025, 3, 1));
     let listed = store
         .list_recurring_items(t, &ItemFilter::default(), crate::fixtures::EVERYTHING)

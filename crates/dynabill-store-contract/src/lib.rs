@@ -10,11 +10,13 @@
 //! test at the bottom of this file fails when one is missing.
 
 mod accounts;
+mod billing;
 mod cascade;
 mod concurrency;
 mod databases;
 mod fixtures;
 mod idempotency;
+mod invoices;
 mod isolation;
 mod items;
 mod lifecycle;
@@ -23,6 +25,7 @@ mod plans;
 mod tenants;
 
 pub use accounts::*;
+pub use billing::*;
 pub use cascade::*;
 pub use concurrency::*;
 pub use databases::{
@@ -30,6 +33,7 @@ pub use databases::{
     fresh_postgres_url, fresh_sqlite_url,
 };
 pub use idempotency::*;
+pub use invoices::*;
 pub use isolation::*;
 pub use items::*;
 pub use lifecycle::*;
@@ -104,6 +108,26 @@ macro_rules! contract_tests {
             concurrent_inserts_of_one_ext_id_create_exactly_one_one_time_item,
             concurrent_item_batches_at_one_version_succeed_exactly_once,
             an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refused,
+            a_new_tenant_has_the_default_settings_and_keeps_the_ones_written,
+            a_tenants_test_clock_date_is_set_and_cleared,
+            a_scheduled_run_is_claimed_once_per_date_and_tenant,
+            tenants_are_listed_oldest_first_with_their_settings,
+            concurrent_claims_of_a_scheduled_run_claim_it_exactly_once,
+            billable_accounts_are_active_or_with_billing_issues_not_deleted_in_id_order,
+            a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_charges,
+            a_committed_bill_keeps_its_invoices_and_lines_exactly,
+            posted_invoices_are_numbered_without_gaps_and_drafts_are_not,
+            a_bill_with_a_piece_billed_already_is_refused_and_writes_nothing,
+            a_bill_moves_the_credit_balance_only_from_the_balance_it_was_computed_from,
+            a_one_time_item_is_invoiced_once_and_only_while_pending,
+            concurrent_commits_of_one_bill_succeed_exactly_once,
+            concurrent_bills_of_many_accounts_take_invoice_numbers_without_gaps,
+            listing_invoices_filters_by_id_account_plan_status_and_date,
+            invoice_pages_follow_id_order_with_the_full_total_and_a_resume_key,
+            an_invoice_update_applies_only_at_its_version_and_posting_numbers_it,
+            cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it_billed,
+            an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_while_posted,
+            a_tenant_never_sees_or_changes_another_tenants_invoices,
             // END CONTRACT LIST
         );
     };
@@ -130,9 +154,11 @@ mod tests {
     fn defined() -> BTreeSet<String> {
         let sources = [
             include_str!("accounts.rs"),
+            include_str!("billing.rs"),
             include_str!("cascade.rs"),
             include_str!("concurrency.rs"),
             include_str!("idempotency.rs"),
+            include_str!("invoices.rs"),
             include_str!("isolation.rs"),
             include_str!("items.rs"),
             include_str!("lifecycle.rs"),

@@ -4,8 +4,24 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::store::{NewApiUser, StoreError, TenantRow};
+use jiff::civil::{Date, date};
 
 use crate::fixtures::{T0, minutes, new_tenant_with_user};
+
+/// What `update_tenant_settings` and `set_test_today` write, as one comparable value.
+type Settings = (String, bool, String, i64, i64, i64, Option<Date>);
+
+fn settings(row: &TenantRow) -> Settings {
+    (
+        row.time_zone.clone(),
+        row.auto_post,
+        row.invoice_prefix.clone(),
+        row.bill_run_hour,
+        row.proration_policy,
+        row.rounding,
+        row.test_today,
+    )
+}
 
 fn assert_same_tenant(found: &TenantRow, created: &TenantRow) {
     assert_eq!(found.id, created.id);
@@ -115,4 +131,202 @@ pub async fn a_credential_needs_the_right_app_key_and_a_user_of_that_tenant(stor
     );
     assert!(store.credential("app-2", "api").await.unwrap().is_none());
     assert!(store.tenant_by_app_key("app-9").await.unwrap().is_none());
+}
+
+pub async fn a_new_tenant_has_the_default_settings_and_keeps_the_ones_written(
+    store: Arc<dyn Store>,
+) {
+    let (new, user) = new_tenant_with_user("app-1", "api", 1);
+    let created = store.create_tenant(&new, &user, T0).await.unwrap();
+    let defaults = (
+        "Europe/Berlin".to_owned(),
+        true,
+        "INV-".to_owned(),
+        2,
+        1,
+        1,
+        None,
+    );
+    assert_eq!(settings(&created), defaults, "the defaults of a new tenant");
+    let (other, user) = new_tenant_with_user("app-2", "api", 2);
+    let other = store.create_tenant(&other, &user, T0).await.unwrap();
+
+    // Everything a store could slip on: a non-ASCII prefix with a quote, the
+    // extreme hours, the other codes, a disabled auto-post.
+    let wanted = TenantRow {
+        time_zone: "America/Argentina/Buenos_Aires".to_owned(),
+        auto_post: false,
+        invoice_prefix: "RÉ-'2025'/".to_owned(),
+        bill_run_hour: 23,
+        proration_policy: 2,
+        rounding: 2,
+        ..created.clone()
+    };
+    store
+        .update_tenant_settings(created.id, &wanted)
+        .await
+        .unwrap();
+    let expected = settings(&wanted);
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(settings(&found), expected);
+    assert_same_tenant_except_time_zone(&found, &created);
+    let (by_credential, _) = store.credential("app-1", "api").await.unwrap().unwrap();
+    assert_eq!(settings(&by_credential), expected);
+
+    // Only the settings and the time zone are written: not the name, nor the test clock.
+    let renamed = TenantRow {
+        name: "ignored".to_owned(),
+        app_key: "ignored".to_owned(),
+        currency: "JPY".to_owned(),
+        bill_run_hour: 0,
+        auto_post: true,
+        invoice_prefix: String::new(),
+        test_today: Some(date(2030, 1, 1)),
+        ..wanted.clone()
+    };
+    store
+        .update_tenant_settings(created.id, &renamed)
+        .await
+        .unwrap();
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(
+        settings(&found),
+        (
+            "America/Argentina/Buenos_Aires".to_owned(),
+            true,
+            String::new(),
+            0,
+            2,
+            2,
+            None
+        )
+    );
+    assert_same_tenant_except_time_zone(&found, &created);
+    assert!(store.tenant_by_app_key("ignored").await.unwrap().is_none());
+
+    let untouched = store.tenant_by_app_key("app-2").await.unwrap().unwrap();
+    assert_eq!(
+        settings(&untouched),
+        settings(&other),
+        "another tenant keeps its settings"
+    );
+}
+
+fn assert_same_tenant_except_time_zone(found: &TenantRow, created: &TenantRow) {
+    assert_eq!(found.id, created.id);
+    assert_eq!(found.app_key, created.app_key);
+    assert_eq!(found.name, created.name);
+    assert_eq!(found.currency, created.currency);
+    assert_eq!(found.created_at, created.created_at);
+}
+
+pub async fn a_tenants_test_clock_date_is_set_and_cleared(store: Arc<dyn Store>) {
+    let (one, user) = new_tenant_with_user("app-1", "api", 1);
+    let one = store.create_tenant(&one, &user, T0).await.unwrap();
+    let (two, user) = new_tenant_with_user("app-2", "api", 2);
+    store.create_tenant(&two, &user, T0).await.unwrap();
+
+    store
+        .set_test_today(one.id, Some(date(2024, 2, 29)))
+        .await
+        .unwrap();
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(found.test_today, Some(date(2024, 2, 29)));
+    let (by_credential, _) = store.credential("app-1", "api").await.unwrap().unwrap();
+    assert_eq!(by_credential.test_today, Some(date(2024, 2, 29)));
+    let other = store.tenant_by_app_key("app-2").await.unwrap().unwrap();
+    assert_eq!(other.test_today, None, "only that tenant's clock moved");
+
+    store
+        .set_test_today(one.id, Some(date(9999, 12, 31)))
+        .await
+        .unwrap();
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(found.test_today, Some(date(9999, 12, 31)));
+    assert_eq!(settings(&found).0, "Europe/Berlin", "the settings stay");
+    assert!(found.auto_post);
+
+    store.set_test_today(one.id, None).await.unwrap();
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(found.test_today, None);
+}
+
+pub async fn a_scheduled_run_is_claimed_once_per_date_and_tenant(store: Arc<dyn Store>) {
+    let (one, user) = new_tenant_with_user("app-1", "api", 1);
+    let one = store.create_tenant(&one, &user, T0).await.unwrap();
+    let (two, user) = new_tenant_with_user("app-2", "api", 2);
+    let two = store.create_tenant(&two, &user, T0).await.unwrap();
+    let day = date(2025, 6, 15);
+
+    assert!(store.claim_scheduled_run(one.id, day).await.unwrap());
+    assert!(
+        !store.claim_scheduled_run(one.id, day).await.unwrap(),
+        "a date is claimed once"
+    );
+    assert!(
+        store.claim_scheduled_run(two.id, day).await.unwrap(),
+        "each tenant has its own runs"
+    );
+    assert!(
+        store
+            .claim_scheduled_run(one.id, date(2025, 6, 16))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.claim_scheduled_run(one.id, day).await.unwrap(),
+        "an earlier date than the last run taken is not claimed again"
+    );
+    assert!(
+        !store
+            .claim_scheduled_run(one.id, date(2025, 6, 16))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_scheduled_run(one.id, date(2026, 1, 1))
+            .await
+            .unwrap()
+    );
+    assert!(!store.claim_scheduled_run(two.id, day).await.unwrap());
+}
+
+pub async fn tenants_are_listed_oldest_first_with_their_settings(store: Arc<dyn Store>) {
+    assert!(store.list_tenants().await.unwrap().is_empty());
+    let mut created = Vec::new();
+    for (n, key) in ["app-c", "app-a", "app-b"].into_iter().enumerate() {
+        let (new, user) = new_tenant_with_user(key, "api", n as u8);
+        created.push(
+            store
+                .create_tenant(&new, &user, minutes(n as i64))
+                .await
+                .unwrap(),
+        );
+    }
+    let changed = TenantRow {
+        auto_post: false,
+        invoice_prefix: "B-".to_owned(),
+        bill_run_hour: 7,
+        ..created[2].clone()
+    };
+    store
+        .update_tenant_settings(created[2].id, &changed)
+        .await
+        .unwrap();
+    store
+        .set_test_today(created[0].id, Some(date(2025, 1, 31)))
+        .await
+        .unwrap();
+
+    let listed = store.list_tenants().await.unwrap();
+    let keys: Vec<&str> = listed.iter().map(|t| t.app_key.as_str()).collect();
+    assert_eq!(keys, ["app-c", "app-a", "app-b"], "in creation (ID) order");
+    for (found, made) in listed.iter().zip(&created) {
+        assert_same_tenant(found, made);
+    }
+    assert_eq!(listed[0].test_today, Some(date(2025, 1, 31)));
+    assert_eq!(settings(&listed[1]), settings(&created[1]));
+    assert_eq!(settings(&listed[2]), settings(&changed));
+    assert_eq!(listed.len() as i64, store.tenant_count().await.unwrap());
 }

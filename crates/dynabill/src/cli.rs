@@ -9,8 +9,13 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dynabill_app::auth::IssuedCredential;
+use dynabill_app::billing::BillRunSummary;
+use dynabill_app::model::Tenant;
 use dynabill_app::tenants::DEFAULT_USER_NAME;
+use dynabill_app::tenants::SettingsChange;
 use dynabill_app::{App, SystemClock};
+use dynabill_core::calendar::ProrationPolicy;
+use dynabill_core::money::Rounding;
 use dynabill_http::{HttpOptions, RateLimit};
 use tracing_subscriber::EnvFilter;
 
@@ -39,9 +44,24 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Manage tenants and their API users.
+    /// Manage tenants, their settings and their API users.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Run the bill run for a date: every tenant, or the one named by --app-key.
+    /// Safe while `serve` runs on the same database. Prints a JSON summary.
+    BillRun(BillRunArgs),
+}
+
+#[derive(Debug, Args)]
+struct BillRunArgs {
+    /// The bill run's date (YYYY-MM-DD): what is due on or before it is billed.
+    #[arg(long, env = "DYNABILL_BILL_RUN_DATE")]
+    date: jiff::civil::Date,
+    /// Only this tenant [default: every tenant]
+    #[arg(long, env = "DYNABILL_APP_KEY")]
+    app_key: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +78,13 @@ struct ServeArgs {
     /// Address to listen on [default: 127.0.0.1:8080]
     #[arg(long, env = "DYNABILL_LISTEN")]
     listen: Option<std::net::SocketAddr>,
+    /// Do not run each tenant's daily bill run at its BillRunHour.
+    #[arg(long, env = "DYNABILL_NO_SCHEDULER")]
+    no_scheduler: bool,
+    /// Let each tenant's "today" be set (POST /api/testclock); the scheduler and
+    /// every default date follow it. For integration testing, never production.
+    #[arg(long, env = "DYNABILL_TEST_CLOCK")]
+    test_clock: bool,
     /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
     #[arg(long, env = "DYNABILL_RATE_LIMIT")]
     rate_limit: Option<u32>,
@@ -82,6 +109,16 @@ enum TenantCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Change a tenant's settings; prints the tenant's settings as JSON.
+    Set(TenantSetArgs),
+    /// Print a tenant's settings as JSON.
+    Show {
+        /// The tenant's AppKey.
+        #[arg(long, env = "DYNABILL_APP_KEY")]
+        app_key: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Add an API user to a tenant; prints {"AppKey","UserName","AccessToken"} as JSON.
     AddUser {
         /// The tenant's AppKey.
@@ -93,6 +130,33 @@ enum TenantCommand {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+}
+
+#[derive(Debug, Args)]
+struct TenantSetArgs {
+    /// The tenant's AppKey.
+    #[arg(long, env = "DYNABILL_APP_KEY")]
+    app_key: String,
+    /// 1: new invoices are posted at once; 0: they wait as Drafts.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=1))]
+    auto_post: Option<u8>,
+    /// Prefix of invoice numbers (e.g. INV- gives INV-000001).
+    #[arg(long)]
+    invoice_prefix: Option<String>,
+    /// Local hour (0-23) of the daily scheduled bill run.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=23))]
+    bill_run_hour: Option<u8>,
+    /// 1: actual days; 2: 30/360.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=2))]
+    proration_policy: Option<i64>,
+    /// half-up or half-even.
+    #[arg(long, value_parser = ["half-up", "half-even"])]
+    rounding: Option<String>,
+    /// IANA time zone: dates and the bill run hour follow it.
+    #[arg(long)]
+    timezone: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
 }
 
 /// Runs a parsed command line; errors go to stderr and a non-zero exit code.
@@ -138,7 +202,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 listen: args.listen,
                 rate_limit: args.rate_limit,
             };
-            serve(Config::load(config_file, overrides)?).await
+            let mode = ServeMode {
+                scheduler: !args.no_scheduler,
+                test_clock: args.test_clock,
+            };
+            serve(Config::load(config_file, overrides)?, mode).await
         }
         Command::Migrate(db) => {
             let config = Config::load(
@@ -167,6 +235,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             app.store().close().await;
             print_credential(&issued)
         }
+        Command::Tenant(TenantCommand::Set(args)) => {
+            let app = open_app(config_file, args.database).await?;
+            let change = SettingsChange {
+                auto_post: args.auto_post.map(|v| v == 1),
+                invoice_prefix: args.invoice_prefix,
+                bill_run_hour: args.bill_run_hour,
+                proration_policy: args.proration_policy.and_then(ProrationPolicy::from_code),
+                rounding: args.rounding.map(|r| {
+                    if r == "half-even" {
+                        Rounding::HalfEven
+                    } else {
+                        Rounding::HalfUp
+                    }
+                }),
+                time_zone: args.timezone,
+            };
+            let tenant = app.update_tenant_settings(&args.app_key, change).await?;
+            app.store().close().await;
+            print_tenant(&tenant)
+        }
+        Command::Tenant(TenantCommand::Show { app_key, database }) => {
+            let app = open_app(config_file, database).await?;
+            let tenant = app.tenant_by_app_key(&app_key).await?;
+            app.store().close().await;
+            print_tenant(&tenant)
+        }
+        Command::BillRun(args) => {
+            let app = open_app(config_file, args.database).await?;
+            let result = bill_run(&app, args.date, args.app_key.as_deref()).await;
+            app.store().close().await;
+            result
+        }
         Command::Tenant(TenantCommand::AddUser {
             app_key,
             user,
@@ -192,15 +292,104 @@ async fn open_app(config_file: Option<&std::path::Path>, db: DatabaseArgs) -> an
     Ok(App::new(store, Arc::new(SystemClock)))
 }
 
+fn print_tenant(t: &Tenant) -> anyhow::Result<()> {
+    let s = &t.settings;
+    let json = serde_json::json!({
+        "AppKey": t.app_key,
+        "Name": t.name,
+        "Currency": t.currency.code(),
+        "TimeZone": t.time_zone_name,
+        "AutoPost": u8::from(s.auto_post),
+        "InvoicePrefix": s.invoice_prefix,
+        "BillRunHour": s.bill_run_hour,
+        "ProrationPolicy": s.proration_policy.code(),
+        "Rounding": match s.rounding { Rounding::HalfUp => "half-up", Rounding::HalfEven => "half-even" },
+        "TestToday": t.test_today.map(|d| d.to_string()),
+    });
+    println!("{json}");
+    Ok(())
+}
+
+/// `dynabill bill-run`: one tenant or all, a progress bar on a terminal, a JSON summary on stdout.
+async fn bill_run(app: &App, date: jiff::civil::Date, app_key: Option<&str>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let tenants = match app_key {
+        Some(key) => vec![app.tenant_by_app_key(key).await?],
+        None => app.tenants().await?,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{elapsed_precise}] {pos} accounts ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut summary = BillRunSummary::default();
+    for tenant in &tenants {
+        if let Some(bar) = &bar {
+            bar.set_message(format!("billing {}", tenant.name));
+        }
+        let base = summary.accounts_seen;
+        let progress = |seen: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(base + seen);
+            }
+        };
+        let done = app.bill_run(tenant, date, &progress).await?;
+        summary.add(&done);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let totals: serde_json::Map<String, serde_json::Value> = summary
+        .totals
+        .iter()
+        .map(|(currency, total)| {
+            (
+                currency.clone(),
+                serde_json::Value::String(total.to_string()),
+            )
+        })
+        .collect();
+    let json = serde_json::json!({
+        "Date": date.to_string(),
+        "Tenants": summary.tenants,
+        "AccountsSeen": summary.accounts_seen,
+        "AccountsBilled": summary.accounts_billed,
+        "Invoices": summary.invoices,
+        "Lines": summary.lines,
+        "Totals": totals,
+        "Seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    println!("{json}");
+    Ok(())
+}
+
 fn print_credential(c: &IssuedCredential) -> anyhow::Result<()> {
     let json = serde_json::json!({ "AppKey": c.app_key, "UserName": c.user_name, "AccessToken": c.access_token });
     println!("{json}");
     Ok(())
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+/// How `serve` runs besides answering requests.
+#[derive(Clone, Copy, Debug)]
+struct ServeMode {
+    scheduler: bool,
+    test_clock: bool,
+}
+
+async fn serve(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     let store = storage::open(&config.database_url).await?;
-    let app = App::new(store, Arc::new(SystemClock));
+    let mut app = App::new(store, Arc::new(SystemClock));
+    if mode.test_clock {
+        tracing::warn!("test clock on: tenants' dates can be set through /api/testclock");
+        app = app.with_test_clock();
+    }
     if app.tenant_count().await? == 0 {
         let issued = app
             .create_tenant("default", "USD", "UTC", DEFAULT_USER_NAME)
@@ -209,11 +398,17 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         print_credential(&issued)?;
         tracing::info!(app_key = %issued.app_key, "created the first tenant; its credentials were printed once on stdout");
     }
-    let options = HttpOptions { rate_limit: config.rate_limit.map(RateLimit::per_second) };
+    let options = HttpOptions {
+        rate_limit: config.rate_limit.map(RateLimit::per_second),
+    };
     let server = RunningServer::start(app.clone(), config.listen, options).await?;
+    let scheduler = mode.scheduler.then(|| crate::scheduler::spawn(app.clone()));
     tracing::info!(address = %server.addr, "listening on {}", server.url());
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
+    }
     server.shutdown().await?;
     app.store().close().await;
     tracing::info!("stopped");

@@ -3,5 +3,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod scheduler;
 pub mod server;
 pub mod storage;

@@ -24,7 +24,11 @@ pub struct RunningServer {
 
 impl RunningServer {
     /// Binds `listen` (port 0 picks a free port) and starts serving `app`.
-    pub async fn start(app: App, listen: SocketAddr, options: HttpOptions) -> anyhow::Result<RunningServer> {
+    pub async fn start(
+        app: App,
+        listen: SocketAddr,
+        options: HttpOptions,
+    ) -> anyhow::Result<RunningServer> {
         let listener = TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

@@ -22,7 +22,11 @@ fn dynabill(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
 fn credential(stdout: &[u8]) -> Value {
     let text = String::from_utf8(stdout.to_vec()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 1, "stdout must be exactly one JSON object: {text:?}");
+    assert_eq!(
+        lines.len(),
+        1,
+        "stdout must be exactly one JSON object: {text:?}"
+    );
     let value: Value = serde_json::from_str(lines[0]).unwrap();
     let object = value.as_object().unwrap();
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
@@ -35,22 +39,83 @@ fn credential(stdout: &[u8]) -> Value {
 fn tenant_create_prints_one_json_credential_and_add_user_another() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cli.db").display());
-    let out = dynabill(&["tenant", "create", "--name", "Acme", "--currency", "EUR", "--timezone", "Europe/Berlin", "--database-url", &url], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dynabill(
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "Acme",
+            "--currency",
+            "EUR",
+            "--timezone",
+            "Europe/Berlin",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let tenant = credential(&out.stdout);
     assert_eq!(tenant["UserName"], "api");
 
     let app_key = tenant["AppKey"].as_str().unwrap();
-    let out = dynabill(&["tenant", "add-user", "--app-key", app_key, "--user", "erp", "--database-url", &url], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dynabill(
+        &[
+            "tenant",
+            "add-user",
+            "--app-key",
+            app_key,
+            "--user",
+            "erp",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let user = credential(&out.stdout);
     assert_eq!(user["AppKey"], tenant["AppKey"]);
     assert_eq!(user["UserName"], "erp");
     assert_ne!(user["AccessToken"], tenant["AccessToken"]);
 
-    let again = dynabill(&["tenant", "add-user", "--app-key", app_key, "--user", "erp", "--database-url", &url], dir.path());
-    assert!(!again.status.success(), "a user name is unique within its tenant");
-    let bad = dynabill(&["tenant", "create", "--name", "X", "--timezone", "Mars/Olympus", "--database-url", &url], dir.path());
+    let again = dynabill(
+        &[
+            "tenant",
+            "add-user",
+            "--app-key",
+            app_key,
+            "--user",
+            "erp",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(
+        !again.status.success(),
+        "a user name is unique within its tenant"
+    );
+    let bad = dynabill(
+        &[
+            "tenant",
+            "create",
+            "--name",
+            "X",
+            "--timezone",
+            "Mars/Olympus",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("Mars/Olympus"));
 }
@@ -60,13 +125,29 @@ fn help_documents_every_flag_and_its_environment_variable() {
     let dir = tempfile::tempdir().unwrap();
     let out = dynabill(&["serve", "--help"], dir.path());
     let help = String::from_utf8(out.stdout).unwrap();
-    for needle in ["--database-url", "DYNABILL_DATABASE_URL", "--listen", "DYNABILL_LISTEN"] {
-        assert!(help.contains(needle), "serve --help should mention {needle}:\n{help}");
+    for needle in [
+        "--database-url",
+        "DYNABILL_DATABASE_URL",
+        "--listen",
+        "DYNABILL_LISTEN",
+    ] {
+        assert!(
+            help.contains(needle),
+            "serve --help should mention {needle}:\n{help}"
+        );
     }
     let out = dynabill(&["tenant", "create", "--help"], dir.path());
     let help = String::from_utf8(out.stdout).unwrap();
-    for needle in ["--name", "--currency", "--timezone", "DYNABILL_DATABASE_URL"] {
-        assert!(help.contains(needle), "tenant create --help should mention {needle}:\n{help}");
+    for needle in [
+        "--name",
+        "--currency",
+        "--timezone",
+        "DYNABILL_DATABASE_URL",
+    ] {
+        assert!(
+            help.contains(needle),
+            "tenant create --help should mention {needle}:\n{help}"
+        );
     }
 }
 
@@ -74,7 +155,11 @@ fn help_documents_every_flag_and_its_environment_variable() {
 fn migrate_creates_the_default_sqlite_database_in_the_working_directory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dynabill(&["migrate"], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(dir.path().join("dynabill.db").exists());
     assert!(out.stdout.is_empty(), "logs go to stderr");
 }
@@ -107,18 +192,27 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let address = loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("a 'listening on' log line");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("a 'listening on' log line");
         if let Some(rest) = line.split("listening on http://").nth(1) {
             break rest.split_whitespace().next().unwrap().to_owned();
         }
     };
 
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
-        let health = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
+        let health = reqwest::get(format!("http://{address}/healthz"))
+            .await
+            .unwrap();
         assert_eq!(health.status(), 200);
         let reply: Value = reqwest::Client::new()
-            .get(format!("http://{address}/api/dynamicapi?api_code=3&entity_code=69"))
+            .get(format!(
+                "http://{address}/api/dynamicapi?api_code=3&entity_code=69"
+            ))
             .header("AppKey", cred["AppKey"].as_str().unwrap())
             .header("UserName", cred["UserName"].as_str().unwrap())
             .header("AccessToken", cred["AccessToken"].as_str().unwrap())
@@ -131,11 +225,17 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
         assert_eq!(reply["METHOD_STATUS"], 1, "{reply}");
     });
 
-    let kill = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(kill.success());
     let status = child.wait().unwrap();
     assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
-    assert!(dir.path().join("dynabill.db").exists(), "the default database is dynabill.db in the working directory");
+    assert!(
+        dir.path().join("dynabill.db").exists(),
+        "the default database is dynabill.db in the working directory"
+    );
 
     // A second start on the same database creates no second tenant.
     let out = Command::new(BIN)
@@ -156,7 +256,13 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("listening on") {
         line.clear();
     }
-    Command::new("kill").args(["-TERM", &again.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &again.id().to_string()])
+        .status()
+        .unwrap();
     let output = again.wait_with_output().unwrap();
-    assert!(output.stdout.is_empty(), "credentials are printed only once, on the first start");
+    assert!(
+        output.stdout.is_empty(),
+        "credentials are printed only once, on the first start"
+    );
 }

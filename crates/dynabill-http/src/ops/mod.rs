@@ -1,6 +1,7 @@
 //! One module per entity: parse the parameters, call the use case, shape the reply.
 
 pub mod accounts;
+pub mod invoices;
 pub mod one_time;
 pub mod plans;
 pub mod recurring;

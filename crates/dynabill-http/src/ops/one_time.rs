@@ -26,7 +26,12 @@ fn patch(p: &Params) -> Result<OneTimeItemPatch, DoorError> {
     })
 }
 
-pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let filter = ItemFilter {
         id: p.int(ID)?,
@@ -36,21 +41,42 @@ pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> R
     };
     let page = p.page()?;
     if let Some(id) = filter.id {
-        app.get_one_time_item(tenant, &RecordKey::Id(id), include_deleted).await.map_err(|e| from_app(e, request_id))?;
+        app.get_one_time_item(tenant, &RecordKey::Id(id), include_deleted)
+            .await
+            .map_err(|e| from_app(e, request_id))?;
     }
-    let found = app.list_one_time_items(tenant, &filter, page).await.map_err(|e| from_app(e, request_id))?;
+    let found = app
+        .list_one_time_items(tenant, &filter, page)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(page_reply(&found, OneTimeItemOut::from))
 }
 
-pub async fn upsert(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn upsert(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let id = p.int(ID)?;
     let patch = patch(p)?;
-    let item = app.upsert_one_time_item(tenant, id, patch).await.map_err(|e| from_app(e, request_id))?;
+    let item = app
+        .upsert_one_time_item(tenant, id, patch)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&item.id.to_string(), &item.fields.ext_id))
 }
 
-pub async fn delete(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn delete(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to delete a one-time item")?;
-    let item = app.delete_one_time_item(tenant, &key).await.map_err(|e| from_app(e, request_id))?;
+    let item = app
+        .delete_one_time_item(tenant, &key)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&item.id.to_string(), &item.fields.ext_id))
 }

@@ -124,9 +124,20 @@ pub async fn cancel(
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
 }
 
-pub async fn renew(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn renew(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a plan")?;
-    let renewal = dynabill_app::recurring::Renewal { end_date: p.required_date("EndDate")?, unit_price: None };
-    let plan = app.renew_plan(tenant, &key, renewal).await.map_err(|e| from_app(e, request_id))?;
+    let renewal = dynabill_app::recurring::Renewal {
+        end_date: p.required_date("EndDate")?,
+        unit_price: None,
+    };
+    let plan = app
+        .renew_plan(tenant, &key, renewal)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
 }

@@ -21,7 +21,10 @@ const MAX_PERIOD_COUNT: i64 = 1000;
 fn unit_price(p: &Params) -> Result<Option<Decimal>, DoorError> {
     let price = p.decimal("UnitPrice", MAX_SCALE)?;
     if price.is_some_and(|p| p < Decimal::ZERO) {
-        return Err(DoorError::invalid("UnitPrice", "must not be negative (use a one-time item for a credit)"));
+        return Err(DoorError::invalid(
+            "UnitPrice",
+            "must not be negative (use a one-time item for a credit)",
+        ));
     }
     Ok(price)
 }
@@ -29,7 +32,10 @@ fn unit_price(p: &Params) -> Result<Option<Decimal>, DoorError> {
 fn patch(p: &Params) -> Result<RecurringItemPatch, DoorError> {
     let discount = p.decimal("DiscountPercent", MAX_SCALE)?;
     if discount.is_some_and(|d| d < Decimal::ZERO || d > Decimal::ONE_HUNDRED) {
-        return Err(DoorError::invalid("DiscountPercent", "must be between 0 and 100"));
+        return Err(DoorError::invalid(
+            "DiscountPercent",
+            "must be between 0 and 100",
+        ));
     }
     Ok(RecurringItemPatch {
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
@@ -46,14 +52,25 @@ fn patch(p: &Params) -> Result<RecurringItemPatch, DoorError> {
             BillingPeriod::from_code,
             "1 (Monthly), 2 (Quarterly), 3 (Semi-annual), 4 (Annual), 5 (Weekly) or 6 (Daily)",
         )?,
-        period_count: p.int_in("BillingPeriodCount", 1..=MAX_PERIOD_COUNT)?.map(|n| n as u32),
-        timing: p.coded("BillingTiming", BillingTiming::from_code, "1 (in advance) or 2 (in arrears)")?,
+        period_count: p
+            .int_in("BillingPeriodCount", 1..=MAX_PERIOD_COUNT)?
+            .map(|n| n as u32),
+        timing: p.coded(
+            "BillingTiming",
+            BillingTiming::from_code,
+            "1 (in advance) or 2 (in arrears)",
+        )?,
         start_date: p.required_date("StartDate")?,
         end_date: p.date("EndDate")?,
     })
 }
 
-pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let filter = ItemFilter {
         id: p.int(ID)?,
@@ -64,9 +81,14 @@ pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> R
     let with_history = p.flag("IncludeHistory")?.unwrap_or(false);
     let page = p.page()?;
     if let Some(id) = filter.id {
-        app.get_recurring_item(tenant, &RecordKey::Id(id), include_deleted).await.map_err(|e| from_app(e, request_id))?;
+        app.get_recurring_item(tenant, &RecordKey::Id(id), include_deleted)
+            .await
+            .map_err(|e| from_app(e, request_id))?;
     }
-    let found = app.list_recurring_items(tenant, &filter, page).await.map_err(|e| from_app(e, request_id))?;
+    let found = app
+        .list_recurring_items(tenant, &filter, page)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     let today = app.today(tenant);
     let data = found
         .items
@@ -79,11 +101,19 @@ pub async fn list(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> R
 }
 
 /// `PlanID` or `PlanExtID` as a list filter: an unknown plan is error "3".
-pub async fn item_plan_filter(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Option<i64>, DoorError> {
+pub async fn item_plan_filter(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Option<i64>, DoorError> {
     match plan_key(p)? {
         None => Ok(None),
         Some(key) => {
-            let plan = app.get_plan(tenant, &key, true).await.map_err(|e| from_app(e, request_id))?;
+            let plan = app
+                .get_plan(tenant, &key, true)
+                .await
+                .map_err(|e| from_app(e, request_id))?;
             Ok(Some(plan.id.0))
         }
     }
@@ -93,54 +123,106 @@ fn written(item: &dynabill_app::model::RecurringItem) -> Reply {
     envelope::written(&item.id.to_string(), &item.fields.ext_id)
 }
 
-pub async fn upsert(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn upsert(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let id = p.int(ID)?;
     let patch = patch(p)?;
-    let item = app.upsert_recurring_item(tenant, id, patch).await.map_err(|e| from_app(e, request_id))?;
+    let item = app
+        .upsert_recurring_item(tenant, id, patch)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
 }
 
-pub async fn delete(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn delete(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to delete a recurring item")?;
-    let item = app.delete_recurring_item(tenant, &key).await.map_err(|e| from_app(e, request_id))?;
+    let item = app
+        .delete_recurring_item(tenant, &key)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
 }
 
-pub async fn renew(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn renew(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a recurring item")?;
-    let renewal = Renewal { end_date: p.required_date("EndDate")?, unit_price: unit_price(p)? };
-    let item = app.renew_recurring_item(tenant, &key, renewal).await.map_err(|e| from_app(e, request_id))?;
+    let renewal = Renewal {
+        end_date: p.required_date("EndDate")?,
+        unit_price: unit_price(p)?,
+    };
+    let item = app
+        .renew_recurring_item(tenant, &key, renewal)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
 }
 
-pub async fn upsell(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn upsell(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to upsell a recurring item")?;
     let upsell = Upsell {
         quantity: quantity(p)?,
         unit_price: unit_price(p)?,
         effective: p.required_date("EffectiveDate")?,
         mode: p
-            .coded("ProrationMode", ProrationMode::from_code, "1 (prorate by day) or 0 (from the next period)")?
+            .coded(
+                "ProrationMode",
+                ProrationMode::from_code,
+                "1 (prorate by day) or 0 (from the next period)",
+            )?
             .unwrap_or(ProrationMode::ByDay),
     };
-    let item = app.upsell_recurring_item(tenant, &key, upsell).await.map_err(|e| from_app(e, request_id))?;
+    let item = app
+        .upsell_recurring_item(tenant, &key, upsell)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
 }
 
-pub async fn cancel(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn cancel(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to cancel a recurring item")?;
     let date = p.required_date("CancelDate")?;
     let at = match p.int("CancelAt")? {
         None | Some(1) => CancelAt::Date(date),
         Some(2) if date.is_some() => {
-            return Err(DoorError::invalid("CancelAt", "2 (end of the billed period) cannot be combined with a CancelDate"));
+            return Err(DoorError::invalid(
+                "CancelAt",
+                "2 (end of the billed period) cannot be combined with a CancelDate",
+            ));
         }
         Some(2) => CancelAt::EndOfBilledPeriod,
         Some(other) => {
-            return Err(DoorError::invalid("CancelAt", format!("must be 1 (on CancelDate) or 2 (end of the billed period), got {other}")));
+            return Err(DoorError::invalid(
+                "CancelAt",
+                format!("must be 1 (on CancelDate) or 2 (end of the billed period), got {other}"),
+            ));
         }
     };
-    let credit = p.flag("CreditMode").map_err(|_| DoorError::invalid("CreditMode", "must be 1 (prorated credit) or 0 (no credit)"))?;
+    let credit = p.flag("CreditMode").map_err(|_| {
+        DoorError::invalid("CreditMode", "must be 1 (prorated credit) or 0 (no credit)")
+    })?;
     let item = app
         .cancel_recurring_item(tenant, &key, at, credit.unwrap_or(true))
         .await
@@ -148,7 +230,12 @@ pub async fn cancel(app: &App, tenant: &Tenant, p: &Params, request_id: &str) ->
     Ok(written(&item))
 }
 
-pub async fn change_dates(app: &App, tenant: &Tenant, p: &Params, request_id: &str) -> Result<Reply, DoorError> {
+pub async fn change_dates(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
     let key = required_key(p, "to change a recurring item's dates")?;
     let start = p.required_date("StartDate")?;
     let end = p.date("EndDate")?;
@@ -158,4 +245,3 @@ pub async fn change_dates(app: &App, tenant: &Tenant, p: &Params, request_id: &s
         .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
 }
-

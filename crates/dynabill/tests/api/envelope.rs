@@ -236,7 +236,12 @@ mod rate_limit {
     /// A tenant over its rate gets 429; another tenant is unaffected; the bucket refills.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_tenant_over_its_rate_limit_gets_429_and_others_do_not() {
-        let options = dynabill_http::HttpOptions { rate_limit: Some(dynabill_http::RateLimit { per_second: 5.0, burst: 2.0 }) };
+        let options = dynabill_http::HttpOptions {
+            rate_limit: Some(dynabill_http::RateLimit {
+                per_second: 5.0,
+                burst: 2.0,
+            }),
+        };
         let app = spawn_with(Backend::Sqlite, options).await.unwrap();
         for _ in 0..2 {
             let (_, reply) = app.get("api_code=3&entity_code=69").await;

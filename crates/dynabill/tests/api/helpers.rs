@@ -209,11 +209,15 @@ impl TestApp {
     pub async fn execute_sql(&self, sql: &str) {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
         if self.database_url.starts_with("sqlite:") {
-            let pool = sqlx::SqlitePool::connect(&self.database_url).await.expect("opening SQLite");
+            let pool = sqlx::SqlitePool::connect(&self.database_url)
+                .await
+                .expect("opening SQLite");
             sqlx::query(sql).execute(&pool).await.expect("running SQL");
             pool.close().await;
         } else {
-            let pool = sqlx::PgPool::connect(&self.database_url).await.expect("connecting to PostgreSQL");
+            let pool = sqlx::PgPool::connect(&self.database_url)
+                .await
+                .expect("connecting to PostgreSQL");
             sqlx::query(sql).execute(&pool).await.expect("running SQL");
             pool.close().await;
         }
@@ -221,7 +225,11 @@ impl TestApp {
 
     /// Marks a recurring item as billed through `date`, as a bill run would.
     pub async fn mark_recurring_billed(&self, ext_id: &str, through: &str) {
-        let cast = if self.database_url.starts_with("sqlite:") { "" } else { "::date" };
+        let cast = if self.database_url.starts_with("sqlite:") {
+            ""
+        } else {
+            "::date"
+        };
         self.execute_sql(&format!(
             "UPDATE recurring_items SET charged_through = '{through}'{cast} WHERE ext_id = '{ext_id}'"
         ))
@@ -230,8 +238,15 @@ impl TestApp {
 
     /// Marks a one-time item as invoiced, as a bill run would.
     pub async fn mark_one_time_invoiced(&self, ext_id: &str) {
-        let truth = if self.database_url.starts_with("sqlite:") { "1" } else { "TRUE" };
-        self.execute_sql(&format!("UPDATE one_time_items SET invoiced = {truth} WHERE ext_id = '{ext_id}'")).await;
+        let truth = if self.database_url.starts_with("sqlite:") {
+            "1"
+        } else {
+            "TRUE"
+        };
+        self.execute_sql(&format!(
+            "UPDATE one_time_items SET invoiced = {truth} WHERE ext_id = '{ext_id}'"
+        ))
+        .await;
     }
 }
 

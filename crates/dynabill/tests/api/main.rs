@@ -10,4 +10,5 @@ mod items;
 mod one_time;
 mod paging;
 mod plans;
+mod scenarios;
 mod tenancy;

@@ -80,7 +80,8 @@ async fn a_second_tenant_sees_none_of_the_first_tenants_records_and_cannot_chang
 
 async fn a_second_tenant_cannot_see_or_touch_the_first_tenants_items(app: &TestApp) {
     app.create_account("ACC", json!({})).await;
-    app.create_plan("PLAN", "ACC", json!({"StartDate": "2024-01-01"})).await;
+    app.create_plan("PLAN", "ACC", json!({"StartDate": "2024-01-01"}))
+        .await;
     let (_, reply) = app
         .post(json!({"api_code": 10, "entity_code": 110, "ExtID": "ITEM", "PlanExtID": "PLAN", "ProductCode": "P",
             "ItemName": "I", "Quantity": 1, "UnitPrice": 1, "BillingPeriod": 1}))
@@ -97,13 +98,30 @@ async fn a_second_tenant_cannot_see_or_touch_the_first_tenants_items(app: &TestA
         let (_, reply) = app.get_as(&b, query).await;
         assert_eq!(reply["TOTAL_COUNT"], json!(0), "{query}");
     }
-    let (status, reply) = app.get_as(&b, "api_code=3&entity_code=110&EXTID=PLAN").await;
+    let (status, reply) = app
+        .get_as(&b, "api_code=3&entity_code=110&EXTID=PLAN")
+        .await;
     assert_method_error(status, &reply, "3", "PLAN");
-    let (status, reply) = app.post_as(&b, json!({"api_code": 13, "entity_code": 110, "ID": item_id, "Quantity": 5})).await;
+    let (status, reply) = app
+        .post_as(
+            &b,
+            json!({"api_code": 13, "entity_code": 110, "ID": item_id, "Quantity": 5}),
+        )
+        .await;
     assert_method_error(status, &reply, "3", "ID");
-    let (status, reply) = app.post_as(&b, json!({"api_code": 14, "entity_code": 110, "ExtID": "ITEM"})).await;
+    let (status, reply) = app
+        .post_as(
+            &b,
+            json!({"api_code": 14, "entity_code": 110, "ExtID": "ITEM"}),
+        )
+        .await;
     assert_method_error(status, &reply, "3", "ITEM");
-    let (status, reply) = app.post_as(&b, json!({"api_code": 11, "entity_code": 75, "ExtID": "FEE"})).await;
+    let (status, reply) = app
+        .post_as(
+            &b,
+            json!({"api_code": 11, "entity_code": 75, "ExtID": "FEE"}),
+        )
+        .await;
     assert_method_error(status, &reply, "3", "FEE");
     let (status, reply) = app
         .post_as(&b, json!({"api_code": 10, "entity_code": 110, "ExtID": "B-ITEM", "PlanExtID": "PLAN", "ProductCode": "P",
@@ -111,5 +129,8 @@ async fn a_second_tenant_cannot_see_or_touch_the_first_tenants_items(app: &TestA
         .await;
     assert_method_error(status, &reply, "3", "PlanExtID");
     let item = app.get_one("api_code=3&entity_code=110&ExtID=ITEM").await;
-    assert_eq!((item["Quantity"].clone(), item["ItemStatus"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (item["Quantity"].clone(), item["ItemStatus"].clone()),
+        (json!(1), json!(1))
+    );
 }

@@ -1,0 +1,456 @@
+//! The bill run (BILLING.md §3): for a date, stream a tenant's billable accounts
+//! in batches, renew what renews automatically, compute each account's bill in the
+//! pure core, and commit it atomically per account.
+
+use std::collections::{BTreeMap, HashMap};
+
+use dynabill_core::billing::{
+    BillableItem, ChangeEvent, ChangeKind, InvoiceGroup, InvoiceLine, InvoiceTotals, LineSource,
+    OneTimeCharge, apply_credit, bill_item, bill_one_time, due_date, group_lines,
+};
+use dynabill_core::calendar::Pricing;
+use dynabill_core::domain::{InvoiceStatus, PlanId};
+use dynabill_core::money::Currency;
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+
+use crate::error::AppError;
+use crate::model::{
+    AccountBill, BillingAccount, InvoiceLineRecord, ItemChange, ItemChangeKind, NewInvoice,
+    OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
+};
+use crate::recurring::Renewal;
+use crate::store::StoreError;
+use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+
+/// Accounts read and billed per batch: memory stays flat however large the book.
+pub const ACCOUNT_BATCH: u32 = 500;
+
+/// What a bill run did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BillRunSummary {
+    pub tenants: u64,
+    pub accounts_seen: u64,
+    pub accounts_billed: u64,
+    pub invoices: u64,
+    pub lines: u64,
+    /// Sum of invoice totals, per currency code.
+    pub totals: BTreeMap<String, Decimal>,
+}
+
+impl BillRunSummary {
+    pub fn add(&mut self, other: &BillRunSummary) {
+        self.tenants += other.tenants;
+        self.accounts_seen += other.accounts_seen;
+        self.accounts_billed += other.accounts_billed;
+        self.invoices += other.invoices;
+        self.lines += other.lines;
+        for (currency, total) in &other.totals {
+            *self.totals.entry(currency.clone()).or_default() += *total;
+        }
+    }
+}
+
+fn change_kind(change: &ItemChange) -> ChangeKind {
+    let names_terms = change.quantity.is_some()
+        || change.unit_price.is_some()
+        || change.discount_percent.is_some();
+    match change.kind {
+        ItemChangeKind::Cancellation => ChangeKind::Cancellation {
+            credit: change.credit.unwrap_or(true),
+        },
+        ItemChangeKind::Created
+        | ItemChangeKind::Updated
+        | ItemChangeKind::Upsell
+        | ItemChangeKind::Renewal
+            if names_terms =>
+        {
+            ChangeKind::TermsSet {
+                quantity: change.quantity,
+                unit_price: change.unit_price,
+                discount_percent: change.discount_percent,
+            }
+        }
+        ItemChangeKind::Created
+        | ItemChangeKind::Updated
+        | ItemChangeKind::Upsell
+        | ItemChangeKind::Renewal
+        | ItemChangeKind::DatesChanged
+        | ItemChangeKind::Deleted => ChangeKind::Other,
+    }
+}
+
+fn billable(item: &RecurringItem) -> Result<BillableItem, AppError> {
+    Ok(BillableItem {
+        id: item.id,
+        plan: item.plan_id,
+        grid: item.grid()?,
+        timing: item.fields.timing,
+        start: item.fields.start_date,
+        end: item.fields.end_date,
+        changes: item
+            .changes
+            .iter()
+            .map(|c| ChangeEvent {
+                seq: c.seq,
+                effective: c.effective_date,
+                kind: change_kind(c),
+            })
+            .collect(),
+    })
+}
+
+fn billing_error(e: dynabill_core::billing::BillingError) -> AppError {
+    AppError::Internal(anyhow::Error::new(e).context("computing a bill"))
+}
+
+/// Where each line came from, for its description on the invoice.
+struct Sources<'a> {
+    items: HashMap<i64, &'a RecurringItem>,
+    one_time: HashMap<i64, &'a OneTimeItem>,
+}
+
+impl Sources<'_> {
+    fn record(&self, line: &InvoiceLine) -> InvoiceLineRecord {
+        let (recurring, one_time, ext_id, product, name, tax_code) = match line.source {
+            LineSource::Recurring { item, .. } => {
+                let found = self.items.get(&item.0);
+                (
+                    Some(item),
+                    None,
+                    found.map(|i| i.fields.ext_id.clone()),
+                    found.map(|i| i.fields.product_code.clone()),
+                    found.map(|i| i.fields.name.clone()),
+                    found.and_then(|i| i.fields.tax_code.clone()),
+                )
+            }
+            LineSource::OneTime { item } => {
+                let found = self.one_time.get(&item.0);
+                (
+                    None,
+                    Some(item),
+                    found.map(|i| i.fields.ext_id.clone()),
+                    found.map(|i| i.fields.product_code.clone()),
+                    found.map(|i| i.fields.name.clone()),
+                    found.and_then(|i| i.fields.tax_code.clone()),
+                )
+            }
+        };
+        let is_recurring = recurring.is_some();
+        InvoiceLineRecord {
+            id: 0,
+            line_type: line.line_type,
+            recurring_item_id: recurring,
+            one_time_item_id: one_time,
+            item_ext_id: ext_id.unwrap_or_default(),
+            product_code: product.unwrap_or_default(),
+            description: name.unwrap_or_default(),
+            quantity: line.terms.quantity(),
+            unit_price: line.terms.unit_price(),
+            discount_percent: line.terms.discount_percent(),
+            fraction: is_recurring.then_some(line.fraction),
+            amount: line.amount,
+            service_start: line.service.start(),
+            service_end: line.service.end(),
+            period: is_recurring.then(|| (line.period.start(), line.period.end())),
+            tax_code,
+            tax_amount: Decimal::ZERO,
+        }
+    }
+}
+
+/// The bill of one account for `date`, computed from its snapshot (no I/O).
+pub fn compute_bill(
+    tenant: &Tenant,
+    snapshot: &BillingAccount,
+    date: Date,
+) -> Result<AccountBill, AppError> {
+    let settings = &tenant.settings;
+    let pricing = |currency: Currency| Pricing {
+        policy: settings.proration_policy,
+        currency,
+        rounding: settings.rounding,
+    };
+    let plans: HashMap<PlanId, &Plan> = snapshot.plans.iter().map(|p| (p.id, p)).collect();
+    let plan_currency = |plan: PlanId| {
+        plans
+            .get(&plan)
+            .map_or(snapshot.account.fields.currency, |p| p.fields.currency)
+    };
+
+    let mut lines = Vec::new();
+    let mut entries = Vec::new();
+    for item in &snapshot.items {
+        let ledger: Vec<_> = snapshot
+            .ledger
+            .iter()
+            .filter(|e| e.item == item.id)
+            .copied()
+            .collect();
+        let bill = bill_item(
+            &billable(item)?,
+            &ledger,
+            date,
+            pricing(plan_currency(item.plan_id)),
+        )
+        .map_err(billing_error)?;
+        lines.extend(bill.lines);
+        entries.extend(bill.entries);
+    }
+    for item in &snapshot.one_time {
+        let charge = OneTimeCharge {
+            id: item.id,
+            plan: item.plan_id,
+            quantity: item.fields.quantity,
+            unit_price: item.fields.unit_price,
+            charge_date: item.fields.charge_date,
+        };
+        if let Some(line) = bill_one_time(&charge, date, pricing(plan_currency(item.plan_id)))
+            .map_err(billing_error)?
+        {
+            lines.push(line);
+        }
+    }
+
+    let account = &snapshot.account;
+    let sources = Sources {
+        items: snapshot.items.iter().map(|i| (i.id.0, i)).collect(),
+        one_time: snapshot.one_time.iter().map(|i| (i.id.0, i)).collect(),
+    };
+    let mut balance = account.credit_balance;
+    let mut invoices = Vec::new();
+    let mut invoice_of_source: HashMap<(i64, Date, i64), usize> = HashMap::new();
+    let mut one_time = Vec::new();
+    for (index, group) in group_lines(lines, account.fields.invoice_grouping)
+        .into_iter()
+        .enumerate()
+    {
+        for line in &group.lines {
+            match line.source {
+                LineSource::Recurring {
+                    item,
+                    period_start,
+                    entry,
+                } => {
+                    invoice_of_source.insert((item.0, period_start, entry.code()), index);
+                }
+                LineSource::OneTime { item } => one_time.push((item, index)),
+            }
+        }
+        let (invoice, balance_after) =
+            new_invoice(tenant, snapshot, &plans, &sources, group, balance, date)?;
+        balance = balance_after;
+        invoices.push(invoice);
+    }
+    let ledger = entries
+        .into_iter()
+        .map(|e| {
+            (
+                invoice_of_source
+                    .get(&(e.item.0, e.period_start, e.entry.code()))
+                    .copied(),
+                e,
+            )
+        })
+        .collect();
+    Ok(AccountBill {
+        account: account.id,
+        credit_balance_before: account.credit_balance,
+        credit_balance_after: balance,
+        invoices,
+        ledger,
+        one_time,
+    })
+}
+
+fn new_invoice(
+    tenant: &Tenant,
+    snapshot: &BillingAccount,
+    plans: &HashMap<PlanId, &Plan>,
+    sources: &Sources<'_>,
+    group: InvoiceGroup,
+    balance: Decimal,
+    date: Date,
+) -> Result<(NewInvoice, Decimal), AppError> {
+    let account = &snapshot.account;
+    let totals = InvoiceTotals::new(&group.lines, &[], group.currency, tenant.settings.rounding)
+        .map_err(billing_error)?;
+    // The credit balance is kept in the account's currency; invoices in another
+    // currency neither use nor add to it.
+    let (credit_applied, credit_added, amount_due, balance_after) =
+        if group.currency == account.fields.currency {
+            let movement = apply_credit(totals.total, balance).map_err(billing_error)?;
+            (
+                movement.credit_applied,
+                movement.credit_added,
+                movement.amount_due,
+                movement.balance_after,
+            )
+        } else {
+            (
+                Decimal::ZERO,
+                Decimal::ZERO,
+                totals.total.max(Decimal::ZERO),
+                balance,
+            )
+        };
+    let mut plan_ids = group.lines.iter().map(|l| l.plan);
+    let first_plan = plan_ids.next();
+    let single_plan = first_plan.filter(|first| plan_ids.all(|p| p == *first));
+    let po_number = single_plan
+        .and_then(|p| plans.get(&p))
+        .and_then(|p| p.fields.po_number.clone());
+    let status = if tenant.settings.auto_post {
+        InvoiceStatus::Posted
+    } else {
+        InvoiceStatus::Draft
+    };
+    let invoice = NewInvoice {
+        plan_id: group.plan,
+        status,
+        invoice_date: date,
+        due_date: due_date(
+            date,
+            account.fields.due_date_method,
+            account.fields.due_date_days,
+        )
+        .map_err(billing_error)?,
+        currency: group.currency,
+        subtotal: totals.subtotal,
+        tax_total: totals.tax_total,
+        total: totals.total,
+        credit_applied,
+        credit_added,
+        amount_due,
+        po_number,
+        lines: group.lines.iter().map(|l| sources.record(l)).collect(),
+    };
+    Ok((invoice, balance_after))
+}
+
+impl App {
+    /// Runs the bill run of `tenant` for `date`. `progress` hears the number of
+    /// accounts seen so far after each batch.
+    pub async fn bill_run(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let mut summary = BillRunSummary {
+            tenants: 1,
+            ..BillRunSummary::default()
+        };
+        let mut after = None;
+        loop {
+            let ids = self
+                .store()
+                .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
+                .await?;
+            let Some(last) = ids.last() else {
+                break;
+            };
+            after = Some(last.0);
+            let mut snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
+            if self.renew_due_plans(tenant, &snapshot, date).await? {
+                snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
+            }
+            for account in snapshot {
+                summary.accounts_seen += 1;
+                self.bill_account(tenant, account, date, &mut summary)
+                    .await?;
+            }
+            progress(summary.accounts_seen);
+        }
+        Ok(summary)
+    }
+
+    /// Bills one account, retrying from a fresh read when another writer (another
+    /// bill run, an invoice cancellation) changed it meanwhile.
+    async fn bill_account(
+        &self,
+        tenant: &Tenant,
+        first: BillingAccount,
+        date: Date,
+        summary: &mut BillRunSummary,
+    ) -> Result<(), AppError> {
+        let mut snapshot = first;
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
+            if attempt > 0 {
+                let Some(fresh) = self
+                    .store()
+                    .billing_snapshot(tenant.id, &[snapshot.account.id])
+                    .await?
+                    .pop()
+                else {
+                    return Ok(());
+                };
+                snapshot = fresh;
+            }
+            let bill = compute_bill(tenant, &snapshot, date)?;
+            if bill.invoices.is_empty() && bill.ledger.is_empty() {
+                return Ok(());
+            }
+            match self
+                .store()
+                .commit_bill(
+                    tenant.id,
+                    &bill,
+                    &tenant.settings.invoice_prefix,
+                    self.clock().now(),
+                )
+                .await
+            {
+                Ok(_) => {
+                    if !bill.invoices.is_empty() {
+                        summary.accounts_billed += 1;
+                    }
+                    summary.invoices += bill.invoices.len() as u64;
+                    for invoice in &bill.invoices {
+                        summary.lines += invoice.lines.len() as u64;
+                        *summary
+                            .totals
+                            .entry(invoice.currency.code().to_owned())
+                            .or_default() += invoice.total;
+                    }
+                    return Ok(());
+                }
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(format!(
+            "account {} kept changing during the bill run",
+            snapshot.account.id
+        )))
+    }
+
+    /// Renews the auto-renewing plans of these accounts whose term ended by `date`
+    /// (as many terms as it takes to pass `date`). True if any was renewed.
+    async fn renew_due_plans(
+        &self,
+        tenant: &Tenant,
+        accounts: &[BillingAccount],
+        date: Date,
+    ) -> Result<bool, AppError> {
+        let mut renewed = false;
+        for plan in accounts.iter().flat_map(|a| &a.plans) {
+            let due = plan.fields.auto_renew
+                && plan.cancel_date.is_none()
+                && plan.fields.end_date.is_some_and(|end| end <= date);
+            if !due {
+                continue;
+            }
+            let mut end = plan.fields.end_date;
+            while end.is_some_and(|end| end <= date) {
+                let renewed_plan = self
+                    .renew_plan(tenant, &RecordKey::Id(plan.id.0), Renewal::default())
+                    .await?;
+                end = renewed_plan.fields.end_date;
+                renewed = true;
+            }
+        }
+        Ok(renewed)
+    }
+}

@@ -1,0 +1,217 @@
+//! Invoice use cases (entity 119): read, list, update (post a Draft, mark a Posted
+//! invoice paid, edit a Draft's dates and notes), cancel (BILLING.md §6).
+
+use dynabill_core::domain::{InvoiceId, InvoiceStatus};
+use rust_decimal::Decimal;
+
+use crate::error::{AppError, Entity, Field};
+use crate::model::{Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant};
+use crate::store::StoreError;
+use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+
+fn not_allowed(message: String) -> AppError {
+    AppError::NotAllowed(message)
+}
+
+fn status_name(status: InvoiceStatus) -> &'static str {
+    match status {
+        InvoiceStatus::Draft => "Draft",
+        InvoiceStatus::PendingTax => "Pending Tax",
+        InvoiceStatus::Posted => "Posted",
+        InvoiceStatus::Paid => "Paid",
+        InvoiceStatus::Cancelled => "Cancelled",
+    }
+}
+
+/// Checks an update against the invoice's status; returns it with defaults filled.
+fn checked_update(
+    invoice: &Invoice,
+    update: &InvoiceUpdate,
+    today: jiff::civil::Date,
+) -> Result<InvoiceUpdate, AppError> {
+    let edits_draft_fields =
+        update.due_date.is_some() || update.po_number.is_some() || update.memo.is_some();
+    let current = invoice.status;
+    if edits_draft_fields && !current.is_editable() {
+        return Err(not_allowed(format!(
+            "invoice {} is {}; DueDate, PONumber and Memo change only while Draft or Pending Tax",
+            invoice.id,
+            status_name(current)
+        )));
+    }
+    let paying = update.paid_date.is_some() || update.payment_reference.is_some();
+    let mut update = update.clone();
+    match update.status {
+        None if paying => {
+            return Err(AppError::invalid(
+                Field::InvoiceStatus,
+                "must be 4 (Paid) to record PaidDate or PaymentReference",
+            ));
+        }
+        None => {}
+        Some(InvoiceStatus::Posted) => {
+            if current != InvoiceStatus::Draft {
+                return Err(not_allowed(format!(
+                    "invoice {} is {}; only a Draft can be posted",
+                    invoice.id,
+                    status_name(current)
+                )));
+            }
+            if paying {
+                return Err(AppError::invalid(
+                    Field::InvoiceStatus,
+                    "must be 4 (Paid) to record PaidDate or PaymentReference",
+                ));
+            }
+        }
+        Some(InvoiceStatus::Paid) => {
+            if current != InvoiceStatus::Posted {
+                return Err(not_allowed(format!(
+                    "invoice {} is {}; only a Posted invoice can be marked paid",
+                    invoice.id,
+                    status_name(current)
+                )));
+            }
+            update.paid_date = Some(update.paid_date.unwrap_or(today));
+        }
+        Some(InvoiceStatus::Cancelled) => {
+            return Err(not_allowed(format!(
+                "invoices are cancelled with api_code 14, not by setting InvoiceStatus 5 (invoice {})",
+                invoice.id
+            )));
+        }
+        Some(other @ (InvoiceStatus::Draft | InvoiceStatus::PendingTax)) => {
+            return Err(not_allowed(format!(
+                "invoice {} cannot move from {} to {}",
+                invoice.id,
+                status_name(current),
+                status_name(other)
+            )));
+        }
+    }
+    Ok(update)
+}
+
+impl App {
+    pub async fn get_invoice(&self, tenant: &Tenant, id: i64) -> Result<Invoice, AppError> {
+        self.store()
+            .find_invoice(tenant.id, InvoiceId(id), true)
+            .await?
+            .ok_or_else(|| AppError::not_found(Entity::Invoice, Field::Id, id))
+    }
+
+    pub async fn list_invoices(
+        &self,
+        tenant: &Tenant,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+        with_lines: bool,
+    ) -> Result<Page<Invoice>, AppError> {
+        Ok(self
+            .store()
+            .list_invoices(tenant.id, filter, page, with_lines)
+            .await?)
+    }
+
+    /// Update (10/119).
+    pub async fn update_invoice(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        update: InvoiceUpdate,
+    ) -> Result<Invoice, AppError> {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
+            let invoice = self.get_invoice(tenant, id).await?;
+            let update = checked_update(&invoice, &update, self.today(tenant))?;
+            if update == InvoiceUpdate::default() {
+                return Ok(invoice);
+            }
+            if let Some(due) = update.due_date
+                && due < invoice.invoice_date
+            {
+                return Err(AppError::invalid(
+                    Field::DueDate,
+                    format!(
+                        "must not be before the InvoiceDate ({})",
+                        invoice.invoice_date
+                    ),
+                ));
+            }
+            let prefix = &tenant.settings.invoice_prefix;
+            match self
+                .store()
+                .update_invoice(
+                    tenant.id,
+                    invoice.id,
+                    invoice.version,
+                    &update,
+                    prefix,
+                    self.clock().now(),
+                )
+                .await
+            {
+                Ok(invoice) => return Ok(invoice),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(
+            "the invoice is being changed concurrently; retry".into(),
+        ))
+    }
+
+    /// Cancel (14/119): voids a Draft, Pending Tax or Posted invoice; its credit
+    /// movements are reversed; with `rebill`, what it billed is billable again.
+    pub async fn cancel_invoice(
+        &self,
+        tenant: &Tenant,
+        id: i64,
+        reason: Option<String>,
+        rebill: bool,
+    ) -> Result<Invoice, AppError> {
+        for attempt in 0..WRITE_RACE_RETRIES {
+            race_backoff(attempt).await;
+            let invoice = self.get_invoice(tenant, id).await?;
+            if !invoice.status.is_cancellable() {
+                return Err(not_allowed(format!(
+                    "invoice {} is {}; only Draft, Pending Tax or Posted invoices can be cancelled",
+                    invoice.id,
+                    status_name(invoice.status)
+                )));
+            }
+            let account = self
+                .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+                .await?;
+            let before = account.credit_balance;
+            let after = before + invoice.credit_applied - invoice.credit_added;
+            if after < Decimal::ZERO {
+                return Err(not_allowed(format!(
+                    "the credit invoice {} added ({}) has already been used by later invoices; it cannot be cancelled",
+                    invoice.id, invoice.credit_added
+                )));
+            }
+            let now = self.clock().now();
+            match self
+                .store()
+                .cancel_invoice(
+                    tenant.id,
+                    invoice.id,
+                    invoice.version,
+                    reason.as_deref(),
+                    rebill,
+                    (before, after),
+                    now,
+                )
+                .await
+            {
+                Ok(invoice) => return Ok(invoice),
+                Err(StoreError::Stale) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AppError::Unavailable(
+            "the invoice is being changed concurrently; retry".into(),
+        ))
+    }
+}

@@ -1,0 +1,123 @@
+//! Invoices (entity 119): list/get (3), update (10), cancel (14). Invoices are made
+//! only by bill runs, never by a create call.
+
+use dynabill_app::App;
+use dynabill_app::model::{InvoiceFilter, InvoiceUpdate, Tenant};
+use dynabill_core::domain::InvoiceStatus;
+
+use super::page_reply;
+use crate::envelope::{self, Reply};
+use crate::error::{DoorError, from_app};
+use crate::fields::{ID, MAX_LONG_TEXT, MAX_TEXT};
+use crate::params::Params;
+use crate::wire::InvoiceOut;
+
+const STATUSES: &str = "1 (Draft), 2 (Pending Tax), 3 (Posted), 4 (Paid) or 5 (Cancelled)";
+
+/// `InvoiceStatus`: one code or a comma-separated list.
+fn statuses(p: &Params) -> Result<Vec<InvoiceStatus>, DoorError> {
+    let name = "InvoiceStatus";
+    let Some(value) = p.get(name).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let text = match value {
+        serde_json::Value::Number(n) => n.to_string(),
+        serde_json::Value::String(s) => s.clone(),
+        _ => {
+            return Err(DoorError::invalid(
+                name,
+                format!("must be {STATUSES}, or a comma-separated list of them"),
+            ));
+        }
+    };
+    text.split(',')
+        .map(|code| {
+            code.trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(InvoiceStatus::from_code)
+                .ok_or_else(|| {
+                    DoorError::invalid(
+                        name,
+                        format!(
+                            "must be {STATUSES}, or a comma-separated list of them; got {code:?}"
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let filter = InvoiceFilter {
+        id: p.int(ID)?,
+        account_id: p.int("AccountID")?,
+        account_ext_id: p.text("AccountExtID", MAX_TEXT)?,
+        plan_id: p.int("PlanID")?,
+        statuses: statuses(p)?,
+        date_from: p.required_date("InvoiceDateFrom")?,
+        date_to: p.required_date("InvoiceDateTo")?,
+    };
+    let page = p.page()?;
+    // A single-invoice get always carries its lines.
+    let with_lines = filter.id.is_some() || p.flag("IncludeLines")?.unwrap_or(false);
+    if let Some(id) = filter.id {
+        app.get_invoice(tenant, id)
+            .await
+            .map_err(|e| from_app(e, request_id))?;
+    }
+    let found = app
+        .list_invoices(tenant, &filter, page, with_lines)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(page_reply(&found, |invoice| {
+        InvoiceOut::new(invoice, with_lines)
+    }))
+}
+
+fn required_id(p: &Params, doing: &str) -> Result<i64, DoorError> {
+    p.int(ID)?.ok_or_else(|| DoorError::missing(ID, doing))
+}
+
+pub async fn update(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let id = required_id(p, "to update an invoice")?;
+    let update = InvoiceUpdate {
+        status: p.coded("InvoiceStatus", InvoiceStatus::from_code, STATUSES)?,
+        due_date: p.required_date("DueDate")?,
+        po_number: p.optional_text("PONumber", MAX_TEXT)?,
+        memo: p.optional_text("Memo", MAX_LONG_TEXT)?,
+        paid_date: p.required_date("PaidDate")?,
+        payment_reference: p.optional_text("PaymentReference", MAX_TEXT)?,
+    };
+    let invoice = app
+        .update_invoice(tenant, id, update)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written_record(&invoice.id.to_string(), None))
+}
+
+pub async fn cancel(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let id = required_id(p, "to cancel an invoice")?;
+    let reason = p.optional_text("CancelReason", MAX_LONG_TEXT)?.flatten();
+    let rebill = p.flag("Rebill")?.unwrap_or(false);
+    let invoice = app
+        .cancel_invoice(tenant, id, reason, rebill)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written_record(&invoice.id.to_string(), None))
+}

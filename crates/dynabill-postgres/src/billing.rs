@@ -1,0 +1,746 @@
+//! Bill runs and invoices in PostgreSQL: the billing snapshot, the atomic commit of
+//! an account's bill, and the invoice lifecycle.
+//!
+//! Races between servers are settled by the database: the partial unique index
+//! `billing_ledger_once` refuses a second bill of the same piece (the later
+//! transaction waits for the earlier one and fails once it committed), conditional
+//! updates refuse a moved credit balance or a one-time item no longer pending, and
+//! invoice numbers come from an `UPDATE` of the tenant's sequence, whose row lock
+//! queues concurrent posters until the transaction that took a number ends (so a
+//! rolled-back transaction gives its numbers back: no gaps).
+
+use async_trait::async_trait;
+use dynabill_app::model::{
+    Account, AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate,
+    OneTimeItem, Page, PageRequest, Plan,
+};
+use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult};
+use dynabill_core::billing::LedgerEntry;
+use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
+use dynabill_sql::{
+    AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
+    LedgerRecord, OneTimeItemRecord, PlanRecord, attach_lines, date_text, invoice_values,
+    ledger_values, line_values, micros,
+};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+
+use crate::accounts::ACCOUNT_COLUMNS;
+use crate::items::{ITEM_SELECT, fetch_items};
+use crate::one_time::ONE_TIME_SELECT;
+use crate::plans::PLAN_SELECT;
+use crate::{PgStore, db_error, lost_conflict, push_columns, push_value, violates};
+
+/// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRecord` reads.
+const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, \
+    i.invoice_number, i.status::int8 AS status, i.invoice_date::text AS invoice_date, \
+    i.due_date::text AS due_date, i.currency, i.subtotal::text AS subtotal, \
+    i.tax_total::text AS tax_total, i.total::text AS total, i.credit_applied::text AS credit_applied, \
+    i.credit_added::text AS credit_added, i.amount_due::text AS amount_due, i.po_number, i.memo, \
+    i.paid_date::text AS paid_date, i.payment_reference, i.cancel_reason, i.created_at, \
+    i.updated_at, i.version \
+    FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
+
+const INVOICE_COUNT: &str = "SELECT COUNT(*) \
+    FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
+
+/// The lines of the invoices `$2` (an array) of tenant `$1`, invoice by invoice, in order.
+const LINE_SELECT: &str = "SELECT id, invoice_id, line_type::int8 AS line_type, \
+    recurring_item_id, one_time_item_id, item_ext_id, product_code, description, \
+    quantity::text AS quantity, unit_price::text AS unit_price, \
+    discount_percent::text AS discount_percent, fraction::text AS fraction, amount::text AS amount, \
+    service_start::text AS service_start, service_end::text AS service_end, \
+    period_start::text AS period_start, period_end::text AS period_end, tax_code, \
+    tax_amount::text AS tax_amount \
+    FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, id";
+
+/// The unreleased ledger entries of the items of the accounts `$2` (an array) of tenant `$1`.
+const LEDGER_SELECT: &str = "SELECT l.item_id, l.period_start::text AS period_start, \
+    l.period_end::text AS period_end, l.entry, l.base_seq \
+    FROM billing_ledger l \
+    JOIN recurring_items r ON r.tenant_id = l.tenant_id AND r.id = l.item_id \
+    JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id \
+    WHERE l.tenant_id = $1 AND NOT l.released AND p.account_id = ANY($2) \
+    ORDER BY l.id";
+
+/// Rows per multi-row `INSERT`, well below PostgreSQL's 65535 bind parameters.
+const ROWS_PER_INSERT: usize = 1000;
+
+fn invoice_number(prefix: &str, seq: i64) -> String {
+    format!("{prefix}{seq:06}")
+}
+
+/// An error of a conditional write: a bill already committed by another bill run
+/// (the ledger's unique index) or a lost lock conflict means the records changed
+/// since they were read, so `Stale` (the caller re-reads and retries).
+fn write_error(e: sqlx::Error) -> StoreError {
+    if lost_conflict(&e) || violates(&e, "billing_ledger_once") {
+        return StoreError::Stale;
+    }
+    db_error(e)
+}
+
+/// Takes `count` invoice numbers from the tenant's sequence, in the caller's
+/// transaction. The row lock this takes makes other posters of the tenant wait
+/// until the transaction ends; it gives the numbers back if it rolls back.
+async fn take_numbers(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    count: i64,
+    prefix: &str,
+) -> StoreResult<Vec<String>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE tenants SET invoice_seq = invoice_seq + $1 WHERE id = $2 RETURNING invoice_seq",
+    )
+    .bind(count)
+    .bind(tenant.0)
+    .fetch_one(conn)
+    .await
+    .map_err(write_error)?;
+    Ok((last - count + 1..=last)
+        .map(|seq| invoice_number(prefix, seq))
+        .collect())
+}
+
+/// Moves an account's credit balance from `before` to `after`, or `Stale` if it moved.
+async fn move_credit(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    account: AccountId,
+    before: Decimal,
+    after: Decimal,
+) -> StoreResult<()> {
+    if before == after {
+        return Ok(());
+    }
+    // Under READ COMMITTED a concurrent mover makes this wait, then re-check the
+    // condition against the balance it left.
+    let done = sqlx::query(
+        "UPDATE accounts SET credit_balance = $1::numeric
+         WHERE tenant_id = $2 AND id = $3 AND credit_balance = $4::numeric",
+    )
+    .bind(after.to_string())
+    .bind(tenant.0)
+    .bind(account.0)
+    .bind(before.to_string())
+    .execute(conn)
+    .await
+    .map_err(write_error)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Stale);
+    }
+    Ok(())
+}
+
+/// Recomputes the charged-through date of `items` from their unreleased base and
+/// remainder entries, bumping their version (so edits read before it retry).
+async fn refresh_charged_through(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    items: &[i64],
+) -> StoreResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    // Lock in ID order first, so that transactions refreshing the same items queue
+    // instead of deadlocking.
+    sqlx::query(
+        "SELECT id FROM recurring_items WHERE tenant_id = $1 AND id = ANY($2)
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(tenant.0)
+    .bind(items)
+    .execute(&mut *conn)
+    .await
+    .map_err(write_error)?;
+    sqlx::query(
+        "UPDATE recurring_items r SET version = r.version + 1, charged_through =
+             (SELECT MAX(l.period_end) FROM billing_ledger l
+              WHERE l.tenant_id = r.tenant_id AND l.item_id = r.id AND NOT l.released
+                AND l.entry <= 0)
+         WHERE r.tenant_id = $1 AND r.id = ANY($2)",
+    )
+    .bind(tenant.0)
+    .bind(items)
+    .execute(conn)
+    .await
+    .map_err(write_error)?;
+    Ok(())
+}
+
+/// Sorted, without duplicates.
+fn distinct(mut ids: Vec<i64>) -> Vec<i64> {
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+async fn insert_invoice_lines(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    lines: &[(i64, &InvoiceLineRecord)],
+) -> StoreResult<()> {
+    for chunk in lines.chunks(ROWS_PER_INSERT) {
+        let mut qb =
+            QueryBuilder::<Postgres>::new("INSERT INTO invoice_lines (tenant_id, invoice_id");
+        push_columns(&mut qb, &LINE_WRITABLE);
+        qb.push(") VALUES ");
+        for (n, (invoice, line)) in chunk.iter().enumerate() {
+            if n > 0 {
+                qb.push(", ");
+            }
+            qb.push("(")
+                .push_bind(tenant.0)
+                .push(", ")
+                .push_bind(*invoice);
+            for (column, value) in LINE_WRITABLE.iter().zip(line_values(line)) {
+                qb.push(", ");
+                push_value(&mut qb, column, value);
+            }
+            qb.push(")");
+        }
+        qb.build().execute(&mut *conn).await.map_err(write_error)?;
+    }
+    Ok(())
+}
+
+async fn insert_ledger(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    entries: &[(Option<i64>, &LedgerEntry)],
+) -> StoreResult<()> {
+    for chunk in entries.chunks(ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<Postgres>::new("INSERT INTO billing_ledger (tenant_id");
+        push_columns(&mut qb, &LEDGER_WRITABLE);
+        qb.push(") VALUES ");
+        for (n, (invoice, entry)) in chunk.iter().enumerate() {
+            if n > 0 {
+                qb.push(", ");
+            }
+            qb.push("(").push_bind(tenant.0);
+            for (column, value) in LEDGER_WRITABLE.iter().zip(ledger_values(entry, *invoice)) {
+                qb.push(", ");
+                push_value(&mut qb, column, value);
+            }
+            qb.push(")");
+        }
+        // An entry billed already (by another bill run, perhaps still committing:
+        // the insert waits for it) is refused by `billing_ledger_once`: `Stale`.
+        qb.build().execute(&mut *conn).await.map_err(write_error)?;
+    }
+    Ok(())
+}
+
+async fn lines_of(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    invoices: &[i64],
+) -> StoreResult<Vec<InvoiceLineRow>> {
+    if invoices.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(LINE_SELECT)
+        .bind(tenant.0)
+        .bind(invoices)
+        .fetch_all(conn)
+        .await
+        .map_err(db_error)
+}
+
+async fn invoices_where(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    qb: &mut QueryBuilder<Postgres>,
+    with_lines: bool,
+) -> StoreResult<Vec<Invoice>> {
+    let records: Vec<InvoiceRecord> = qb
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let lines = if with_lines {
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        lines_of(conn, tenant, &ids).await?
+    } else {
+        Vec::new()
+    };
+    attach_lines(records, lines)
+}
+
+async fn invoice_by_id(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    id: i64,
+    with_lines: bool,
+) -> StoreResult<Option<Invoice>> {
+    let mut qb = QueryBuilder::<Postgres>::new(INVOICE_SELECT);
+    qb.push(" WHERE i.tenant_id = ").push_bind(tenant.0);
+    qb.push(" AND i.id = ").push_bind(id);
+    Ok(invoices_where(conn, tenant, &mut qb, with_lines)
+        .await?
+        .pop())
+}
+
+fn push_invoice_filter(qb: &mut QueryBuilder<Postgres>, tenant: TenantId, filter: &InvoiceFilter) {
+    qb.push(" WHERE i.tenant_id = ").push_bind(tenant.0);
+    if let Some(id) = filter.id {
+        qb.push(" AND i.id = ").push_bind(id);
+    }
+    if let Some(account) = filter.account_id {
+        qb.push(" AND i.account_id = ").push_bind(account);
+    }
+    if let Some(ext_id) = &filter.account_ext_id {
+        qb.push(" AND a.ext_id = ").push_bind(ext_id.clone());
+    }
+    if let Some(plan) = filter.plan_id {
+        qb.push(" AND i.plan_id = ").push_bind(plan);
+    }
+    if !filter.statuses.is_empty() {
+        let codes: Vec<i64> = filter.statuses.iter().map(|s| s.code()).collect();
+        qb.push(" AND i.status = ANY(").push_bind(codes).push(")");
+    }
+    if let Some(from) = filter.date_from {
+        qb.push(" AND i.invoice_date >= ")
+            .push_bind(date_text(from))
+            .push("::date");
+    }
+    if let Some(to) = filter.date_to {
+        qb.push(" AND i.invoice_date <= ")
+            .push_bind(date_text(to))
+            .push("::date");
+    }
+}
+
+#[async_trait]
+impl BillingStore for PgStore {
+    async fn billable_accounts(
+        &self,
+        tenant: TenantId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM accounts
+             WHERE tenant_id = $1 AND id > $2 AND status IN (1, 3) AND deleted_at IS NULL
+             ORDER BY id LIMIT $3",
+        )
+        .bind(tenant.0)
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(ids.into_iter().map(AccountId).collect())
+    }
+
+    async fn billing_snapshot(
+        &self,
+        tenant: TenantId,
+        accounts: &[AccountId],
+    ) -> StoreResult<Vec<BillingAccount>> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
+        // One snapshot for all the reads below.
+        let mut tx = self.begin_snapshot().await?;
+
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
+        );
+        let account_rows: Vec<AccountRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(tenant.0)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Postgres>::new(PLAN_SELECT);
+        qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND p.account_id = ANY(")
+            .push_bind(ids.clone())
+            .push(") ORDER BY p.id");
+        let plan_rows: Vec<PlanRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Postgres>::new(ITEM_SELECT);
+        qb.push(" WHERE r.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND r.deleted_at IS NULL AND p.account_id = ANY(")
+            .push_bind(ids.clone())
+            .push(") ORDER BY r.id");
+        let items = fetch_items(&mut tx, tenant, &mut qb).await?;
+
+        let ledger_rows: Vec<LedgerRecord> = sqlx::query_as(LEDGER_SELECT)
+            .bind(tenant.0)
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Postgres>::new(ONE_TIME_SELECT);
+        qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL");
+        qb.push(" AND p.account_id = ANY(")
+            .push_bind(ids)
+            .push(") ORDER BY o.id");
+        let one_time_rows: Vec<OneTimeItemRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+
+        let plans = plan_rows
+            .into_iter()
+            .map(Plan::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let ledger = ledger_rows
+            .into_iter()
+            .map(LedgerEntry::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let one_time = one_time_rows
+            .into_iter()
+            .map(OneTimeItem::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(account_rows.len());
+        for row in account_rows {
+            let account = Account::try_from(row)?;
+            let id = account.id;
+            let account_items: Vec<_> = items
+                .iter()
+                .filter(|i| i.account_id == id)
+                .cloned()
+                .collect();
+            let item_ids: std::collections::HashSet<_> =
+                account_items.iter().map(|i| i.id).collect();
+            out.push(BillingAccount {
+                plans: plans
+                    .iter()
+                    .filter(|p| p.account_id == id)
+                    .cloned()
+                    .collect(),
+                ledger: ledger
+                    .iter()
+                    .filter(|e| item_ids.contains(&e.item))
+                    .copied()
+                    .collect(),
+                one_time: one_time
+                    .iter()
+                    .filter(|o| o.account_id == id)
+                    .cloned()
+                    .collect(),
+                items: account_items,
+                account,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn commit_bill(
+        &self,
+        tenant: TenantId,
+        bill: &AccountBill,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InvoiceId>> {
+        // Returning early drops (and so rolls back) the transaction: all or nothing.
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        move_credit(
+            &mut tx,
+            tenant,
+            bill.account,
+            bill.credit_balance_before,
+            bill.credit_balance_after,
+        )
+        .await?;
+
+        // The invoices get their numbers last, so that the tenant's sequence stays
+        // locked only for the end of the transaction.
+        let mut ids = Vec::with_capacity(bill.invoices.len());
+        for invoice in &bill.invoices {
+            let mut qb =
+                QueryBuilder::<Postgres>::new("INSERT INTO invoices (tenant_id, account_id");
+            push_columns(&mut qb, &INVOICE_WRITABLE);
+            qb.push(") VALUES (").push_bind(tenant.0);
+            qb.push(", ").push_bind(bill.account.0);
+            for (column, value) in INVOICE_WRITABLE.iter().zip(invoice_values(invoice, now)) {
+                qb.push(", ");
+                push_value(&mut qb, column, value);
+            }
+            qb.push(") RETURNING id");
+            let id: i64 = qb
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(write_error)?;
+            ids.push(id);
+        }
+        let lines: Vec<(i64, &InvoiceLineRecord)> = bill
+            .invoices
+            .iter()
+            .zip(&ids)
+            .flat_map(|(invoice, id)| invoice.lines.iter().map(move |line| (*id, line)))
+            .collect();
+        insert_invoice_lines(&mut tx, tenant, &lines).await?;
+
+        let entries: Vec<(Option<i64>, &LedgerEntry)> = bill
+            .ledger
+            .iter()
+            .map(|(invoice, entry)| (invoice.map(|i| ids[i]), entry))
+            .collect();
+        insert_ledger(&mut tx, tenant, &entries).await?;
+
+        if !bill.one_time.is_empty() {
+            let items: Vec<i64> = bill.one_time.iter().map(|(item, _)| item.0).collect();
+            let invoices: Vec<i64> = bill.one_time.iter().map(|(_, i)| ids[*i]).collect();
+            let done = sqlx::query(
+                "UPDATE one_time_items o SET invoiced = TRUE, invoice_id = v.invoice_id,
+                     updated_at = $1, version = o.version + 1
+                 FROM UNNEST($2::int8[], $3::int8[]) AS v (id, invoice_id)
+                 WHERE o.tenant_id = $4 AND o.id = v.id AND NOT o.invoiced
+                   AND o.cancelled_at IS NULL",
+            )
+            .bind(micros(now))
+            .bind(&items)
+            .bind(&invoices)
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+            // Fewer rows than items: one was invoiced or cancelled meanwhile.
+            if done.rows_affected() != items.len() as u64 {
+                return Err(StoreError::Stale);
+            }
+        }
+
+        let items = distinct(bill.ledger.iter().map(|(_, e)| e.item.0).collect());
+        refresh_charged_through(&mut tx, tenant, &items).await?;
+
+        let posted: Vec<i64> = bill
+            .invoices
+            .iter()
+            .zip(&ids)
+            .filter(|(invoice, _)| invoice.status == InvoiceStatus::Posted)
+            .map(|(_, id)| *id)
+            .collect();
+        let numbers = take_numbers(&mut tx, tenant, posted.len() as i64, prefix).await?;
+        if !posted.is_empty() {
+            sqlx::query(
+                "UPDATE invoices i SET invoice_number = v.number
+                 FROM UNNEST($1::int8[], $2::text[]) AS v (id, number)
+                 WHERE i.tenant_id = $3 AND i.id = v.id",
+            )
+            .bind(&posted)
+            .bind(&numbers)
+            .bind(tenant.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        }
+        tx.commit().await.map_err(write_error)?;
+        Ok(ids.into_iter().map(InvoiceId).collect())
+    }
+}
+
+#[async_trait]
+impl InvoiceStore for PgStore {
+    async fn find_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        with_lines: bool,
+    ) -> StoreResult<Option<Invoice>> {
+        let mut tx = self.begin_snapshot().await?;
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, with_lines).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(invoice)
+    }
+
+    async fn list_invoices(
+        &self,
+        tenant: TenantId,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+        with_lines: bool,
+    ) -> StoreResult<Page<Invoice>> {
+        let mut tx = self.begin_snapshot().await?;
+        let mut count = QueryBuilder::<Postgres>::new(INVOICE_COUNT);
+        push_invoice_filter(&mut count, tenant, filter);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut qb = QueryBuilder::<Postgres>::new(INVOICE_SELECT);
+        push_invoice_filter(&mut qb, tenant, filter);
+        if let Some(after) = page.after {
+            qb.push(" AND i.id > ").push_bind(after);
+        }
+        qb.push(" ORDER BY i.id LIMIT ")
+            .push_bind(i64::from(page.size) + 1);
+        let invoices = invoices_where(&mut tx, tenant, &mut qb, with_lines).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Page::from_rows(invoices, page.size, total, |i| i.id.0))
+    }
+
+    async fn update_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        update: &InvoiceUpdate,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let mut qb = QueryBuilder::<Postgres>::new(
+            "UPDATE invoices SET version = version + 1, updated_at = ",
+        );
+        qb.push_bind(micros(now));
+        if let Some(status) = update.status {
+            qb.push(", status = ").push_bind(status.code());
+        }
+        if let Some(due) = update.due_date {
+            qb.push(", due_date = ")
+                .push_bind(date_text(due))
+                .push("::date");
+        }
+        if let Some(po) = &update.po_number {
+            qb.push(", po_number = ").push_bind(po.clone());
+        }
+        if let Some(memo) = &update.memo {
+            qb.push(", memo = ").push_bind(memo.clone());
+        }
+        if let Some(paid) = update.paid_date {
+            qb.push(", paid_date = ")
+                .push_bind(date_text(paid))
+                .push("::date");
+        }
+        if let Some(reference) = &update.payment_reference {
+            qb.push(", payment_reference = ")
+                .push_bind(reference.clone());
+        }
+        qb.push(" WHERE tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND id = ").push_bind(id.0);
+        qb.push(" AND version = ").push_bind(version);
+        let done = qb.build().execute(&mut *tx).await.map_err(write_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Stale);
+        }
+        if update.status == Some(InvoiceStatus::Posted) {
+            // Only once the update matched: a stale update never waits for the sequence.
+            let number = take_numbers(&mut tx, tenant, 1, prefix).await?.pop();
+            sqlx::query("UPDATE invoices SET invoice_number = $1 WHERE tenant_id = $2 AND id = $3")
+                .bind(number)
+                .bind(tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error)?;
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(write_error)?;
+        Ok(invoice)
+    }
+
+    async fn cancel_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        reason: Option<&str>,
+        rebill: bool,
+        balance: (Decimal, Decimal),
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        let account: Option<i64> = sqlx::query_scalar(
+            "UPDATE invoices SET status = 5, cancel_reason = $1, rebill = $2, updated_at = $3,
+                 version = version + 1
+             WHERE tenant_id = $4 AND id = $5 AND version = $6 AND status IN (1, 2, 3)
+             RETURNING account_id",
+        )
+        .bind(reason)
+        .bind(rebill)
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        let Some(account) = account else {
+            return Err(StoreError::Stale);
+        };
+        move_credit(&mut tx, tenant, AccountId(account), balance.0, balance.1).await?;
+        if rebill {
+            let items: Vec<i64> = sqlx::query_scalar(
+                "UPDATE billing_ledger SET released = TRUE
+                 WHERE tenant_id = $1 AND invoice_id = $2 AND NOT released RETURNING item_id",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(write_error)?;
+            sqlx::query(
+                "UPDATE one_time_items SET invoiced = FALSE, invoice_id = NULL, updated_at = $1,
+                     version = version + 1
+                 WHERE tenant_id = $2 AND invoice_id = $3",
+            )
+            .bind(micros(now))
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+            refresh_charged_through(&mut tx, tenant, &distinct(items)).await?;
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(write_error)?;
+        Ok(invoice)
+    }
+
+    async fn account_has_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM invoices
+                            WHERE tenant_id = $1 AND account_id = $2 AND status <> 5)",
+        )
+        .bind(tenant.0)
+        .bind(account.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+
+    async fn account_has_unpaid_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM invoices
+                            WHERE tenant_id = $1 AND account_id = $2 AND status IN (2, 3))",
+        )
+        .bind(tenant.0)
+        .bind(account.0)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)
+    }
+}

@@ -1,0 +1,629 @@
+//! Bill runs and invoices in SQLite: the billing snapshot, the atomic commit of an
+//! account's bill, and the invoice lifecycle.
+
+use async_trait::async_trait;
+use dynabill_app::model::{
+    Account, AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceUpdate, OneTimeItem, Page,
+    PageRequest, Plan,
+};
+use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult};
+use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
+use dynabill_sql::{
+    AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
+    LedgerRecord, OneTimeItemRecord, PlanRecord, attach_lines, date_text, invoice_values,
+    ledger_values, line_values, micros,
+};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
+
+use crate::accounts::ACCOUNT_COLUMNS;
+use crate::items::{ITEM_SELECT, fetch_items};
+use crate::one_time::ONE_TIME_SELECT;
+use crate::plans::PLAN_SELECT;
+use crate::{SqliteStore, db_error, is_unique_violation, push_columns, push_values};
+
+const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
+    i.status, i.invoice_date, i.due_date, i.currency, i.subtotal, i.tax_total, i.total, i.credit_applied, \
+    i.credit_added, i.amount_due, i.po_number, i.memo, i.paid_date, i.payment_reference, i.cancel_reason, \
+    i.created_at, i.updated_at, i.version FROM invoices i JOIN accounts a ON a.id = i.account_id";
+
+const LINE_SELECT: &str = "SELECT id, invoice_id, line_type, recurring_item_id, one_time_item_id, item_ext_id, \
+    product_code, description, quantity, unit_price, discount_percent, fraction, amount, service_start, \
+    service_end, period_start, period_end, tax_code, tax_amount FROM invoice_lines";
+
+/// The stored form of a credit balance: normalised, so that text equality is
+/// numeric equality in the conditional updates below.
+fn balance_text(balance: Decimal) -> String {
+    balance.normalize().to_string()
+}
+
+fn invoice_number(prefix: &str, seq: i64) -> String {
+    format!("{prefix}{seq:06}")
+}
+
+fn push_ids(qb: &mut QueryBuilder<Sqlite>, ids: impl IntoIterator<Item = i64>) {
+    qb.push("(");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    list.push_unseparated(")");
+}
+
+/// Takes `count` invoice numbers from the tenant's sequence (in the caller's transaction).
+async fn take_numbers(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    count: i64,
+    prefix: &str,
+) -> StoreResult<Vec<String>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let last: i64 = sqlx::query_scalar(
+        "UPDATE tenants SET invoice_seq = invoice_seq + ? WHERE id = ? RETURNING invoice_seq",
+    )
+    .bind(count)
+    .bind(tenant.0)
+    .fetch_one(conn)
+    .await
+    .map_err(db_error)?;
+    Ok((last - count + 1..=last)
+        .map(|seq| invoice_number(prefix, seq))
+        .collect())
+}
+
+/// Moves an account's credit balance from `before` to `after`, or `Stale` if it moved.
+async fn move_credit(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    account: AccountId,
+    before: Decimal,
+    after: Decimal,
+) -> StoreResult<()> {
+    if before == after {
+        return Ok(());
+    }
+    let done = sqlx::query("UPDATE accounts SET credit_balance = ? WHERE tenant_id = ? AND id = ? AND credit_balance = ?")
+        .bind(balance_text(after))
+        .bind(tenant.0)
+        .bind(account.0)
+        .bind(balance_text(before))
+        .execute(conn)
+        .await
+        .map_err(db_error)?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Stale);
+    }
+    Ok(())
+}
+
+/// Recomputes the charged-through date of items from their unreleased base and
+/// remainder entries, bumping their version (so edits read before it retry).
+async fn refresh_charged_through(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    items: &[i64],
+) -> StoreResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(
+        "UPDATE recurring_items SET version = version + 1, charged_through = \
+         (SELECT MAX(l.period_end) FROM billing_ledger l WHERE l.item_id = recurring_items.id \
+          AND l.released = 0 AND l.entry <= 0) WHERE tenant_id = ",
+    );
+    qb.push_bind(tenant.0).push(" AND id IN ");
+    push_ids(&mut qb, items.iter().copied());
+    qb.build().execute(conn).await.map_err(db_error)?;
+    Ok(())
+}
+
+async fn lines_of(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    invoices: &[i64],
+) -> StoreResult<Vec<InvoiceLineRow>> {
+    if invoices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new(LINE_SELECT);
+    qb.push(" WHERE tenant_id = ")
+        .push_bind(tenant.0)
+        .push(" AND invoice_id IN ");
+    push_ids(&mut qb, invoices.iter().copied());
+    qb.push(" ORDER BY invoice_id, id");
+    qb.build_query_as().fetch_all(conn).await.map_err(db_error)
+}
+
+async fn invoices_where(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    qb: &mut QueryBuilder<Sqlite>,
+    with_lines: bool,
+) -> StoreResult<Vec<Invoice>> {
+    let records: Vec<InvoiceRecord> = qb
+        .build_query_as()
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
+    let lines = if with_lines {
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        lines_of(conn, tenant, &ids).await?
+    } else {
+        Vec::new()
+    };
+    attach_lines(records, lines)
+}
+
+async fn invoice_by_id(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: i64,
+    with_lines: bool,
+) -> StoreResult<Option<Invoice>> {
+    let mut qb = QueryBuilder::<Sqlite>::new(INVOICE_SELECT);
+    qb.push(" WHERE i.tenant_id = ")
+        .push_bind(tenant.0)
+        .push(" AND i.id = ")
+        .push_bind(id);
+    Ok(invoices_where(conn, tenant, &mut qb, with_lines)
+        .await?
+        .pop())
+}
+
+fn push_invoice_filter(qb: &mut QueryBuilder<Sqlite>, tenant: TenantId, filter: &InvoiceFilter) {
+    qb.push(" WHERE i.tenant_id = ").push_bind(tenant.0);
+    if let Some(id) = filter.id {
+        qb.push(" AND i.id = ").push_bind(id);
+    }
+    if let Some(account) = filter.account_id {
+        qb.push(" AND i.account_id = ").push_bind(account);
+    }
+    if let Some(ext_id) = &filter.account_ext_id {
+        qb.push(" AND a.ext_id = ").push_bind(ext_id.clone());
+    }
+    if let Some(plan) = filter.plan_id {
+        qb.push(" AND i.plan_id = ").push_bind(plan);
+    }
+    if !filter.statuses.is_empty() {
+        qb.push(" AND i.status IN ");
+        push_ids(qb, filter.statuses.iter().map(|s| s.code()));
+    }
+    if let Some(from) = filter.date_from {
+        qb.push(" AND i.invoice_date >= ")
+            .push_bind(date_text(from));
+    }
+    if let Some(to) = filter.date_to {
+        qb.push(" AND i.invoice_date <= ").push_bind(date_text(to));
+    }
+}
+
+#[async_trait]
+impl BillingStore for SqliteStore {
+    async fn billable_accounts(
+        &self,
+        tenant: TenantId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> StoreResult<Vec<AccountId>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM accounts WHERE tenant_id = ? AND id > ? AND status IN (1, 3) AND deleted_at IS NULL
+             ORDER BY id LIMIT ?",
+        )
+        .bind(tenant.0)
+        .bind(after.unwrap_or(0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db_error)?;
+        Ok(ids.into_iter().map(AccountId).collect())
+    }
+
+    async fn billing_snapshot(
+        &self,
+        tenant: TenantId,
+        accounts: &[AccountId],
+    ) -> StoreResult<Vec<BillingAccount>> {
+        if accounts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = || accounts.iter().map(|a| a.0);
+        let mut tx = self.reader.begin().await.map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
+        qb.push(ACCOUNT_COLUMNS)
+            .push(" FROM accounts WHERE tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND id IN ");
+        push_ids(&mut qb, ids());
+        qb.push(" ORDER BY id");
+        let account_rows: Vec<AccountRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Sqlite>::new(PLAN_SELECT);
+        qb.push(" WHERE p.tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND p.account_id IN ");
+        push_ids(&mut qb, ids());
+        let plan_rows: Vec<PlanRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Sqlite>::new(ITEM_SELECT);
+        qb.push(" WHERE r.tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND r.deleted_at IS NULL AND p.account_id IN ");
+        push_ids(&mut qb, ids());
+        qb.push(" ORDER BY r.id");
+        let items = fetch_items(&mut tx, tenant, &mut qb).await?;
+
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT l.item_id, l.period_start, l.period_end, l.entry, l.base_seq FROM billing_ledger l \
+             JOIN recurring_items r ON r.id = l.item_id JOIN plans p ON p.id = r.plan_id WHERE l.tenant_id = ",
+        );
+        qb.push_bind(tenant.0)
+            .push(" AND l.released = 0 AND p.account_id IN ");
+        push_ids(&mut qb, ids());
+        let ledger_rows: Vec<LedgerRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+
+        let mut qb = QueryBuilder::<Sqlite>::new(ONE_TIME_SELECT);
+        qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND o.invoiced = 0 AND o.cancelled_at IS NULL AND o.deleted_at IS NULL AND p.account_id IN ");
+        push_ids(&mut qb, ids());
+        qb.push(" ORDER BY o.id");
+        let one_time_rows: Vec<OneTimeItemRecord> = qb
+            .build_query_as()
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        tx.commit().await.map_err(db_error)?;
+
+        let plans = plan_rows
+            .into_iter()
+            .map(Plan::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let ledger = ledger_rows
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let one_time = one_time_rows
+            .into_iter()
+            .map(OneTimeItem::try_from)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut out = Vec::with_capacity(account_rows.len());
+        for row in account_rows {
+            let account = Account::try_from(row)?;
+            let id = account.id;
+            let account_items: Vec<_> = items
+                .iter()
+                .filter(|i| i.account_id == id)
+                .cloned()
+                .collect();
+            let item_ids: std::collections::HashSet<_> =
+                account_items.iter().map(|i| i.id).collect();
+            out.push(BillingAccount {
+                plans: plans
+                    .iter()
+                    .filter(|p| p.account_id == id)
+                    .cloned()
+                    .collect(),
+                ledger: ledger
+                    .iter()
+                    .filter(|e: &&dynabill_core::billing::LedgerEntry| item_ids.contains(&e.item))
+                    .copied()
+                    .collect(),
+                one_time: one_time
+                    .iter()
+                    .filter(|o| o.account_id == id)
+                    .cloned()
+                    .collect(),
+                items: account_items,
+                account,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn commit_bill(
+        &self,
+        tenant: TenantId,
+        bill: &AccountBill,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<InvoiceId>> {
+        let mut tx = self.begin_write().await?;
+        move_credit(
+            &mut tx,
+            tenant,
+            bill.account,
+            bill.credit_balance_before,
+            bill.credit_balance_after,
+        )
+        .await?;
+        let posted = bill
+            .invoices
+            .iter()
+            .filter(|i| i.status == InvoiceStatus::Posted)
+            .count() as i64;
+        let mut numbers = take_numbers(&mut tx, tenant, posted, prefix)
+            .await?
+            .into_iter();
+        let mut ids = Vec::with_capacity(bill.invoices.len());
+        for invoice in &bill.invoices {
+            let number = if invoice.status == InvoiceStatus::Posted {
+                numbers.next()
+            } else {
+                None
+            };
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO invoices (tenant_id, account_id, invoice_number",
+            );
+            push_columns(&mut qb, &INVOICE_WRITABLE);
+            qb.push(") VALUES (")
+                .push_bind(tenant.0)
+                .push(", ")
+                .push_bind(bill.account.0);
+            qb.push(", ").push_bind(number);
+            push_values(&mut qb, invoice_values(invoice, now));
+            qb.push(") RETURNING id");
+            let id: i64 = qb
+                .build_query_scalar()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            if !invoice.lines.is_empty() {
+                let mut qb =
+                    QueryBuilder::<Sqlite>::new("INSERT INTO invoice_lines (tenant_id, invoice_id");
+                push_columns(&mut qb, &LINE_WRITABLE);
+                qb.push(") ");
+                qb.push_values(&invoice.lines, |mut row, line| {
+                    row.push_bind(tenant.0).push_bind(id);
+                    for value in line_values(line) {
+                        crate::push_separated_value(&mut row, value);
+                    }
+                });
+                qb.build().execute(&mut *tx).await.map_err(db_error)?;
+            }
+            ids.push(id);
+        }
+        if !bill.ledger.is_empty() {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO billing_ledger (tenant_id");
+            push_columns(&mut qb, &LEDGER_WRITABLE);
+            qb.push(") ");
+            qb.push_values(&bill.ledger, |mut row, (invoice, entry)| {
+                row.push_bind(tenant.0);
+                for value in ledger_values(entry, invoice.map(|i| ids[i])) {
+                    crate::push_separated_value(&mut row, value);
+                }
+            });
+            let inserted = qb.build().execute(&mut *tx).await;
+            match inserted {
+                Ok(_) => {}
+                // Another bill run billed this already: the database refuses, we retry from a fresh read.
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Stale),
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        for (item, invoice) in &bill.one_time {
+            let done = sqlx::query(
+                "UPDATE one_time_items SET invoiced = 1, invoice_id = ?, updated_at = ?, version = version + 1
+                 WHERE tenant_id = ? AND id = ? AND invoiced = 0 AND cancelled_at IS NULL",
+            )
+            .bind(ids[*invoice])
+            .bind(micros(now))
+            .bind(tenant.0)
+            .bind(item.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Stale);
+            }
+        }
+        let mut items: Vec<i64> = bill.ledger.iter().map(|(_, e)| e.item.0).collect();
+        items.sort_unstable();
+        items.dedup();
+        refresh_charged_through(&mut tx, tenant, &items).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(ids.into_iter().map(InvoiceId).collect())
+    }
+}
+
+#[async_trait]
+impl InvoiceStore for SqliteStore {
+    async fn find_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        with_lines: bool,
+    ) -> StoreResult<Option<Invoice>> {
+        let mut tx = self.reader.begin().await.map_err(db_error)?;
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, with_lines).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(invoice)
+    }
+
+    async fn list_invoices(
+        &self,
+        tenant: TenantId,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+        with_lines: bool,
+    ) -> StoreResult<Page<Invoice>> {
+        let mut tx = self.reader.begin().await.map_err(db_error)?;
+        let mut count = QueryBuilder::<Sqlite>::new(
+            "SELECT COUNT(*) FROM invoices i JOIN accounts a ON a.id = i.account_id",
+        );
+        push_invoice_filter(&mut count, tenant, filter);
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let mut qb = QueryBuilder::<Sqlite>::new(INVOICE_SELECT);
+        push_invoice_filter(&mut qb, tenant, filter);
+        if let Some(after) = page.after {
+            qb.push(" AND i.id > ").push_bind(after);
+        }
+        qb.push(" ORDER BY i.id LIMIT ")
+            .push_bind(i64::from(page.size) + 1);
+        let invoices = invoices_where(&mut tx, tenant, &mut qb, with_lines).await?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(Page::from_rows(invoices, page.size, total, |i| i.id.0))
+    }
+
+    async fn update_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        update: &InvoiceUpdate,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.begin_write().await?;
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("UPDATE invoices SET version = version + 1, updated_at = ");
+        qb.push_bind(micros(now));
+        if let Some(status) = update.status {
+            qb.push(", status = ").push_bind(status.code());
+            if status == InvoiceStatus::Posted {
+                let number = take_numbers(&mut tx, tenant, 1, prefix).await?.pop();
+                qb.push(", invoice_number = ").push_bind(number);
+            }
+        }
+        if let Some(due) = update.due_date {
+            qb.push(", due_date = ").push_bind(date_text(due));
+        }
+        if let Some(po) = &update.po_number {
+            qb.push(", po_number = ").push_bind(po.clone());
+        }
+        if let Some(memo) = &update.memo {
+            qb.push(", memo = ").push_bind(memo.clone());
+        }
+        if let Some(paid) = update.paid_date {
+            qb.push(", paid_date = ").push_bind(date_text(paid));
+        }
+        if let Some(reference) = &update.payment_reference {
+            qb.push(", payment_reference = ")
+                .push_bind(reference.clone());
+        }
+        qb.push(" WHERE tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND id = ")
+            .push_bind(id.0);
+        qb.push(" AND version = ").push_bind(version);
+        if qb
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .rows_affected()
+            == 0
+        {
+            return Err(StoreError::Stale);
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(invoice)
+    }
+
+    async fn cancel_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        reason: Option<&str>,
+        rebill: bool,
+        balance: (Decimal, Decimal),
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.begin_write().await?;
+        let account: Option<i64> = sqlx::query_scalar(
+            "UPDATE invoices SET status = 5, cancel_reason = ?, rebill = ?, updated_at = ?, version = version + 1
+             WHERE tenant_id = ? AND id = ? AND version = ? AND status IN (1, 2, 3) RETURNING account_id",
+        )
+        .bind(reason)
+        .bind(rebill)
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(account) = account else {
+            return Err(StoreError::Stale);
+        };
+        move_credit(&mut tx, tenant, AccountId(account), balance.0, balance.1).await?;
+        if rebill {
+            let items: Vec<i64> = sqlx::query_scalar(
+                "UPDATE billing_ledger SET released = 1 WHERE tenant_id = ? AND invoice_id = ? AND released = 0
+                 RETURNING item_id",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            sqlx::query(
+                "UPDATE one_time_items SET invoiced = 0, invoice_id = NULL, updated_at = ?, version = version + 1
+                 WHERE tenant_id = ? AND invoice_id = ?",
+            )
+            .bind(micros(now))
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            let mut items = items;
+            items.sort_unstable();
+            items.dedup();
+            refresh_charged_through(&mut tx, tenant, &items).await?;
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(invoice)
+    }
+
+    async fn account_has_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invoices WHERE tenant_id = ? AND account_id = ? AND status <> 5)")
+            .bind(tenant.0)
+            .bind(account.0)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_error)
+    }
+
+    async fn account_has_unpaid_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM invoices WHERE tenant_id = ? AND account_id = ? AND status IN (2, 3))")
+            .bind(tenant.0)
+            .bind(account.0)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(db_error)
+    }
+}

@@ -1,0 +1,162 @@
+//! Bill-run benchmark: seeds N accounts (one plan, three recurring items and one
+//! one-time item each) through the use cases, then times one bill run.
+//!
+//! ```sh
+//! cargo run --release --example bill_run_bench -- --accounts 10000 [--database-url URL]
+//! ```
+//!
+//! Prints seeding time, the bill run's invoices/s and lines/s, and the process's
+//! peak resident memory (VmHWM) after seeding and after the bill run, as JSON.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use dynabill_app::model::{
+    AccountPatch, OneTimeItemPatch, PlanPatch, RecordKey, RecurringItemPatch,
+};
+use dynabill_app::{App, SystemClock};
+use dynabill_core::calendar::BillingPeriod;
+use dynabill_core::domain::{AccountStatus, AccountType};
+use jiff::civil::date;
+use rust_decimal::Decimal;
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+/// Peak resident set size of this process, in MiB (Linux).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// Resets the peak-RSS high-water mark so that the bill run's own peak is measured.
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let accounts: u32 = arg("--accounts").map_or(Ok(10_000), |a| a.parse())?;
+    let dir = tempfile::tempdir()?;
+    let url = arg("--database-url")
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = dynabill::storage::open(&url).await?;
+    let app = App::new(store, Arc::new(SystemClock));
+    let issued = app.create_tenant("bench", "USD", "UTC", "api").await?;
+    let tenant = app.tenant_by_app_key(&issued.app_key).await?;
+
+    let seeding = Instant::now();
+    let start = date(2024, 1, 1);
+    let concurrency = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..concurrency {
+        let app = app.clone();
+        let tenant = tenant.clone();
+        tasks.spawn(async move {
+            for n in (worker..accounts).step_by(concurrency as usize) {
+                let account = format!("A{n}");
+                let plan = format!("P{n}");
+                app.upsert_account(
+                    &tenant,
+                    None,
+                    AccountPatch {
+                        ext_id: Some(account.clone()),
+                        name: Some(format!("Account {n}")),
+                        account_type: Some(AccountType::Business),
+                        status: Some(AccountStatus::Active),
+                        email: Some("billing@example.com".parse().expect("a valid e-mail")),
+                        ..AccountPatch::default()
+                    },
+                )
+                .await?;
+                app.upsert_plan(
+                    &tenant,
+                    None,
+                    PlanPatch {
+                        ext_id: Some(plan.clone()),
+                        account: Some(RecordKey::ExtId(account)),
+                        start_date: Some(start),
+                        billing_day: Some(Some(1)),
+                        ..PlanPatch::default()
+                    },
+                )
+                .await?;
+                for (k, price) in [(1, "10.00"), (2, "25.50"), (3, "99.99")] {
+                    app.upsert_recurring_item(
+                        &tenant,
+                        None,
+                        RecurringItemPatch {
+                            ext_id: Some(format!("R{n}-{k}")),
+                            plan: Some(RecordKey::ExtId(plan.clone())),
+                            product_code: Some(format!("SKU-{k}")),
+                            name: Some(format!("Item {k}")),
+                            quantity: Some(Decimal::from(k)),
+                            unit_price: Some(price.parse()?),
+                            billing_period: Some(BillingPeriod::Monthly),
+                            ..RecurringItemPatch::default()
+                        },
+                    )
+                    .await?;
+                }
+                app.upsert_one_time_item(
+                    &tenant,
+                    None,
+                    OneTimeItemPatch {
+                        ext_id: Some(format!("O{n}")),
+                        plan: Some(RecordKey::ExtId(plan)),
+                        product_code: Some("SETUP".into()),
+                        name: Some("Setup".into()),
+                        quantity: Some(Decimal::ONE),
+                        unit_price: Some("150.00".parse()?),
+                        charge_date: Some(start),
+                        ..OneTimeItemPatch::default()
+                    },
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let seeded = seeding.elapsed().as_secs_f64();
+    let rss_after_seed = peak_rss_mib();
+    reset_peak_rss();
+
+    let billing = Instant::now();
+    let summary = app.bill_run(&tenant, date(2024, 1, 15), &|_| {}).await?;
+    let seconds = billing.elapsed().as_secs_f64();
+    let rss_bill_run = peak_rss_mib();
+    app.store().close().await;
+
+    let backend = if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let report = serde_json::json!({
+        "backend": backend,
+        "accounts": accounts,
+        "seed_seconds": (seeded * 100.0).round() / 100.0,
+        "bill_run_seconds": (seconds * 1000.0).round() / 1000.0,
+        "invoices": summary.invoices,
+        "lines": summary.lines,
+        "invoices_per_second": (summary.invoices as f64 / seconds).round(),
+        "lines_per_second": (summary.lines as f64 / seconds).round(),
+        "peak_rss_mib_after_seeding": (rss_after_seed * 10.0).round() / 10.0,
+        "peak_rss_mib_during_bill_run": (rss_bill_run * 10.0).round() / 10.0,
+    });
+    println!("{report}");
+    Ok(())
+}

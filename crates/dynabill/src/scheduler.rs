@@ -1,0 +1,89 @@
+//! The scheduler of `serve`: each tenant's bill run, once a day, at its
+//! `BillRunHour` in its time zone (or, with the test clock, whenever its set date
+//! moves on). Several servers on one database run each day's bill run once: the
+//! day is claimed in the database first.
+//!
+//! A claimed day is not retried if the run fails midway; the next day's run
+//! catches up (bill runs bill every missed period) and `dynabill bill-run` can
+//! be run by hand.
+
+use std::time::Duration;
+
+use dynabill_app::App;
+use dynabill_app::model::Tenant;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the scheduler looks at the tenants: every minute, or every second with
+/// the test clock (so that moving a tenant's date is followed at once).
+fn tick(app: &App) -> Duration {
+    if app.test_clock() {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(60)
+    }
+}
+
+pub struct Scheduler {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Scheduler {
+    /// Stops after the bill run in progress, if any.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+pub fn spawn(app: App) -> Scheduler {
+    let (stop, mut stopped) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(tick(&app));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {}
+                _ = stopped.changed() => return,
+            }
+            if let Err(e) = run_due(&app).await {
+                tracing::warn!(error = %e, "scheduler: could not run the due bill runs");
+            }
+        }
+    });
+    Scheduler { stop, task }
+}
+
+/// Whether `tenant`'s daily bill run is due now.
+fn is_due(app: &App, tenant: &Tenant) -> bool {
+    if app.test_clock() && tenant.test_today.is_some() {
+        return true;
+    }
+    let local = app.clock().now().to_zoned(tenant.time_zone.clone());
+    local.hour() >= i8::try_from(tenant.settings.bill_run_hour).unwrap_or(0)
+}
+
+async fn run_due(app: &App) -> Result<(), dynabill_app::AppError> {
+    for tenant in app.tenants().await? {
+        if !is_due(app, &tenant) {
+            continue;
+        }
+        let today = app.today(&tenant);
+        if !app.store().claim_scheduled_run(tenant.id, today).await? {
+            continue;
+        }
+        match app.bill_run(&tenant, today, &|_| {}).await {
+            Ok(summary) => tracing::info!(
+                tenant = %tenant.app_key,
+                date = %today,
+                invoices = summary.invoices,
+                accounts = summary.accounts_billed,
+                "scheduled bill run done"
+            ),
+            Err(e) => {
+                tracing::error!(tenant = %tenant.app_key, date = %today, error = %e, "scheduled bill run failed")
+            }
+        }
+    }
+    Ok(())
+}
