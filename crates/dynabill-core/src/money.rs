@@ -69,9 +69,13 @@ impl Rounding {
         amount.round_dp_with_strategy(scale, self.strategy())
     }
 
-    /// Rounds `amount` to the minor unit of `currency` under this mode.
+    /// Rounds `amount` to the minor unit of `currency` under this mode, and writes
+    /// it with exactly that many decimals (`25` in USD is `25.00`), so amounts are
+    /// stored and summed in one canonical form.
     pub fn to_minor_unit(self, amount: Decimal, currency: Currency) -> Decimal {
-        self.round(amount, currency.minor_unit())
+        let mut rounded = self.round(amount, currency.minor_unit());
+        rounded.rescale(currency.minor_unit());
+        rounded
     }
 }
 

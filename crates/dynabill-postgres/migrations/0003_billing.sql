@@ -34,7 +34,7 @@ CREATE TABLE invoices (
     invoice_date       DATE     NOT NULL,
     due_date           DATE     NOT NULL,
     currency           TEXT     NOT NULL,
-    subtotal           NUMERIC  NOT NULL,
+    subtotal           NUMERIC(24,6)  NOT NULL,
     tax_total          NUMERIC  NOT NULL,
     total              NUMERIC  NOT NULL,
     credit_applied     NUMERIC  NOT NULL,
@@ -114,7 +114,7 @@ CREATE TABLE billing_ledger (
     CONSTRAINT billing_ledger_invoice_fk FOREIGN KEY (tenant_id, invoice_id)
         REFERENCES invoices (tenant_id, id)
 );
-CREATE UNIQUE INDEX billing_ledger_once ON billing_ledger (item_id, period_start, entry)
+CREATE INDEX billing_ledger_once ON billing_ledger (item_id, period_start, entry)
     WHERE NOT released;
 CREATE INDEX billing_ledger_item ON billing_ledger (tenant_id, item_id);
 CREATE INDEX billing_ledger_invoice ON billing_ledger (invoice_id);

@@ -401,6 +401,7 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
     let mut ledger = vec![feb, settled];
     ledger.sort_by_key(|e| (e.item, e.period_start, e.entry));
     assert_eq!(sa.ledger, ledger, "only unreleased entries");
+    assert!(!sa.ledger.contains(&jan), "January was released");
 
     sa.one_time.sort_by_key(|o| o.id);
     let pending = [

@@ -33,6 +33,7 @@ pub struct TestApp {
     /// The first tenant's credentials.
     pub cred: Cred,
     server: Option<RunningServer>,
+    scheduler: Option<dynabill::scheduler::Scheduler>,
     _sqlite_dir: Option<tempfile::TempDir>,
 }
 
@@ -44,6 +45,20 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 
 /// Like [`spawn`], with options for the HTTP surface.
 pub async fn spawn_with(backend: Backend, options: dynabill_http::HttpOptions) -> Option<TestApp> {
+    spawn_server(backend, options, false).await
+}
+
+/// Like [`spawn`], with the test clock on and the scheduler running, as
+/// `serve --test-clock` runs.
+pub async fn spawn_with_test_clock(backend: Backend) -> Option<TestApp> {
+    spawn_server(backend, dynabill_http::HttpOptions::default(), true).await
+}
+
+async fn spawn_server(
+    backend: Backend,
+    options: dynabill_http::HttpOptions,
+    test_clock: bool,
+) -> Option<TestApp> {
     let (dir, schema, url) = match backend {
         Backend::Sqlite => {
             let (dir, url) = fresh_sqlite_url();
@@ -63,7 +78,11 @@ pub async fn spawn_with(backend: Backend, options: dynabill_http::HttpOptions) -
     let store = dynabill::storage::open(&url)
         .await
         .expect("opening the test database");
-    let app = App::new(store, Arc::new(SystemClock));
+    let mut app = App::new(store, Arc::new(SystemClock));
+    if test_clock {
+        app = app.with_test_clock();
+    }
+    let scheduler = test_clock.then(|| dynabill::scheduler::spawn(app.clone()));
     let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap(), options)
         .await
         .expect("starting the server");
@@ -79,6 +98,7 @@ pub async fn spawn_with(backend: Backend, options: dynabill_http::HttpOptions) -
             token: String::new(),
         },
         server: Some(server),
+        scheduler,
         _sqlite_dir: dir,
     };
     test.cred = test.new_tenant("first").await;
@@ -195,6 +215,9 @@ impl TestApp {
     }
 
     pub async fn stop(mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop().await;
+        }
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("stopping the server");
         }
@@ -309,6 +332,30 @@ pub fn assert_api_error(status: StatusCode, reply: &Value, http: u16) {
 }
 
 /// Runs each named test against SQLite and against PostgreSQL.
+/// Like [`on_both_backends`], with servers started by `$spawn`.
+#[macro_export]
+macro_rules! on_both_backends_with {
+    ($spawn:path: $($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                if let Some(app) = $spawn($crate::helpers::Backend::Sqlite).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(app) = $spawn($crate::helpers::Backend::Postgres).await {
+                    super::$name(&app).await;
+                    app.stop().await;
+                }
+            }
+        }
+    )*};
+}
+
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {$(

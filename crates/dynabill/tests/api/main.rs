@@ -4,8 +4,10 @@
 mod helpers;
 
 mod accounts;
+mod bill_run_safety;
 mod envelope;
 mod idempotency;
+mod invoices;
 mod items;
 mod one_time;
 mod paging;
