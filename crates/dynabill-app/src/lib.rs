@@ -13,6 +13,7 @@ pub mod one_time;
 pub mod plans;
 pub mod recurring;
 pub mod store;
+pub mod tax_engine;
 pub mod tenants;
 
 use std::sync::Arc;

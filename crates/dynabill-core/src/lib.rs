@@ -8,5 +8,6 @@ pub mod calendar;
 pub mod domain;
 pub mod items;
 pub mod money;
+pub mod tax;
 
 pub use rust_decimal::Decimal;
