@@ -20,6 +20,11 @@ ALTER TABLE tenants
     -- The date of the last scheduled bill run taken by a server.
     ADD COLUMN last_scheduled_run DATE;
 
+-- Bills now move credit balances. Like every other amount they keep exactly the
+-- digits written (the store writes them normalised, as SQLite does) rather than a
+-- fixed scale of 6; until now every balance was 0.
+ALTER TABLE accounts ALTER COLUMN credit_balance TYPE NUMERIC USING trim_scale(credit_balance);
+
 -- Lets lines reference a one-time item together with its tenant.
 ALTER TABLE one_time_items ADD CONSTRAINT one_time_items_tenant_id UNIQUE (tenant_id, id);
 
@@ -34,7 +39,7 @@ CREATE TABLE invoices (
     invoice_date       DATE     NOT NULL,
     due_date           DATE     NOT NULL,
     currency           TEXT     NOT NULL,
-    subtotal           NUMERIC(24,6)  NOT NULL,
+    subtotal           NUMERIC  NOT NULL,
     tax_total          NUMERIC  NOT NULL,
     total              NUMERIC  NOT NULL,
     credit_applied     NUMERIC  NOT NULL,
@@ -114,7 +119,7 @@ CREATE TABLE billing_ledger (
     CONSTRAINT billing_ledger_invoice_fk FOREIGN KEY (tenant_id, invoice_id)
         REFERENCES invoices (tenant_id, id)
 );
-CREATE INDEX billing_ledger_once ON billing_ledger (item_id, period_start, entry)
+CREATE UNIQUE INDEX billing_ledger_once ON billing_ledger (item_id, period_start, entry)
     WHERE NOT released;
 CREATE INDEX billing_ledger_item ON billing_ledger (tenant_id, item_id);
 CREATE INDEX billing_ledger_invoice ON billing_ledger (invoice_id);

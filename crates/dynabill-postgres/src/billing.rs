@@ -118,12 +118,13 @@ async fn move_credit(
         return Ok(());
     }
     // Under READ COMMITTED a concurrent mover makes this wait, then re-check the
-    // condition against the balance it left.
+    // condition against the balance it left. The balance is written normalised, as
+    // SQLite stores it, so both read back the same digits.
     let done = sqlx::query(
         "UPDATE accounts SET credit_balance = $1::numeric
          WHERE tenant_id = $2 AND id = $3 AND credit_balance = $4::numeric",
     )
-    .bind(after.to_string())
+    .bind(after.normalize().to_string())
     .bind(tenant.0)
     .bind(account.0)
     .bind(before.to_string())

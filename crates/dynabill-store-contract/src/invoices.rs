@@ -597,7 +597,7 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
     );
     assert_eq!(item.version, item_billed.version + 1);
     let snapshot = store.billing_snapshot(t, &[bk.account.id]).await.unwrap();
-    assert_eq!(snapshot[0].one_time, [once.clone()]);
+    assert_eq!(snapshot[0].one_time, std::slice::from_ref(&once));
 
     // A cancelled invoice is not cancelled again.
     let again = store
