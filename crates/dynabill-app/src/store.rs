@@ -94,7 +94,8 @@ pub trait TenantStore: Send + Sync {
     async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
     /// Writes a tenant's settings and time zone (already validated).
     async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()>;
-    /// Sets (or clears) the tenant's test-clock date.
+    /// Sets (or clears) the tenant's test-clock date, and forgets which day's
+    /// scheduled run was taken (so the scheduler runs the new date).
     async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()>;
     /// Records that the scheduled bill run for `date` is taken, unless it already
     /// was (by this or another server): true for exactly one caller per date.
@@ -346,7 +347,7 @@ pub trait InvoiceStore: Send + Sync {
     /// Whether the account has any invoice that is not cancelled.
     async fn account_has_invoices(&self, tenant: TenantId, account: AccountId)
     -> StoreResult<bool>;
-    /// Whether the account has a Posted (unpaid) invoice.
+    /// Whether the account has an unpaid issued invoice (Pending Tax or Posted).
     async fn account_has_unpaid_invoices(
         &self,
         tenant: TenantId,

@@ -121,7 +121,15 @@ pub trait TaxEngine: Send + Sync {
         commit: bool,
     ) -> Result<Vec<LineTaxes>, TaxEngineError>;
     /// Records a computed document as final (the invoice was posted).
-    async fn commit_transaction(&self, settings: &AvaTaxSettings, code: &str) -> Result<(), TaxEngineError>;
+    async fn commit_transaction(
+        &self,
+        settings: &AvaTaxSettings,
+        code: &str,
+    ) -> Result<(), TaxEngineError>;
     /// Voids a document (the posted invoice was cancelled).
-    async fn void_transaction(&self, settings: &AvaTaxSettings, code: &str) -> Result<(), TaxEngineError>;
+    async fn void_transaction(
+        &self,
+        settings: &AvaTaxSettings,
+        code: &str,
+    ) -> Result<(), TaxEngineError>;
 }

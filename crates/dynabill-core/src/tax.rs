@@ -32,7 +32,9 @@ impl TaxRule {
     /// tax code (4), then country + state (3), then country + tax code (2), then
     /// country (1).
     fn specificity(&self, line: TaxableLine<'_>) -> Option<u8> {
-        let same = |rule: &str, line: Option<&str>| line.is_some_and(|l| l.trim().eq_ignore_ascii_case(rule.trim()));
+        let same = |rule: &str, line: Option<&str>| {
+            line.is_some_and(|l| l.trim().eq_ignore_ascii_case(rule.trim()))
+        };
         if !same(&self.country, line.country) {
             return None;
         }
@@ -63,7 +65,10 @@ pub fn applicable_rules<'a>(rules: &'a [TaxRule], line: TaxableLine<'_>) -> Vec<
         let Some(specificity) = rule.specificity(line) else {
             continue;
         };
-        match chosen.iter_mut().find(|(c, _)| c.name.eq_ignore_ascii_case(&rule.name)) {
+        match chosen
+            .iter_mut()
+            .find(|(c, _)| c.name.eq_ignore_ascii_case(&rule.name))
+        {
             Some(entry) if entry.1 < specificity => *entry = (rule, specificity),
             Some(_) => {}
             None => chosen.push((rule, specificity)),
@@ -74,7 +79,12 @@ pub fn applicable_rules<'a>(rules: &'a [TaxRule], line: TaxableLine<'_>) -> Vec<
 
 /// `amount × rate / 100`, rounded to the currency's minor unit. A credit (negative
 /// amount) gets a negative tax.
-pub fn tax_amount(amount: Decimal, rate: Decimal, currency: Currency, rounding: Rounding) -> Decimal {
+pub fn tax_amount(
+    amount: Decimal,
+    rate: Decimal,
+    currency: Currency,
+    rounding: Rounding,
+) -> Decimal {
     rounding.to_minor_unit(amount * rate / Decimal::ONE_HUNDRED, currency)
 }
 
@@ -94,7 +104,11 @@ mod tests {
     }
 
     fn line<'a>(state: Option<&'a str>, code: Option<&'a str>) -> TaxableLine<'a> {
-        TaxableLine { country: Some("us"), state, tax_code: code }
+        TaxableLine {
+            country: Some("us"),
+            state,
+            tax_code: code,
+        }
     }
 
     #[test]
@@ -106,25 +120,79 @@ mod tests {
             rule("STATE SALES TAX", None, Some("FOOD"), dec!(1)),
             rule("CITY TAX", Some("CA"), None, dec!(1.5)),
         ];
-        let names_rates = |l| applicable_rules(&rules, l).into_iter().map(|r| (r.name.clone(), r.rate)).collect::<Vec<_>>();
+        let names_rates = |l| {
+            applicable_rules(&rules, l)
+                .into_iter()
+                .map(|r| (r.name.clone(), r.rate))
+                .collect::<Vec<_>>()
+        };
         assert_eq!(
             names_rates(line(Some("ca"), None)),
-            [("STATE SALES TAX".to_owned(), dec!(7.25)), ("CITY TAX".to_owned(), dec!(1.5))]
+            [
+                ("STATE SALES TAX".to_owned(), dec!(7.25)),
+                ("CITY TAX".to_owned(), dec!(1.5))
+            ]
         );
-        assert_eq!(names_rates(line(Some("CA"), Some("SAAS")))[0].1, dec!(0), "country + state + tax code wins");
-        assert_eq!(names_rates(line(Some("NY"), Some("FOOD"))), [("STATE SALES TAX".to_owned(), dec!(1))], "country + tax code beats country");
-        assert_eq!(names_rates(line(Some("NY"), None)), [("STATE SALES TAX".to_owned(), dec!(5))]);
-        assert!(applicable_rules(&rules, TaxableLine { country: Some("DE"), state: None, tax_code: None }).is_empty());
-        assert!(applicable_rules(&rules, TaxableLine { country: None, state: None, tax_code: None }).is_empty());
+        assert_eq!(
+            names_rates(line(Some("CA"), Some("SAAS")))[0].1,
+            dec!(0),
+            "country + state + tax code wins"
+        );
+        assert_eq!(
+            names_rates(line(Some("NY"), Some("FOOD"))),
+            [("STATE SALES TAX".to_owned(), dec!(1))],
+            "country + tax code beats country"
+        );
+        assert_eq!(
+            names_rates(line(Some("NY"), None)),
+            [("STATE SALES TAX".to_owned(), dec!(5))]
+        );
+        assert!(
+            applicable_rules(
+                &rules,
+                TaxableLine {
+                    country: Some("DE"),
+                    state: None,
+                    tax_code: None
+                }
+            )
+            .is_empty()
+        );
+        assert!(
+            applicable_rules(
+                &rules,
+                TaxableLine {
+                    country: None,
+                    state: None,
+                    tax_code: None
+                }
+            )
+            .is_empty()
+        );
     }
 
     #[test]
     fn tax_is_rounded_per_line_and_negative_for_credits() {
         let usd = Currency::USD;
-        assert_eq!(tax_amount(dec!(54.84), dec!(7.25), usd, Rounding::HalfUp), dec!(3.98));
-        assert_eq!(tax_amount(dec!(-70.97), dec!(7.25), usd, Rounding::HalfUp), dec!(-5.15));
-        assert_eq!(tax_amount(dec!(10.00), dec!(0.125), usd, Rounding::HalfUp), dec!(0.01));
-        assert_eq!(tax_amount(dec!(10.00), dec!(0.125), usd, Rounding::HalfEven), dec!(0.01));
-        assert_eq!(tax_amount(dec!(100.00), dec!(7.25), usd, Rounding::HalfUp).to_string(), "7.25");
+        assert_eq!(
+            tax_amount(dec!(54.84), dec!(7.25), usd, Rounding::HalfUp),
+            dec!(3.98)
+        );
+        assert_eq!(
+            tax_amount(dec!(-70.97), dec!(7.25), usd, Rounding::HalfUp),
+            dec!(-5.15)
+        );
+        assert_eq!(
+            tax_amount(dec!(10.00), dec!(0.125), usd, Rounding::HalfUp),
+            dec!(0.01)
+        );
+        assert_eq!(
+            tax_amount(dec!(10.00), dec!(0.125), usd, Rounding::HalfEven),
+            dec!(0.01)
+        );
+        assert_eq!(
+            tax_amount(dec!(100.00), dec!(7.25), usd, Rounding::HalfUp).to_string(),
+            "7.25"
+        );
     }
 }

@@ -128,12 +128,14 @@ impl TenantStore for PgStore {
     }
 
     async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()> {
-        sqlx::query("UPDATE tenants SET test_today = $1::date WHERE id = $2")
-            .bind(today.map(date_text))
-            .bind(tenant.0)
-            .execute(&self.pool)
-            .await
-            .map_err(db_error)?;
+        sqlx::query(
+            "UPDATE tenants SET test_today = $1::date, last_scheduled_run = NULL WHERE id = $2",
+        )
+        .bind(today.map(date_text))
+        .bind(tenant.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
         Ok(())
     }
 

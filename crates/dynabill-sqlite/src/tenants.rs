@@ -115,7 +115,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()> {
-        sqlx::query("UPDATE tenants SET test_today = ? WHERE id = ?")
+        sqlx::query("UPDATE tenants SET test_today = ?, last_scheduled_run = NULL WHERE id = ?")
             .bind(today.map(date_text))
             .bind(tenant.0)
             .execute(&self.writer)

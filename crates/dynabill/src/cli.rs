@@ -162,6 +162,7 @@ struct TenantSetArgs {
 /// Runs a parsed command line; errors go to stderr and a non-zero exit code.
 pub fn main(cli: Cli) -> ExitCode {
     init_logging();
+    crate::install_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -6,3 +6,9 @@ pub mod config;
 pub mod scheduler;
 pub mod server;
 pub mod storage;
+
+/// Installs the process-wide TLS crypto provider (ring) that HTTP clients built
+/// without one of their own use. Safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,6 +1,6 @@
 //! The scheduler of `serve`: each tenant's bill run, once a day, at its
 //! `BillRunHour` in its time zone (or, with the test clock, whenever its set date
-//! moves on). Several servers on one database run each day's bill run once: the
+//! changes: setting a date clears the day's claim). Several servers on one database run each day's bill run once: the
 //! day is claimed in the database first.
 //!
 //! A claimed day is not retried if the run fails midway; the next day's run
@@ -54,10 +54,12 @@ pub fn spawn(app: App) -> Scheduler {
     Scheduler { stop, task }
 }
 
-/// Whether `tenant`'s daily bill run is due now.
+/// Whether `tenant`'s daily bill run is due now. With the test clock, only
+/// tenants whose date is set are billed, on that date: a test's tenant is never
+/// billed for the real today behind its back.
 fn is_due(app: &App, tenant: &Tenant) -> bool {
-    if app.test_clock() && tenant.test_today.is_some() {
-        return true;
+    if app.test_clock() {
+        return tenant.test_today.is_some();
     }
     let local = app.clock().now().to_zoned(tenant.time_zone.clone());
     local.hour() >= i8::try_from(tenant.settings.bill_run_hour).unwrap_or(0)

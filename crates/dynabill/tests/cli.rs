@@ -200,6 +200,7 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
         }
     };
 
+    dynabill::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -271,11 +272,21 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
 fn tenant_set_changes_settings_and_show_prints_them() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("cli.db").display());
-    let out = dynabill(&["tenant", "create", "--name", "Acme", "--database-url", &url], dir.path());
-    let key = credential(&out.stdout)["AppKey"].as_str().unwrap().to_owned();
+    let out = dynabill(
+        &["tenant", "create", "--name", "Acme", "--database-url", &url],
+        dir.path(),
+    );
+    let key = credential(&out.stdout)["AppKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let show = |args: &[&str]| -> Value {
         let out = dynabill(args, dir.path());
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let defaults = show(&["tenant", "show", "--app-key", &key, "--database-url", &url]);
@@ -285,8 +296,24 @@ fn tenant_set_changes_settings_and_show_prints_them() {
     assert_eq!(defaults["ProrationPolicy"], 1);
     assert_eq!(defaults["Rounding"], "half-up");
     let changed = show(&[
-        "tenant", "set", "--app-key", &key, "--auto-post", "0", "--invoice-prefix", "ACME-", "--bill-run-hour", "5",
-        "--proration-policy", "2", "--rounding", "half-even", "--timezone", "Europe/Paris", "--database-url", &url,
+        "tenant",
+        "set",
+        "--app-key",
+        &key,
+        "--auto-post",
+        "0",
+        "--invoice-prefix",
+        "ACME-",
+        "--bill-run-hour",
+        "5",
+        "--proration-policy",
+        "2",
+        "--rounding",
+        "half-even",
+        "--timezone",
+        "Europe/Paris",
+        "--database-url",
+        &url,
     ]);
     assert_eq!(changed["AutoPost"], 0);
     assert_eq!(changed["InvoicePrefix"], "ACME-");
@@ -294,13 +321,39 @@ fn tenant_set_changes_settings_and_show_prints_them() {
     assert_eq!(changed["ProrationPolicy"], 2);
     assert_eq!(changed["Rounding"], "half-even");
     assert_eq!(changed["TimeZone"], "Europe/Paris");
-    assert_eq!(show(&["tenant", "show", "--app-key", &key, "--database-url", &url]), changed);
-    for bad in [["--bill-run-hour", "24"], ["--timezone", "Nowhere/City"], ["--rounding", "down"]] {
-        let out = dynabill(&["tenant", "set", "--app-key", &key, bad[0], bad[1], "--database-url", &url], dir.path());
+    assert_eq!(
+        show(&["tenant", "show", "--app-key", &key, "--database-url", &url]),
+        changed
+    );
+    for bad in [
+        ["--bill-run-hour", "24"],
+        ["--timezone", "Nowhere/City"],
+        ["--rounding", "down"],
+    ] {
+        let out = dynabill(
+            &[
+                "tenant",
+                "set",
+                "--app-key",
+                &key,
+                bad[0],
+                bad[1],
+                "--database-url",
+                &url,
+            ],
+            dir.path(),
+        );
         assert!(!out.status.success(), "{bad:?} should be refused");
     }
-    let out = dynabill(&["bill-run", "--date", "2024-01-01", "--database-url", &url], dir.path());
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = dynabill(
+        &["bill-run", "--date", "2024-01-01", "--database-url", &url],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["Tenants"], 1);
     assert_eq!(summary["Invoices"], 0);

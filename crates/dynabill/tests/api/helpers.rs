@@ -59,6 +59,7 @@ async fn spawn_server(
     options: dynabill_http::HttpOptions,
     test_clock: bool,
 ) -> Option<TestApp> {
+    dynabill::install_crypto_provider();
     let (dir, schema, url) = match backend {
         Backend::Sqlite => {
             let (dir, url) = fresh_sqlite_url();
