@@ -9,8 +9,9 @@ use dynabill_core::billing::{
     OneTimeCharge, apply_credit, bill_item, bill_one_time, due_date, group_lines,
 };
 use dynabill_core::calendar::Pricing;
-use dynabill_core::domain::{InvoiceStatus, PlanId};
+use dynabill_core::domain::{InvoiceStatus, PlanId, TaxMode};
 use dynabill_core::money::Currency;
+use dynabill_core::tax::TaxRule;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
@@ -21,6 +22,7 @@ use crate::model::{
 };
 use crate::recurring::Renewal;
 use crate::store::StoreError;
+use crate::taxes::{built_in_taxes, effective_mode};
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
@@ -155,6 +157,7 @@ impl Sources<'_> {
             period: is_recurring.then(|| (line.period.start(), line.period.end())),
             tax_code,
             tax_amount: Decimal::ZERO,
+            taxes: Vec::new(),
         }
     }
 }
@@ -164,6 +167,7 @@ pub fn compute_bill(
     tenant: &Tenant,
     snapshot: &BillingAccount,
     date: Date,
+    rules: &[TaxRule],
 ) -> Result<AccountBill, AppError> {
     let settings = &tenant.settings;
     let pricing = |currency: Currency| Pricing {
@@ -237,8 +241,9 @@ pub fn compute_bill(
                 LineSource::OneTime { item } => one_time.push((item, index)),
             }
         }
-        let (invoice, balance_after) =
-            new_invoice(tenant, snapshot, &plans, &sources, group, balance, date)?;
+        let (invoice, balance_after) = new_invoice(
+            tenant, snapshot, &plans, &sources, group, balance, date, rules,
+        )?;
         balance = balance_after;
         invoices.push(invoice);
     }
@@ -263,6 +268,7 @@ pub fn compute_bill(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn new_invoice(
     tenant: &Tenant,
     snapshot: &BillingAccount,
@@ -271,27 +277,53 @@ fn new_invoice(
     group: InvoiceGroup,
     balance: Decimal,
     date: Date,
+    rules: &[TaxRule],
 ) -> Result<(NewInvoice, Decimal), AppError> {
     let account = &snapshot.account;
-    let totals = InvoiceTotals::new(&group.lines, &[], group.currency, tenant.settings.rounding)
-        .map_err(billing_error)?;
+    // Tax is computed when an invoice leaves Draft; with external tax it waits in
+    // Pending Tax. Only a Posted invoice moves credit (after tax).
+    let mode = effective_mode(tenant, account);
+    let status = match (tenant.settings.auto_post, mode) {
+        (false, _) => InvoiceStatus::Draft,
+        (true, TaxMode::None | TaxMode::BuiltIn) => InvoiceStatus::Posted,
+        (true, TaxMode::External | TaxMode::Avalara) => InvoiceStatus::PendingTax,
+    };
+    let mut lines: Vec<InvoiceLineRecord> = group.lines.iter().map(|l| sources.record(l)).collect();
+    if status == InvoiceStatus::Posted && mode == TaxMode::BuiltIn {
+        for line in &mut lines {
+            line.taxes = built_in_taxes(rules, account, line, group.currency, tenant);
+            line.tax_amount = line.taxes.iter().map(|t| t.amount).sum();
+        }
+    }
+    let tax_amounts: Vec<Decimal> = lines
+        .iter()
+        .flat_map(|l| &l.taxes)
+        .map(|t| t.amount)
+        .collect();
+    let totals = InvoiceTotals::new(
+        &group.lines,
+        &tax_amounts,
+        group.currency,
+        tenant.settings.rounding,
+    )
+    .map_err(billing_error)?;
     // The credit balance is kept in the account's currency; invoices in another
     // currency neither use nor add to it.
     let (credit_applied, credit_added, amount_due, balance_after) =
-        if group.currency == account.fields.currency {
+        if status != InvoiceStatus::Posted || group.currency != account.fields.currency {
+            (
+                Decimal::ZERO,
+                Decimal::ZERO,
+                totals.total.max(Decimal::ZERO),
+                balance,
+            )
+        } else {
             let movement = apply_credit(totals.total, balance).map_err(billing_error)?;
             (
                 movement.credit_applied,
                 movement.credit_added,
                 movement.amount_due,
                 movement.balance_after,
-            )
-        } else {
-            (
-                Decimal::ZERO,
-                Decimal::ZERO,
-                totals.total.max(Decimal::ZERO),
-                balance,
             )
         };
     let mut plan_ids = group.lines.iter().map(|l| l.plan);
@@ -300,11 +332,6 @@ fn new_invoice(
     let po_number = single_plan
         .and_then(|p| plans.get(&p))
         .and_then(|p| p.fields.po_number.clone());
-    let status = if tenant.settings.auto_post {
-        InvoiceStatus::Posted
-    } else {
-        InvoiceStatus::Draft
-    };
     let invoice = NewInvoice {
         plan_id: group.plan,
         status,
@@ -323,7 +350,7 @@ fn new_invoice(
         credit_added,
         amount_due,
         po_number,
-        lines: group.lines.iter().map(|l| sources.record(l)).collect(),
+        lines,
     };
     Ok((invoice, balance_after))
 }
@@ -341,6 +368,7 @@ impl App {
             tenants: 1,
             ..BillRunSummary::default()
         };
+        let rules = self.tax_rules(tenant).await?;
         let mut after = None;
         loop {
             let ids = self
@@ -357,7 +385,7 @@ impl App {
             }
             for account in snapshot {
                 summary.accounts_seen += 1;
-                self.bill_account(tenant, account, date, &mut summary)
+                self.bill_account(tenant, account, date, &rules, &mut summary)
                     .await?;
             }
             progress(summary.accounts_seen);
@@ -372,6 +400,7 @@ impl App {
         tenant: &Tenant,
         first: BillingAccount,
         date: Date,
+        rules: &[TaxRule],
         summary: &mut BillRunSummary,
     ) -> Result<(), AppError> {
         let mut snapshot = first;
@@ -388,7 +417,7 @@ impl App {
                 };
                 snapshot = fresh;
             }
-            let bill = compute_bill(tenant, &snapshot, date)?;
+            let bill = compute_bill(tenant, &snapshot, date, rules)?;
             if bill.invoices.is_empty() && bill.ledger.is_empty() {
                 return Ok(());
             }
@@ -402,7 +431,16 @@ impl App {
                 )
                 .await
             {
-                Ok(_) => {
+                Ok(ids) => {
+                    // AvaTax is asked after the commit: a failure leaves the invoice
+                    // waiting in Pending Tax (recorded, retried), never the run failed.
+                    for (id, invoice) in ids.iter().zip(&bill.invoices) {
+                        if invoice.status == InvoiceStatus::PendingTax
+                            && tenant.settings.tax_mode == TaxMode::Avalara
+                        {
+                            self.tax_with_avatax(tenant, *id).await?;
+                        }
+                    }
                     if !bill.invoices.is_empty() {
                         summary.accounts_billed += 1;
                     }

@@ -1,7 +1,7 @@
 //! Invoice use cases (entity 119): read, list, update (post a Draft, mark a Posted
 //! invoice paid, edit a Draft's dates and notes), cancel (BILLING.md §6).
 
-use dynabill_core::domain::{InvoiceId, InvoiceStatus};
+use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxMode};
 use rust_decimal::Decimal;
 
 use crate::error::{AppError, Entity, Field};
@@ -138,6 +138,28 @@ impl App {
                     ),
                 ));
             }
+            if update.status == Some(InvoiceStatus::Posted) {
+                // Leaving Draft: the edits first, then the posting (which computes tax).
+                let edits = InvoiceUpdate {
+                    status: None,
+                    ..update.clone()
+                };
+                let edited = if edits == InvoiceUpdate::default() {
+                    invoice
+                } else {
+                    let now = self.clock().now();
+                    match self
+                        .store()
+                        .update_invoice(tenant.id, invoice.id, invoice.version, &edits, "", now)
+                        .await
+                    {
+                        Ok(edited) => edited,
+                        Err(StoreError::Stale) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                return self.post_draft(tenant, &edited).await;
+            }
             let prefix = &tenant.settings.invoice_prefix;
             match self
                 .store()
@@ -179,6 +201,21 @@ impl App {
                     invoice.id,
                     status_name(invoice.status)
                 )));
+            }
+            // A posted invoice taxed by AvaTax is voided there first; if AvaTax cannot
+            // be reached, the cancellation waits (nothing is half done).
+            if invoice.status == InvoiceStatus::Posted
+                && tenant.settings.tax_mode == TaxMode::Avalara
+                && let (Some(engine), Some(settings)) = (self.tax_engine(), &tenant.settings.avatax)
+                && invoice.lines.iter().any(|l| !l.taxes.is_empty())
+            {
+                let code = format!("dynabill-{}-{}", tenant.id, invoice.id);
+                engine
+                    .void_transaction(settings, &code)
+                    .await
+                    .map_err(|e| {
+                        AppError::Unavailable(format!("AvaTax could not void the transaction: {e}"))
+                    })?;
             }
             let account = self
                 .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)

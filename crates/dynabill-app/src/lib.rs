@@ -14,6 +14,7 @@ pub mod plans;
 pub mod recurring;
 pub mod store;
 pub mod tax_engine;
+pub mod taxes;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub struct App {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     test_clock: bool,
+    tax_engine: Option<Arc<dyn tax_engine::TaxEngine>>,
 }
 
 impl App {
@@ -36,6 +38,7 @@ impl App {
             store,
             clock,
             test_clock: false,
+            tax_engine: None,
         }
     }
 
@@ -43,6 +46,16 @@ impl App {
     pub fn with_test_clock(mut self) -> App {
         self.test_clock = true;
         self
+    }
+
+    /// Connects the external tax engine (AvaTax) used by tenants in `TaxMode` 3.
+    pub fn with_tax_engine(mut self, engine: Arc<dyn tax_engine::TaxEngine>) -> App {
+        self.tax_engine = Some(engine);
+        self
+    }
+
+    pub fn tax_engine(&self) -> Option<&Arc<dyn tax_engine::TaxEngine>> {
+        self.tax_engine.as_ref()
     }
 
     pub fn test_clock(&self) -> bool {

@@ -8,11 +8,14 @@ use dynabill_core::calendar::{
 use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, Email,
     InvoiceGrouping, InvoiceId, InvoiceStatus, ItemStatus, OneTimeItemId, OneTimeStatus, PlanId,
-    PlanStatus, RecurringItemId, TenantId,
+    PlanStatus, RecurringItemId, TaxMode, TenantId,
 };
 use dynabill_core::items::next_billing_date;
 use dynabill_core::money::Currency;
 use dynabill_core::money::Rounding;
+use dynabill_core::tax::TaxRule;
+
+use crate::tax_engine::AvaTaxSettings;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -511,6 +514,9 @@ pub struct TenantSettings {
     pub bill_run_hour: u8,
     pub proration_policy: ProrationPolicy,
     pub rounding: Rounding,
+    pub tax_mode: TaxMode,
+    /// Needed with `TaxMode` 3.
+    pub avatax: Option<AvaTaxSettings>,
 }
 
 impl Default for TenantSettings {
@@ -521,8 +527,54 @@ impl Default for TenantSettings {
             bill_run_hour: 2,
             proration_policy: ProrationPolicy::ActualDays,
             rounding: Rounding::HalfUp,
+            tax_mode: TaxMode::None,
+            avatax: None,
         }
     }
+}
+
+/// One tax on one invoice line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineTax {
+    pub description: String,
+    /// Rounded to the minor unit for built-in rates; as sent (up to 5 decimals) by
+    /// an external tax service or AvaTax.
+    pub amount: Decimal,
+    /// Percent (7.25 means 7.25 %), when known.
+    pub rate: Option<Decimal>,
+    pub jurisdiction: Option<String>,
+}
+
+/// A rule of a tenant's built-in rate table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaxRateRecord {
+    pub id: i64,
+    pub rule: TaxRule,
+}
+
+/// The taxes a posting gives one line.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LineTaxUpdate {
+    pub line_id: i64,
+    /// Recorded on the line when set.
+    pub tax_code: Option<String>,
+    pub taxes: Vec<LineTax>,
+}
+
+/// What a posting writes: the invoice leaves Draft or Pending Tax.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostInvoice {
+    /// Posted (numbered), or Pending Tax (waiting for an external tax service).
+    pub status: InvoiceStatus,
+    /// The taxes of the lines named; every other line's taxes are cleared.
+    pub line_taxes: Vec<LineTaxUpdate>,
+    pub tax_total: Decimal,
+    pub total: Decimal,
+    pub credit_applied: Decimal,
+    pub credit_added: Decimal,
+    pub amount_due: Decimal,
+    /// The account's credit balance before and after (refused if it moved).
+    pub balance: (Decimal, Decimal),
 }
 
 /// One line of a stored invoice.
@@ -548,6 +600,7 @@ pub struct InvoiceLineRecord {
     pub period: Option<(Date, Date)>,
     pub tax_code: Option<String>,
     pub tax_amount: Decimal,
+    pub taxes: Vec<LineTax>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -573,6 +626,10 @@ pub struct Invoice {
     pub paid_date: Option<Date>,
     pub payment_reference: Option<String>,
     pub cancel_reason: Option<String>,
+    /// Why the last attempt to tax it failed (AvaTax), while it waits in Pending Tax.
+    pub tax_error: Option<String>,
+    pub tax_attempts: i64,
+    pub next_tax_attempt: Option<Timestamp>,
     /// Loaded only when asked for.
     pub lines: Vec<InvoiceLineRecord>,
     pub created_at: Timestamp,

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use dynabill_core::domain::{AccountId, InvoiceId, OneTimeItemId, PlanId, TenantId};
+use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -10,7 +11,8 @@ use rust_decimal::Decimal;
 use crate::model::{
     Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Invoice, InvoiceFilter,
     InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, Page,
-    PageRequest, Plan, PlanFields, PlanFilter, RecordKey, RecurringItem, RecurringItemFields,
+    PageRequest, Plan, PlanFields, PlanFilter, PostInvoice, RecordKey, RecurringItem,
+    RecurringItemFields, TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,12 @@ pub struct TenantRow {
     pub proration_policy: i64,
     /// 1 half-up, 2 half-even.
     pub rounding: i64,
+    /// `TaxMode` code.
+    pub tax_mode: i64,
+    pub avatax_url: Option<String>,
+    pub avatax_account_id: Option<String>,
+    pub avatax_license_key: Option<String>,
+    pub avatax_company_code: Option<String>,
     pub test_today: Option<Date>,
     pub created_at: Timestamp,
 }
@@ -344,6 +352,29 @@ pub trait InvoiceStore: Send + Sync {
         balance: (Decimal, Decimal),
         now: Timestamp,
     ) -> StoreResult<Invoice>;
+    /// Moves a Draft or Pending Tax invoice (at `version`) on, in one transaction:
+    /// replaces every line's taxes with `post.line_taxes` (lines not named get
+    /// none), writes the totals, moves the account's credit (`Stale` if it moved),
+    /// clears any tax error, and, when the new status is Posted, takes the
+    /// tenant's next invoice number.
+    async fn post_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        post: &PostInvoice,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice>;
+    /// Records a failed attempt to tax a Pending Tax invoice, and when to try again.
+    async fn record_tax_error(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        error: &str,
+        next_attempt: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()>;
     /// Whether the account has any invoice that is not cancelled.
     async fn account_has_invoices(&self, tenant: TenantId, account: AccountId)
     -> StoreResult<bool>;
@@ -353,6 +384,15 @@ pub trait InvoiceStore: Send + Sync {
         tenant: TenantId,
         account: AccountId,
     ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait TaxRateStore: Send + Sync {
+    async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord>;
+    /// The tenant's rules, oldest first.
+    async fn list_tax_rates(&self, tenant: TenantId) -> StoreResult<Vec<TaxRateRecord>>;
+    /// True if the rule existed.
+    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool>;
 }
 
 /// What became of a request carrying an `Idempotency-Key`.
@@ -404,6 +444,7 @@ pub trait Store:
     + OneTimeItemStore
     + BillingStore
     + InvoiceStore
+    + TaxRateStore
     + IdempotencyStore
 {
     /// Applies pending migrations.

@@ -9,6 +9,8 @@ use crate::auth::{IssuedCredential, new_access_token, new_app_key, token_hash};
 use crate::error::{AppError, Field};
 use crate::model::{Tenant, TenantSettings};
 use crate::store::{NewApiUser, NewTenant, StoreError, TenantRow};
+use crate::tax_engine::{AvaTaxSettings, Secret};
+use dynabill_core::domain::TaxMode;
 
 /// The user name given to a tenant's first API user when none is chosen.
 pub const DEFAULT_USER_NAME: &str = "api";
@@ -46,6 +48,22 @@ pub(crate) fn tenant_from_row(row: TenantRow) -> Result<Tenant, AppError> {
         })?,
         rounding: rounding_from_code(row.rounding)
             .ok_or_else(|| anyhow::anyhow!("tenant {} has rounding {}", row.id, row.rounding))?,
+        tax_mode: TaxMode::from_code(row.tax_mode)
+            .ok_or_else(|| anyhow::anyhow!("tenant {} has tax mode {}", row.id, row.tax_mode))?,
+        avatax: match (
+            &row.avatax_url,
+            &row.avatax_account_id,
+            &row.avatax_license_key,
+            &row.avatax_company_code,
+        ) {
+            (Some(url), Some(account), Some(key), Some(company)) => Some(AvaTaxSettings {
+                base_url: url.clone(),
+                account_id: account.clone(),
+                license_key: Secret::new(key.clone()),
+                company_code: company.clone(),
+            }),
+            _ => None,
+        },
     };
     Ok(Tenant {
         id: row.id,
@@ -85,6 +103,12 @@ pub struct SettingsChange {
     pub proration_policy: Option<ProrationPolicy>,
     pub rounding: Option<Rounding>,
     pub time_zone: Option<String>,
+    pub tax_mode: Option<TaxMode>,
+    pub avatax_url: Option<String>,
+    pub avatax_account_id: Option<String>,
+    /// Stored as a secret: never printed back.
+    pub avatax_license_key: Option<String>,
+    pub avatax_company_code: Option<String>,
 }
 
 fn validate_user_name(user_name: &str) -> Result<(), AppError> {
@@ -250,6 +274,38 @@ impl App {
                 ));
             }
             row.bill_run_hour = i64::from(hour);
+        }
+        if let Some(url) = change.avatax_url {
+            let ok = url.starts_with("https://") || url.starts_with("http://");
+            if !ok {
+                return Err(AppError::invalid(
+                    Field::AvaTaxUrl,
+                    "must be an http(s) URL",
+                ));
+            }
+            row.avatax_url = Some(url.trim_end_matches('/').to_owned());
+        }
+        for (value, slot) in [
+            (change.avatax_account_id, &mut row.avatax_account_id),
+            (change.avatax_license_key, &mut row.avatax_license_key),
+            (change.avatax_company_code, &mut row.avatax_company_code),
+        ] {
+            if let Some(value) = value {
+                *slot = Some(value);
+            }
+        }
+        if let Some(mode) = change.tax_mode {
+            row.tax_mode = mode.code();
+        }
+        let complete = row.avatax_url.is_some()
+            && row.avatax_account_id.is_some()
+            && row.avatax_license_key.is_some()
+            && row.avatax_company_code.is_some();
+        if row.tax_mode == TaxMode::Avalara.code() && !complete {
+            return Err(AppError::invalid(
+                Field::TaxMode,
+                "3 (Avalara) needs the AvaTax URL, account ID, license key and company code",
+            ));
         }
         row.auto_post = change.auto_post.unwrap_or(tenant.settings.auto_post);
         row.proration_policy = change

@@ -95,6 +95,11 @@ coded_enum!(
     InvoiceStatus { Draft = 1, PendingTax = 2, Posted = 3, Paid = 4, Cancelled = 5 }
 );
 
+coded_enum!(
+    /// `TaxMode` (tenant setting): how invoices are taxed (BILLING.md §7).
+    TaxMode { None = 0, BuiltIn = 1, External = 2, Avalara = 3 }
+);
+
 impl InvoiceStatus {
     /// Whether `DueDate`, `PONumber` and `Memo` may still change (BILLING.md §6).
     pub fn is_editable(self) -> bool {

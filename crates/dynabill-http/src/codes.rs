@@ -179,6 +179,8 @@ pub enum Operation {
     ListInvoices,
     UpdateInvoice,
     CancelInvoice,
+    ListPendingTaxLines,
+    UpdateInvoiceTax,
 }
 
 /// What a code pair means here.
@@ -186,8 +188,6 @@ pub enum Operation {
 pub enum Route {
     /// A pair of the contract, served by this operation.
     Served(ApiCode, Operation),
-    /// A pair of the contract whose entity is not built yet.
-    NotYetBuilt(ApiCode),
     /// Not a pair of the contract.
     Unknown,
 }
@@ -226,7 +226,8 @@ pub fn route(api_code: i64, entity_code: i64) -> Route {
         (A::List, E::Invoice) => served(O::ListInvoices),
         (A::Upsert, E::Invoice) => served(O::UpdateInvoice),
         (A::Cancel, E::Invoice) => served(O::CancelInvoice),
-        (A::TaxLines | A::UpdateTax, E::Invoice) => Route::NotYetBuilt(api),
+        (A::TaxLines, E::Invoice) => served(O::ListPendingTaxLines),
+        (A::UpdateTax, E::Invoice) => served(O::UpdateInvoiceTax),
         _ => Route::Unknown,
     }
 }

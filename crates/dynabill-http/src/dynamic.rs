@@ -18,7 +18,7 @@ use crate::codes::{
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{API_CODE, ENTITY_CODE};
-use crate::ops::{accounts, invoices, one_time, plans, recurring};
+use crate::ops::{accounts, invoices, one_time, plans, recurring, taxes};
 use crate::params::Params;
 use crate::{RequestId, ServerState};
 
@@ -87,15 +87,6 @@ async fn serve(
             return Err(DoorError::Method(
                 MethodError::Unsupported,
                 format!("api_code {api_code} is not supported for entity_code {entity_code}"),
-            ));
-        }
-        Route::NotYetBuilt(api) => {
-            check_method(api, method)?;
-            return Err(DoorError::Method(
-                MethodError::Unsupported,
-                format!(
-                    "api_code {api_code} for entity_code {entity_code} is not available on this server yet"
-                ),
             ));
         }
         Route::Served(api, operation) => (api, operation),
@@ -181,6 +172,8 @@ async fn run(
         Operation::ListInvoices => invoices::list(app, tenant, p, request_id).await,
         Operation::UpdateInvoice => invoices::update(app, tenant, p, request_id).await,
         Operation::CancelInvoice => invoices::cancel(app, tenant, p, request_id).await,
+        Operation::ListPendingTaxLines => taxes::pending_lines(app, tenant, p, request_id).await,
+        Operation::UpdateInvoiceTax => taxes::update_tax(app, tenant, p, request_id).await,
     }
 }
 

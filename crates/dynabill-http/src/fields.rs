@@ -55,5 +55,12 @@ pub fn wire_name(field: Field) -> &'static str {
         Field::InvoiceStatus => "InvoiceStatus",
         Field::DueDate => "DueDate",
         Field::PaidDate => "PaidDate",
+        Field::TaxMode => "tax-mode",
+        Field::AvaTaxUrl => "avatax-url",
+        Field::TaxRate => "rate",
+        Field::TaxName => "name",
+        Field::Country => "Country",
+        Field::TaxAmount => "items[].taxes[].amount",
+        Field::InvoiceLineId => "items[].id",
     }
 }

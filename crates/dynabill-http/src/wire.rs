@@ -175,6 +175,21 @@ impl Serialize for Num {
     }
 }
 
+/// A decimal as a JSON number exactly as stored (tax amounts keep the scale they
+/// were computed or sent with: `1.50` from a rate table, `0.00625` from a service).
+pub struct Exact(Decimal);
+
+impl Serialize for Exact {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let number: serde_json::Number = self
+            .0
+            .to_string()
+            .parse()
+            .map_err(serde::ser::Error::custom)?;
+        number.serialize(s)
+    }
+}
+
 fn name_of(kind: ItemChangeKind) -> &'static str {
     match kind {
         ItemChangeKind::Created => "Created",
@@ -344,9 +359,22 @@ impl<'a> From<&'a OneTimeItem> for OneTimeItemOut<'a> {
 
 #[derive(Serialize)]
 #[allow(non_snake_case)]
-pub struct TaxOut {
-    Description: String,
-    Amount: Num,
+pub struct TaxOut<'a> {
+    Description: &'a str,
+    Amount: Exact,
+    Rate: Option<Num>,
+    Jurisdiction: Option<&'a str>,
+}
+
+impl<'a> From<&'a dynabill_app::model::LineTax> for TaxOut<'a> {
+    fn from(t: &'a dynabill_app::model::LineTax) -> Self {
+        TaxOut {
+            Description: &t.description,
+            Amount: Exact(t.amount),
+            Rate: t.rate.map(Num),
+            Jurisdiction: t.jurisdiction.as_deref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -369,8 +397,8 @@ pub struct InvoiceLineOut<'a> {
     PeriodStart: Option<String>,
     PeriodEnd: Option<String>,
     TaxCode: Option<&'a str>,
-    TaxAmount: Amount,
-    Taxes: Vec<TaxOut>,
+    TaxAmount: Exact,
+    Taxes: Vec<TaxOut<'a>>,
 }
 
 impl<'a> InvoiceLineOut<'a> {
@@ -396,8 +424,8 @@ impl<'a> InvoiceLineOut<'a> {
             PeriodStart: line.period.map(|p| day(p.0)),
             PeriodEnd: line.period.map(|p| day(p.1.yesterday().unwrap_or(p.1))),
             TaxCode: line.tax_code.as_deref(),
-            TaxAmount: Amount::in_currency(line.tax_amount, currency),
-            Taxes: Vec::new(),
+            TaxAmount: Exact(line.tax_amount),
+            Taxes: line.taxes.iter().map(TaxOut::from).collect(),
         }
     }
 }
@@ -426,6 +454,10 @@ pub struct InvoiceOut<'a> {
     PaidDate: Option<String>,
     PaymentReference: Option<&'a str>,
     CancelReason: Option<&'a str>,
+    /// Why the last attempt to tax it failed, while it waits in Pending Tax.
+    TaxError: Option<&'a str>,
+    TaxAttempts: i64,
+    NextTaxAttempt: Option<String>,
     CreatedAt: String,
     UpdatedAt: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -457,9 +489,62 @@ impl<'a> InvoiceOut<'a> {
             PaidDate: i.paid_date.map(day),
             PaymentReference: i.payment_reference.as_deref(),
             CancelReason: i.cancel_reason.as_deref(),
+            TaxError: i.tax_error.as_deref(),
+            TaxAttempts: i.tax_attempts,
+            NextTaxAttempt: i.next_tax_attempt.map(stamp),
             CreatedAt: stamp(i.created_at),
             UpdatedAt: stamp(i.updated_at),
             Lines: with_lines.then(|| i.lines.iter().map(|l| InvoiceLineOut::new(l, c)).collect()),
+        }
+    }
+}
+
+/// One row of 1007/119, with DealHub's names for the two keys.
+#[derive(Serialize)]
+#[allow(non_snake_case)]
+pub struct PendingTaxLineOut<'a> {
+    BillingInvoiceID2: String,
+    InvoiceLineID2: String,
+    InvoiceDate: String,
+    Currency: &'static str,
+    AccountID: String,
+    AccountExtID: &'a str,
+    AccountName: &'a str,
+    Address: Option<&'a str>,
+    City: Option<&'a str>,
+    State: Option<&'a str>,
+    Zip: Option<&'a str>,
+    Country: Option<&'static str>,
+    TaxExemptionNumber: Option<&'a str>,
+    ProductCode: &'a str,
+    Description: &'a str,
+    TaxCode: Option<&'a str>,
+    Quantity: Num,
+    Amount: Amount,
+}
+
+impl<'a> From<&'a dynabill_app::taxes::PendingTaxLine> for PendingTaxLineOut<'a> {
+    fn from(row: &'a dynabill_app::taxes::PendingTaxLine) -> Self {
+        let f = &row.account.fields;
+        PendingTaxLineOut {
+            BillingInvoiceID2: row.invoice.id.to_string(),
+            InvoiceLineID2: row.line.id.to_string(),
+            InvoiceDate: day(row.invoice.invoice_date),
+            Currency: row.invoice.currency.code(),
+            AccountID: row.account.id.to_string(),
+            AccountExtID: &f.ext_id,
+            AccountName: &f.name,
+            Address: f.address.as_deref(),
+            City: f.city.as_deref(),
+            State: f.state.as_deref(),
+            Zip: f.zip.as_deref(),
+            Country: f.country.map(|c| c.alpha2()),
+            TaxExemptionNumber: f.tax_exemption_number.as_deref(),
+            ProductCode: &row.line.product_code,
+            Description: &row.line.description,
+            TaxCode: row.line.tax_code.as_deref(),
+            Quantity: Num(row.line.quantity),
+            Amount: Amount::in_currency(row.line.amount, row.invoice.currency),
         }
     }
 }

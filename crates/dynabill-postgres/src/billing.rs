@@ -12,15 +12,16 @@
 use async_trait::async_trait;
 use dynabill_app::model::{
     Account, AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate,
-    OneTimeItem, Page, PageRequest, Plan,
+    OneTimeItem, Page, PageRequest, Plan, PostInvoice, TaxRateRecord,
 };
-use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult};
+use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult, TaxRateStore};
 use dynabill_core::billing::LedgerEntry;
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
+use dynabill_core::tax::TaxRule;
 use dynabill_sql::{
     AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
-    LedgerRecord, OneTimeItemRecord, PlanRecord, attach_lines, date_text, invoice_values,
-    ledger_values, line_values, micros,
+    LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines, date_text,
+    invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -38,8 +39,9 @@ const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext
     i.due_date::text AS due_date, i.currency, i.subtotal::text AS subtotal, \
     i.tax_total::text AS tax_total, i.total::text AS total, i.credit_applied::text AS credit_applied, \
     i.credit_added::text AS credit_added, i.amount_due::text AS amount_due, i.po_number, i.memo, \
-    i.paid_date::text AS paid_date, i.payment_reference, i.cancel_reason, i.created_at, \
-    i.updated_at, i.version \
+    i.paid_date::text AS paid_date, i.payment_reference, i.cancel_reason, i.tax_error, \
+    i.tax_attempts::int8 AS tax_attempts, i.next_tax_attempt, i.created_at, i.updated_at, \
+    i.version \
     FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
 
 const INVOICE_COUNT: &str = "SELECT COUNT(*) \
@@ -52,7 +54,7 @@ const LINE_SELECT: &str = "SELECT id, invoice_id, line_type::int8 AS line_type, 
     discount_percent::text AS discount_percent, fraction::text AS fraction, amount::text AS amount, \
     service_start::text AS service_start, service_end::text AS service_end, \
     period_start::text AS period_start, period_end::text AS period_end, tax_code, \
-    tax_amount::text AS tax_amount \
+    tax_amount::text AS tax_amount, taxes \
     FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, id";
 
 /// The unreleased ledger entries of the items of the accounts `$2` (an array) of tenant `$1`.
@@ -713,6 +715,120 @@ impl InvoiceStore for PgStore {
         Ok(invoice)
     }
 
+    async fn post_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        post: &PostInvoice,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.pool.begin().await.map_err(db_error)?;
+        // The row lock this takes queues other writers of the invoice; each re-checks
+        // the version and status once it gets the row, so only the first one matches.
+        let account: Option<i64> = sqlx::query_scalar(
+            "UPDATE invoices SET status = $1, tax_total = $2::numeric, total = $3::numeric,
+                 credit_applied = $4::numeric, credit_added = $5::numeric,
+                 amount_due = $6::numeric, tax_error = NULL, next_tax_attempt = NULL,
+                 updated_at = $7, version = version + 1
+             WHERE tenant_id = $8 AND id = $9 AND version = $10 AND status IN (1, 2)
+             RETURNING account_id",
+        )
+        .bind(post.status.code())
+        .bind(post.tax_total.to_string())
+        .bind(post.total.to_string())
+        .bind(post.credit_applied.to_string())
+        .bind(post.credit_added.to_string())
+        .bind(post.amount_due.to_string())
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        let Some(account) = account else {
+            return Err(StoreError::Stale);
+        };
+        // Every line's taxes are replaced: the lines named get theirs, the rest none.
+        sqlx::query(
+            "UPDATE invoice_lines SET taxes = '[]', tax_amount = 0
+             WHERE tenant_id = $1 AND invoice_id = $2",
+        )
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(write_error)?;
+        for line in &post.line_taxes {
+            let tax_amount: Decimal = line.taxes.iter().map(|t| t.amount).sum();
+            sqlx::query(
+                "UPDATE invoice_lines SET taxes = $1, tax_amount = $2::numeric,
+                     tax_code = COALESCE($3, tax_code)
+                 WHERE tenant_id = $4 AND invoice_id = $5 AND id = $6",
+            )
+            .bind(taxes_text(&line.taxes))
+            .bind(tax_amount.to_string())
+            .bind(line.tax_code.as_deref())
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(line.line_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(write_error)?;
+        }
+        move_credit(
+            &mut tx,
+            tenant,
+            AccountId(account),
+            post.balance.0,
+            post.balance.1,
+        )
+        .await?;
+        if post.status == InvoiceStatus::Posted {
+            // Last, so that the tenant's sequence stays locked only for the end of the
+            // transaction; a refused posting never takes a number.
+            let number = take_numbers(&mut tx, tenant, 1, prefix).await?.pop();
+            sqlx::query("UPDATE invoices SET invoice_number = $1 WHERE tenant_id = $2 AND id = $3")
+                .bind(number)
+                .bind(tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(write_error)?;
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(write_error)?;
+        Ok(invoice)
+    }
+
+    async fn record_tax_error(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        error: &str,
+        next_attempt: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE invoices SET tax_error = $1, tax_attempts = tax_attempts + 1,
+                 next_tax_attempt = $2, updated_at = $3
+             WHERE tenant_id = $4 AND id = $5 AND status = 2",
+        )
+        .bind(error)
+        .bind(micros(next_attempt))
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn account_has_invoices(
         &self,
         tenant: TenantId,
@@ -743,5 +859,50 @@ impl InvoiceStore for PgStore {
         .fetch_one(&self.pool)
         .await
         .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl TaxRateStore for PgStore {
+    async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tax_rates (tenant_id, name, country, state, tax_code, rate)
+             VALUES ($1, $2, $3, $4, $5, $6::numeric) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(&rule.name)
+        .bind(&rule.country)
+        .bind(&rule.state)
+        .bind(&rule.tax_code)
+        .bind(rule.rate.to_string())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_error)?;
+        Ok(TaxRateRecord {
+            id,
+            rule: rule.clone(),
+        })
+    }
+
+    async fn list_tax_rates(&self, tenant: TenantId) -> StoreResult<Vec<TaxRateRecord>> {
+        let rows: Vec<TaxRateRow> = sqlx::query_as(
+            "SELECT id, name, country, state, tax_code, rate::text AS rate
+             FROM tax_rates WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_error)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tax_rates WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant.0)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 }

@@ -16,7 +16,8 @@ macro_rules! tenant_shapes {
     () => {
         "id, app_key, name, currency, time_zone, auto_post, invoice_prefix, \
          bill_run_hour::int8 AS bill_run_hour, proration_policy::int8 AS proration_policy, \
-         rounding::int8 AS rounding, test_today::text AS test_today, created_at"
+         rounding::int8 AS rounding, tax_mode::int8 AS tax_mode, avatax_url, avatax_account_id, \
+         avatax_license_key, avatax_company_code, test_today::text AS test_today, created_at"
     };
 }
 
@@ -111,8 +112,10 @@ impl TenantStore for PgStore {
     async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()> {
         sqlx::query(
             "UPDATE tenants SET time_zone = $1, auto_post = $2, invoice_prefix = $3,
-                 bill_run_hour = $4, proration_policy = $5, rounding = $6
-             WHERE id = $7",
+                 bill_run_hour = $4, proration_policy = $5, rounding = $6, tax_mode = $7,
+                 avatax_url = $8, avatax_account_id = $9, avatax_license_key = $10,
+                 avatax_company_code = $11
+             WHERE id = $12",
         )
         .bind(&row.time_zone)
         .bind(row.auto_post)
@@ -120,6 +123,11 @@ impl TenantStore for PgStore {
         .bind(row.bill_run_hour)
         .bind(row.proration_policy)
         .bind(row.rounding)
+        .bind(row.tax_mode)
+        .bind(&row.avatax_url)
+        .bind(&row.avatax_account_id)
+        .bind(&row.avatax_license_key)
+        .bind(&row.avatax_company_code)
         .bind(tenant.0)
         .execute(&self.pool)
         .await

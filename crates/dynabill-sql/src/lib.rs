@@ -10,8 +10,8 @@ use std::str::FromStr;
 use anyhow::anyhow;
 use dynabill_app::model::{
     Account, AccountFields, Cancellation, Invoice, InvoiceLineRecord, ItemChange, ItemChangeKind,
-    NewInvoice, OneTimeItem, OneTimeItemFields, Plan, PlanFields, RecurringItem,
-    RecurringItemFields,
+    LineTax, NewInvoice, OneTimeItem, OneTimeItemFields, Plan, PlanFields, RecurringItem,
+    RecurringItemFields, TaxRateRecord,
 };
 use dynabill_app::store::{StoreError, TenantRow};
 use dynabill_core::billing::{EntryKey, LedgerEntry, LineType};
@@ -20,6 +20,7 @@ use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, BillingTiming, DueDateMethod, InvoiceGrouping,
     InvoiceId, InvoiceStatus, OneTimeItemId, PlanId, RecurringItemId, TenantId,
 };
+use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -79,13 +80,19 @@ pub struct TenantRecord {
     pub bill_run_hour: i64,
     pub proration_policy: i64,
     pub rounding: i64,
+    pub tax_mode: i64,
+    pub avatax_url: Option<String>,
+    pub avatax_account_id: Option<String>,
+    pub avatax_license_key: Option<String>,
+    pub avatax_company_code: Option<String>,
     pub test_today: Option<String>,
     pub created_at: i64,
 }
 
 /// The columns of `tenants` a [`TenantRecord`] reads, for a table aliased `t`.
 pub const TENANT_COLUMNS: &str = "t.id, t.app_key, t.name, t.currency, t.time_zone, t.auto_post, \
-    t.invoice_prefix, t.bill_run_hour, t.proration_policy, t.rounding, t.test_today, t.created_at";
+    t.invoice_prefix, t.bill_run_hour, t.proration_policy, t.rounding, t.tax_mode, t.avatax_url, \
+    t.avatax_account_id, t.avatax_license_key, t.avatax_company_code, t.test_today, t.created_at";
 
 impl TryFrom<TenantRecord> for TenantRow {
     type Error = StoreError;
@@ -102,6 +109,11 @@ impl TryFrom<TenantRecord> for TenantRow {
             bill_run_hour: r.bill_run_hour,
             proration_policy: r.proration_policy,
             rounding: r.rounding,
+            tax_mode: r.tax_mode,
+            avatax_url: r.avatax_url,
+            avatax_account_id: r.avatax_account_id,
+            avatax_license_key: r.avatax_license_key,
+            avatax_company_code: r.avatax_company_code,
             test_today: parse_opt_date(r.test_today.as_deref())?,
             created_at: from_micros(r.created_at)?,
         })
@@ -711,6 +723,9 @@ pub struct InvoiceRecord {
     pub paid_date: Option<String>,
     pub payment_reference: Option<String>,
     pub cancel_reason: Option<String>,
+    pub tax_error: Option<String>,
+    pub tax_attempts: i64,
+    pub next_tax_attempt: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
     pub version: i64,
@@ -739,6 +754,9 @@ impl InvoiceRecord {
             paid_date: parse_opt_date(self.paid_date.as_deref())?,
             payment_reference: self.payment_reference,
             cancel_reason: self.cancel_reason,
+            tax_error: self.tax_error,
+            tax_attempts: self.tax_attempts,
+            next_tax_attempt: self.next_tax_attempt.map(from_micros).transpose()?,
             lines,
             created_at: from_micros(self.created_at)?,
             updated_at: from_micros(self.updated_at)?,
@@ -811,6 +829,7 @@ pub struct InvoiceLineRow {
     pub period_end: Option<String>,
     pub tax_code: Option<String>,
     pub tax_amount: String,
+    pub taxes: String,
 }
 
 impl TryFrom<InvoiceLineRow> for InvoiceLineRecord {
@@ -842,13 +861,14 @@ impl TryFrom<InvoiceLineRow> for InvoiceLineRecord {
             period,
             tax_code: r.tax_code,
             tax_amount: parse_decimal(&r.tax_amount)?,
+            taxes: parse_taxes(&r.taxes)?,
         })
     }
 }
 
 /// The columns of `invoice_lines` after `tenant_id, invoice_id`, in the order
 /// [`line_values`] gives them.
-pub const LINE_WRITABLE: [&str; 17] = [
+pub const LINE_WRITABLE: [&str; 18] = [
     "line_type",
     "recurring_item_id",
     "one_time_item_id",
@@ -866,6 +886,7 @@ pub const LINE_WRITABLE: [&str; 17] = [
     "period_end",
     "tax_code",
     "tax_amount",
+    "taxes",
 ];
 
 pub fn line_values(l: &InvoiceLineRecord) -> Vec<Value> {
@@ -888,7 +909,76 @@ pub fn line_values(l: &InvoiceLineRecord) -> Vec<Value> {
         OptText(l.period.map(|p| date_text(p.1))),
         OptText(l.tax_code.clone()),
         amount(l.tax_amount),
+        Text(taxes_text(&l.taxes)),
     ]
+}
+
+/// A line's taxes as stored: a JSON array of `{description, amount, rate?,
+/// jurisdiction?}` with amounts and rates as exact decimal strings.
+pub fn taxes_text(taxes: &[LineTax]) -> String {
+    let list: Vec<serde_json::Value> = taxes
+        .iter()
+        .map(|t| {
+            let mut o = serde_json::Map::new();
+            o.insert("description".into(), t.description.clone().into());
+            o.insert("amount".into(), t.amount.to_string().into());
+            if let Some(rate) = t.rate {
+                o.insert("rate".into(), rate.to_string().into());
+            }
+            if let Some(j) = &t.jurisdiction {
+                o.insert("jurisdiction".into(), j.clone().into());
+            }
+            serde_json::Value::Object(o)
+        })
+        .collect();
+    serde_json::Value::Array(list).to_string()
+}
+
+fn parse_taxes(text: &str) -> Result<Vec<LineTax>, StoreError> {
+    let bad = |why: &str| StoreError::Other(anyhow!("bad stored taxes {text:?}: {why}"));
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| bad("not JSON"))?;
+    let list = value.as_array().ok_or_else(|| bad("not an array"))?;
+    list.iter()
+        .map(|t| {
+            let field = |k: &str| t.get(k).and_then(serde_json::Value::as_str);
+            Ok(LineTax {
+                description: field("description")
+                    .ok_or_else(|| bad("no description"))?
+                    .to_owned(),
+                amount: parse_decimal(field("amount").ok_or_else(|| bad("no amount"))?)?,
+                rate: field("rate").map(parse_decimal).transpose()?,
+                jurisdiction: field("jurisdiction").map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
+/// A row of `tax_rates`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TaxRateRow {
+    pub id: i64,
+    pub name: String,
+    pub country: String,
+    pub state: Option<String>,
+    pub tax_code: Option<String>,
+    pub rate: String,
+}
+
+impl TryFrom<TaxRateRow> for TaxRateRecord {
+    type Error = StoreError;
+
+    fn try_from(r: TaxRateRow) -> Result<Self, StoreError> {
+        Ok(TaxRateRecord {
+            id: r.id,
+            rule: TaxRule {
+                name: r.name,
+                country: r.country,
+                state: r.state,
+                tax_code: r.tax_code,
+                rate: parse_decimal(&r.rate)?,
+            },
+        })
+    }
 }
 
 /// Groups line rows (ordered by invoice, then line) under their invoices, keeping

@@ -4,14 +4,15 @@
 use async_trait::async_trait;
 use dynabill_app::model::{
     Account, AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceUpdate, OneTimeItem, Page,
-    PageRequest, Plan,
+    PageRequest, Plan, PostInvoice, TaxRateRecord,
 };
-use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult};
+use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult, TaxRateStore};
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
+use dynabill_core::tax::TaxRule;
 use dynabill_sql::{
     AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
-    LedgerRecord, OneTimeItemRecord, PlanRecord, attach_lines, date_text, invoice_values,
-    ledger_values, line_values, micros,
+    LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines, date_text,
+    invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -26,11 +27,12 @@ use crate::{SqliteStore, db_error, is_unique_violation, push_columns, push_value
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
     i.status, i.invoice_date, i.due_date, i.currency, i.subtotal, i.tax_total, i.total, i.credit_applied, \
     i.credit_added, i.amount_due, i.po_number, i.memo, i.paid_date, i.payment_reference, i.cancel_reason, \
-    i.created_at, i.updated_at, i.version FROM invoices i JOIN accounts a ON a.id = i.account_id";
+    i.tax_error, i.tax_attempts, i.next_tax_attempt, i.created_at, i.updated_at, i.version \
+    FROM invoices i JOIN accounts a ON a.id = i.account_id";
 
 const LINE_SELECT: &str = "SELECT id, invoice_id, line_type, recurring_item_id, one_time_item_id, item_ext_id, \
     product_code, description, quantity, unit_price, discount_percent, fraction, amount, service_start, \
-    service_end, period_start, period_end, tax_code, tax_amount FROM invoice_lines";
+    service_end, period_start, period_end, tax_code, tax_amount, taxes FROM invoice_lines";
 
 /// The stored form of a credit balance: normalised, so that text equality is
 /// numeric equality in the conditional updates below.
@@ -601,6 +603,108 @@ impl InvoiceStore for SqliteStore {
         Ok(invoice)
     }
 
+    async fn post_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        post: &PostInvoice,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        let mut tx = self.begin_write().await?;
+        let account: Option<i64> = sqlx::query_scalar(
+            "UPDATE invoices SET status = ?, tax_total = ?, total = ?, credit_applied = ?, credit_added = ?,
+                 amount_due = ?, tax_error = NULL, next_tax_attempt = NULL, updated_at = ?, version = version + 1
+             WHERE tenant_id = ? AND id = ? AND version = ? AND status IN (1, 2) RETURNING account_id",
+        )
+        .bind(post.status.code())
+        .bind(post.tax_total.to_string())
+        .bind(post.total.to_string())
+        .bind(post.credit_applied.to_string())
+        .bind(post.credit_added.to_string())
+        .bind(post.amount_due.to_string())
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .bind(version)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let Some(account) = account else {
+            return Err(StoreError::Stale);
+        };
+        // Every line's taxes are replaced: the lines named get theirs, the rest none.
+        sqlx::query("UPDATE invoice_lines SET taxes = '[]', tax_amount = '0' WHERE tenant_id = ? AND invoice_id = ?")
+            .bind(tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        for line in &post.line_taxes {
+            let tax_amount: Decimal = line.taxes.iter().map(|t| t.amount).sum();
+            sqlx::query(
+                "UPDATE invoice_lines SET taxes = ?, tax_amount = ?, tax_code = COALESCE(?, tax_code)
+                 WHERE tenant_id = ? AND invoice_id = ? AND id = ?",
+            )
+            .bind(taxes_text(&line.taxes))
+            .bind(tax_amount.to_string())
+            .bind(line.tax_code.clone())
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(line.line_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        move_credit(
+            &mut tx,
+            tenant,
+            AccountId(account),
+            post.balance.0,
+            post.balance.1,
+        )
+        .await?;
+        if post.status == InvoiceStatus::Posted {
+            let number = take_numbers(&mut tx, tenant, 1, prefix).await?.pop();
+            sqlx::query("UPDATE invoices SET invoice_number = ? WHERE tenant_id = ? AND id = ?")
+                .bind(number)
+                .bind(tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        let invoice = invoice_by_id(&mut tx, tenant, id.0, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(invoice)
+    }
+
+    async fn record_tax_error(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        error: &str,
+        next_attempt: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE invoices SET tax_error = ?, tax_attempts = tax_attempts + 1, next_tax_attempt = ?, updated_at = ?
+             WHERE tenant_id = ? AND id = ? AND status = 2",
+        )
+        .bind(error)
+        .bind(micros(next_attempt))
+        .bind(micros(now))
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
     async fn account_has_invoices(
         &self,
         tenant: TenantId,
@@ -625,5 +729,47 @@ impl InvoiceStore for SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db_error)
+    }
+}
+
+#[async_trait]
+impl TaxRateStore for SqliteStore {
+    async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO tax_rates (tenant_id, name, country, state, tax_code, rate) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(&rule.name)
+        .bind(&rule.country)
+        .bind(&rule.state)
+        .bind(&rule.tax_code)
+        .bind(rule.rate.to_string())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(db_error)?;
+        Ok(TaxRateRecord {
+            id,
+            rule: rule.clone(),
+        })
+    }
+
+    async fn list_tax_rates(&self, tenant: TenantId) -> StoreResult<Vec<TaxRateRecord>> {
+        let rows: Vec<TaxRateRow> =
+            sqlx::query_as("SELECT id, name, country, state, tax_code, rate FROM tax_rates WHERE tenant_id = ? ORDER BY id")
+                .bind(tenant.0)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(db_error)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool> {
+        let done = sqlx::query("DELETE FROM tax_rates WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.0)
+            .bind(id)
+            .execute(&self.writer)
+            .await
+            .map_err(db_error)?;
+        Ok(done.rows_affected() == 1)
     }
 }

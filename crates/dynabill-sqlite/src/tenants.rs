@@ -99,7 +99,8 @@ impl TenantStore for SqliteStore {
     async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()> {
         sqlx::query(
             "UPDATE tenants SET time_zone = ?, auto_post = ?, invoice_prefix = ?, bill_run_hour = ?,
-                 proration_policy = ?, rounding = ? WHERE id = ?",
+                 proration_policy = ?, rounding = ?, tax_mode = ?, avatax_url = ?, avatax_account_id = ?,
+                 avatax_license_key = ?, avatax_company_code = ? WHERE id = ?",
         )
         .bind(&row.time_zone)
         .bind(row.auto_post)
@@ -107,6 +108,11 @@ impl TenantStore for SqliteStore {
         .bind(row.bill_run_hour)
         .bind(row.proration_policy)
         .bind(row.rounding)
+        .bind(row.tax_mode)
+        .bind(&row.avatax_url)
+        .bind(&row.avatax_account_id)
+        .bind(&row.avatax_license_key)
+        .bind(&row.avatax_company_code)
         .bind(tenant.0)
         .execute(&self.writer)
         .await

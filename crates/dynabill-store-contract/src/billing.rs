@@ -36,14 +36,19 @@ fn decimal_texts(
     let lines = lines
         .iter()
         .map(|l| {
-            vec![
+            let mut texts = vec![
                 l.quantity.to_string(),
                 l.unit_price.to_string(),
                 l.discount_percent.to_string(),
                 l.fraction.map(|f| f.to_string()).unwrap_or_default(),
                 l.amount.to_string(),
                 l.tax_amount.to_string(),
-            ]
+            ];
+            for tax in &l.taxes {
+                texts.push(tax.amount.to_string());
+                texts.push(tax.rate.map(|r| r.to_string()).unwrap_or_default());
+            }
+            texts
         })
         .collect();
     (invoice, lines)
@@ -117,6 +122,9 @@ fn assert_stored(
         paid_date: None,
         payment_reference: None,
         cancel_reason: None,
+        tax_error: None,
+        tax_attempts: 0,
+        next_tax_attempt: None,
         lines,
         created_at: at,
         updated_at: at,

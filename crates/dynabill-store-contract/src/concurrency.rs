@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountFilter, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey,
+    AccountFilter, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, PostInvoice, RecordKey,
 };
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use dynabill_core::domain::InvoiceStatus;
 use jiff::civil::date;
+use rust_decimal::dec;
 use tokio::sync::Barrier;
 
 use crate::fixtures::{
@@ -554,4 +555,97 @@ pub async fn concurrent_claims_of_a_scheduled_run_claim_it_exactly_once(store: A
             "day {day}: {results:?}"
         );
     }
+}
+
+pub async fn concurrent_postings_use_an_accounts_credit_once_and_take_one_number(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let bk = book(&*store, t, "acc").await;
+    crate::fixtures::credit(&*store, &bk, dec!(30.00)).await; // INV-000001
+    let (jan, feb) = (
+        (date(2025, 1, 1), date(2025, 2, 1)),
+        (date(2025, 2, 1), date(2025, 3, 1)),
+    );
+    let account = crate::fixtures::find_account(&*store, t, bk.account.id).await;
+    let drafts = bill(
+        &account,
+        vec![
+            new_invoice(
+                InvoiceStatus::Draft,
+                jan.0,
+                vec![recurring_line(&bk.item, jan.0, jan.1)],
+            ),
+            new_invoice(
+                InvoiceStatus::Draft,
+                feb.0,
+                vec![recurring_line(&bk.item, feb.0, feb.1)],
+            ),
+        ],
+        vec![
+            (Some(0), base(&bk.item, jan.0, jan.1)),
+            (Some(1), base(&bk.item, feb.0, feb.1)),
+        ],
+        Vec::new(),
+    );
+    let made = store
+        .commit_bill(t, &drafts, "INV-", minutes(2))
+        .await
+        .unwrap();
+    let drafts = [
+        find_invoice(&*store, t, made[0]).await,
+        find_invoice(&*store, t, made[1]).await,
+    ];
+
+    // Half the racers post January, half February, each from the full balance: the
+    // first posting uses the credit, so every other one is refused.
+    let postings: Vec<_> = drafts
+        .iter()
+        .map(|draft| PostInvoice {
+            credit_applied: dec!(5.00),
+            amount_due: dec!(0.00),
+            balance: (dec!(30.00), dec!(25.00)),
+            ..crate::taxes::untaxed(draft, InvoiceStatus::Posted, dec!(30))
+        })
+        .collect();
+    let results = race(&store, |store, i| {
+        let (draft, posting) = (drafts[i % 2].clone(), postings[i % 2].clone());
+        async move { crate::taxes::post(&*store, t, &draft, &posting, 3).await }
+    })
+    .await;
+
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    let stale = results
+        .iter()
+        .filter(|r| matches!(r, Err(StoreError::Stale)))
+        .count();
+    assert_eq!((won.len(), stale), (1, RACERS - 1), "results: {results:?}");
+    assert_eq!(won[0].number.as_deref(), Some("INV-000002"));
+    let winner = usize::from(won[0].id != drafts[0].id);
+    assert_eq!(&find_invoice(&*store, t, drafts[winner].id).await, won[0]);
+    assert_eq!(
+        find_invoice(&*store, t, drafts[1 - winner].id).await,
+        drafts[1 - winner],
+        "the other invoice is untouched"
+    );
+    assert_eq!(
+        crate::fixtures::find_account(&*store, t, bk.account.id)
+            .await
+            .credit_balance,
+        dec!(25),
+        "the credit is used once"
+    );
+
+    // The losers took no number.
+    let loser = &drafts[1 - winner];
+    let next = crate::taxes::post(
+        &*store,
+        t,
+        loser,
+        &crate::taxes::untaxed(loser, InvoiceStatus::Posted, dec!(25)),
+        4,
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.number.as_deref(), Some("INV-000003"));
 }

@@ -447,6 +447,7 @@ pub(crate) fn recurring_line(item: &RecurringItem, start: Date, end: Date) -> In
         period: Some((start, end)),
         tax_code: None,
         tax_amount: dec!(0.00),
+        taxes: Vec::new(),
     }
 }
 
@@ -471,6 +472,7 @@ pub(crate) fn one_time_line(item: &OneTimeItem) -> InvoiceLineRecord {
         period: None,
         tax_code: None,
         tax_amount: dec!(0.00),
+        taxes: Vec::new(),
     }
 }
 
@@ -607,4 +609,30 @@ pub(crate) async fn ledger_of(
         .ledger;
     ledger.sort_by_key(|e| (e.item, e.period_start, e.entry));
     ledger
+}
+
+/// Puts `amount` of credit on the book's account with a posted credit note (which
+/// takes the tenant's next invoice number).
+pub(crate) async fn credit(store: &dyn Store, bk: &Book, amount: Decimal) {
+    let (start, end) = (date(2024, 12, 1), date(2025, 1, 1));
+    let mut note = new_invoice(
+        InvoiceStatus::Posted,
+        start,
+        vec![InvoiceLineRecord {
+            line_type: LineType::CancellationCredit,
+            amount: -amount,
+            ..recurring_line(&bk.item, start, end)
+        }],
+    );
+    note.credit_added = amount;
+    note.amount_due = dec!(0.00);
+    let account = find_account(store, bk.tenant, bk.account.id).await;
+    let crediting = AccountBill {
+        credit_balance_after: account.credit_balance + amount,
+        ..bill(&account, vec![note], Vec::new(), Vec::new())
+    };
+    store
+        .commit_bill(bk.tenant, &crediting, "INV-", minutes(1))
+        .await
+        .expect("committing a credit note");
 }

@@ -22,6 +22,7 @@ mod items;
 mod lifecycle;
 mod one_time;
 mod plans;
+mod taxes;
 mod tenants;
 
 pub use accounts::*;
@@ -39,6 +40,7 @@ pub use items::*;
 pub use lifecycle::*;
 pub use one_time::*;
 pub use plans::*;
+pub use taxes::*;
 pub use tenants::*;
 
 /// Expands to one `#[tokio::test]` per contract function. `$make` names an async
@@ -128,6 +130,14 @@ macro_rules! contract_tests {
             cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it_billed,
             an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_while_posted,
             a_tenant_never_sees_or_changes_another_tenants_invoices,
+            a_tenants_tax_mode_and_avatax_settings_are_kept_with_the_license_key,
+            tax_rates_are_listed_oldest_first_with_their_exact_rates_and_removed_once,
+            a_tenant_never_sees_or_removes_another_tenants_tax_rates,
+            line_taxes_are_kept_exactly_through_a_committed_bill,
+            posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_its_credit,
+            posting_a_draft_to_pending_tax_takes_no_number,
+            a_tax_error_is_recorded_only_while_pending_tax_and_cleared_by_posting,
+            concurrent_postings_use_an_accounts_credit_once_and_take_one_number,
             // END CONTRACT LIST
         );
     };
@@ -164,6 +174,7 @@ mod tests {
             include_str!("lifecycle.rs"),
             include_str!("one_time.rs"),
             include_str!("plans.rs"),
+            include_str!("taxes.rs"),
             include_str!("tenants.rs"),
         ];
         let mut names = BTreeSet::new();

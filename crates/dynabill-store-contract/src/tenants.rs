@@ -330,3 +330,93 @@ pub async fn tenants_are_listed_oldest_first_with_their_settings(store: Arc<dyn 
     assert_eq!(settings(&listed[2]), settings(&changed));
     assert_eq!(listed.len() as i64, store.tenant_count().await.unwrap());
 }
+
+/// The tax settings `update_tenant_settings` writes, as one comparable value.
+type TaxSettings = (
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn tax_settings(row: &TenantRow) -> TaxSettings {
+    (
+        row.tax_mode,
+        row.avatax_url.clone(),
+        row.avatax_account_id.clone(),
+        row.avatax_license_key.clone(),
+        row.avatax_company_code.clone(),
+    )
+}
+
+pub async fn a_tenants_tax_mode_and_avatax_settings_are_kept_with_the_license_key(
+    store: Arc<dyn Store>,
+) {
+    let (new, user) = new_tenant_with_user("app-1", "api", 1);
+    let created = store.create_tenant(&new, &user, T0).await.unwrap();
+    let untaxed = (0, None, None, None, None);
+    assert_eq!(
+        tax_settings(&created),
+        untaxed,
+        "a new tenant taxes nothing"
+    );
+    let (other, user) = new_tenant_with_user("app-2", "api", 2);
+    let other = store.create_tenant(&other, &user, T0).await.unwrap();
+
+    // Everything a store could slip on: quotes, a backslash, SQL wildcards and
+    // non-ASCII in the secret, a long key.
+    let avatax = TenantRow {
+        tax_mode: 3,
+        avatax_url: Some("https://sandbox-rest.avatax.com/".to_owned()),
+        avatax_account_id: Some("2000123456".to_owned()),
+        avatax_license_key: Some(format!("{}'\"\\%_Ω", "0123456789ABCDEF".repeat(4))),
+        avatax_company_code: Some("DEFAULT – Müller".to_owned()),
+        ..created.clone()
+    };
+    store
+        .update_tenant_settings(created.id, &avatax)
+        .await
+        .unwrap();
+    let expected = tax_settings(&avatax);
+    let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+    assert_eq!(tax_settings(&found), expected);
+    assert_eq!(
+        settings(&found),
+        settings(&created),
+        "the other settings stay"
+    );
+    assert_same_tenant(&found, &created);
+    let (by_credential, _) = store.credential("app-1", "api").await.unwrap().unwrap();
+    assert_eq!(tax_settings(&by_credential), expected);
+    let listed = store.list_tenants().await.unwrap();
+    assert_eq!(tax_settings(&listed[0]), expected);
+    assert_eq!(
+        tax_settings(&listed[1]),
+        untaxed,
+        "another tenant keeps its settings"
+    );
+
+    // Every mode is kept; settings written as absent are cleared, an empty one stays empty.
+    for mode in [2, 1, 0] {
+        let changed = TenantRow {
+            tax_mode: mode,
+            avatax_url: None,
+            avatax_account_id: Some(String::new()),
+            avatax_license_key: None,
+            avatax_company_code: None,
+            ..found.clone()
+        };
+        store
+            .update_tenant_settings(created.id, &changed)
+            .await
+            .unwrap();
+        let found = store.tenant_by_app_key("app-1").await.unwrap().unwrap();
+        assert_eq!(
+            tax_settings(&found),
+            (mode, None, Some(String::new()), None, None)
+        );
+    }
+    let untouched = store.tenant_by_app_key("app-2").await.unwrap().unwrap();
+    assert_eq!(tax_settings(&untouched), tax_settings(&other));
+}

@@ -10,12 +10,14 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use dynabill_app::auth::IssuedCredential;
 use dynabill_app::billing::BillRunSummary;
-use dynabill_app::model::Tenant;
+use dynabill_app::model::{TaxRateRecord, Tenant};
 use dynabill_app::tenants::DEFAULT_USER_NAME;
 use dynabill_app::tenants::SettingsChange;
 use dynabill_app::{App, SystemClock};
 use dynabill_core::calendar::ProrationPolicy;
+use dynabill_core::domain::TaxMode;
 use dynabill_core::money::Rounding;
+use dynabill_core::tax::TaxRule;
 use dynabill_http::{HttpOptions, RateLimit};
 use tracing_subscriber::EnvFilter;
 
@@ -47,9 +49,67 @@ enum Command {
     /// Manage tenants, their settings and their API users.
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Manage a tenant's built-in tax rates (TaxMode 1).
+    #[command(subcommand)]
+    TaxRate(TaxRateCommand),
+    /// Taxation chores.
+    #[command(subcommand)]
+    Tax(TaxCommand),
     /// Run the bill run for a date: every tenant, or the one named by --app-key.
     /// Safe while `serve` runs on the same database. Prints a JSON summary.
     BillRun(BillRunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TaxRateCommand {
+    /// Add a rule: RATE percent of tax NAME for accounts in COUNTRY (and STATE), for
+    /// lines with TAX_CODE when given. Per tax name, the most specific rule applies.
+    Add {
+        #[arg(long, env = "DYNABILL_APP_KEY")]
+        app_key: String,
+        /// The tax's name, printed on invoices (e.g. "STATE SALES TAX").
+        #[arg(long)]
+        name: String,
+        /// ISO 3166-1 alpha-2 country code.
+        #[arg(long)]
+        country: String,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        tax_code: Option<String>,
+        /// Percent, e.g. 7.25.
+        #[arg(long)]
+        rate: rust_decimal::Decimal,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Print the tenant's rules as JSON.
+    List {
+        #[arg(long, env = "DYNABILL_APP_KEY")]
+        app_key: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Remove a rule by its ID.
+    Remove {
+        #[arg(long, env = "DYNABILL_APP_KEY")]
+        app_key: String,
+        #[arg(long)]
+        id: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TaxCommand {
+    /// Ask AvaTax again, now, for every invoice of the tenant waiting in Pending Tax.
+    Retry {
+        #[arg(long, env = "DYNABILL_APP_KEY")]
+        app_key: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +215,19 @@ struct TenantSetArgs {
     /// IANA time zone: dates and the bill run hour follow it.
     #[arg(long)]
     timezone: Option<String>,
+    /// 0 none, 1 built-in rates, 2 external tax service (1007/1008), 3 Avalara AvaTax.
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=3))]
+    tax_mode: Option<i64>,
+    /// AvaTax base URL, e.g. https://sandbox-rest.avatax.com
+    #[arg(long)]
+    avatax_url: Option<String>,
+    #[arg(long)]
+    avatax_account_id: Option<String>,
+    /// Stored as a secret; never printed.
+    #[arg(long, env = "DYNABILL_AVATAX_LICENSE_KEY", hide_env_values = true)]
+    avatax_license_key: Option<String>,
+    #[arg(long)]
+    avatax_company_code: Option<String>,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -251,6 +324,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 }),
                 time_zone: args.timezone,
+                tax_mode: args.tax_mode.and_then(TaxMode::from_code),
+                avatax_url: args.avatax_url,
+                avatax_account_id: args.avatax_account_id,
+                avatax_license_key: args.avatax_license_key,
+                avatax_company_code: args.avatax_company_code,
             };
             let tenant = app.update_tenant_settings(&args.app_key, change).await?;
             app.store().close().await;
@@ -261,6 +339,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let tenant = app.tenant_by_app_key(&app_key).await?;
             app.store().close().await;
             print_tenant(&tenant)
+        }
+        Command::TaxRate(TaxRateCommand::Add {
+            app_key,
+            name,
+            country,
+            state,
+            tax_code,
+            rate,
+            database,
+        }) => {
+            let app = open_app(config_file, database).await?;
+            let rule = TaxRule {
+                name,
+                country,
+                state,
+                tax_code,
+                rate,
+            };
+            let added = app.add_tax_rate(&app_key, rule).await;
+            app.store().close().await;
+            println!("{}", tax_rate_json(&added?));
+            Ok(())
+        }
+        Command::TaxRate(TaxRateCommand::List { app_key, database }) => {
+            let app = open_app(config_file, database).await?;
+            let rates = app.list_tax_rates(&app_key).await;
+            app.store().close().await;
+            let list: Vec<serde_json::Value> = rates?.iter().map(tax_rate_json).collect();
+            println!("{}", serde_json::Value::Array(list));
+            Ok(())
+        }
+        Command::TaxRate(TaxRateCommand::Remove {
+            app_key,
+            id,
+            database,
+        }) => {
+            let app = open_app(config_file, database).await?;
+            let removed = app.remove_tax_rate(&app_key, id).await;
+            app.store().close().await;
+            removed?;
+            println!("{}", serde_json::json!({ "Removed": id }));
+            Ok(())
+        }
+        Command::Tax(TaxCommand::Retry { app_key, database }) => {
+            let app = open_app(config_file, database).await?;
+            let result = async {
+                let tenant = app.tenant_by_app_key(&app_key).await?;
+                app.retry_taxes(&tenant, true).await
+            }
+            .await;
+            app.store().close().await;
+            let (attempted, posted) = result?;
+            println!(
+                "{}",
+                serde_json::json!({ "Attempted": attempted, "Posted": posted })
+            );
+            Ok(())
         }
         Command::BillRun(args) => {
             let app = open_app(config_file, args.database).await?;
@@ -281,6 +416,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+fn tax_rate_json(r: &TaxRateRecord) -> serde_json::Value {
+    serde_json::json!({
+        "ID": r.id,
+        "Name": r.rule.name,
+        "Country": r.rule.country,
+        "State": r.rule.state,
+        "TaxCode": r.rule.tax_code,
+        "Rate": r.rule.rate.to_string(),
+    })
+}
+
+/// The AvaTax client every command that may tax invoices uses.
+fn tax_engine() -> anyhow::Result<Arc<dyn dynabill_app::tax_engine::TaxEngine>> {
+    let client = dynabill_avatax::AvaTaxClient::with_default_timeout()
+        .context("setting up the AvaTax client")?;
+    Ok(Arc::new(client))
+}
+
 async fn open_app(config_file: Option<&std::path::Path>, db: DatabaseArgs) -> anyhow::Result<App> {
     let config = Config::load(
         config_file,
@@ -290,7 +443,7 @@ async fn open_app(config_file: Option<&std::path::Path>, db: DatabaseArgs) -> an
         },
     )?;
     let store = storage::open(&config.database_url).await?;
-    Ok(App::new(store, Arc::new(SystemClock)))
+    Ok(App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?))
 }
 
 fn print_tenant(t: &Tenant) -> anyhow::Result<()> {
@@ -306,6 +459,11 @@ fn print_tenant(t: &Tenant) -> anyhow::Result<()> {
         "ProrationPolicy": s.proration_policy.code(),
         "Rounding": match s.rounding { Rounding::HalfUp => "half-up", Rounding::HalfEven => "half-even" },
         "TestToday": t.test_today.map(|d| d.to_string()),
+        "TaxMode": s.tax_mode.code(),
+        "AvaTaxUrl": s.avatax.as_ref().map(|a| a.base_url.clone()),
+        "AvaTaxAccountId": s.avatax.as_ref().map(|a| a.account_id.clone()),
+        "AvaTaxCompanyCode": s.avatax.as_ref().map(|a| a.company_code.clone()),
+        "AvaTaxLicenseKey": s.avatax.as_ref().map(|_| "***"),
     });
     println!("{json}");
     Ok(())
@@ -386,7 +544,7 @@ struct ServeMode {
 
 async fn serve(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     let store = storage::open(&config.database_url).await?;
-    let mut app = App::new(store, Arc::new(SystemClock));
+    let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?);
     if mode.test_clock {
         tracing::warn!("test clock on: tenants' dates can be set through /api/testclock");
         app = app.with_test_clock();

@@ -67,6 +67,14 @@ fn is_due(app: &App, tenant: &Tenant) -> bool {
 
 async fn run_due(app: &App) -> Result<(), dynabill_app::AppError> {
     for tenant in app.tenants().await? {
+        // Invoices waiting for AvaTax are retried when their backoff has passed.
+        match app.retry_taxes(&tenant, false).await {
+            Ok((0, _)) => {}
+            Ok((attempted, posted)) => {
+                tracing::info!(tenant = %tenant.app_key, attempted, posted, "AvaTax retries")
+            }
+            Err(e) => tracing::warn!(tenant = %tenant.app_key, error = %e, "AvaTax retries failed"),
+        }
         if !is_due(app, &tenant) {
             continue;
         }

@@ -5,6 +5,7 @@ pub mod invoices;
 pub mod one_time;
 pub mod plans;
 pub mod recurring;
+pub mod taxes;
 
 use dynabill_app::model::{Page, RecordKey};
 use serde::Serialize;

@@ -79,7 +79,10 @@ async fn spawn_server(
     let store = dynabill::storage::open(&url)
         .await
         .expect("opening the test database");
-    let mut app = App::new(store, Arc::new(SystemClock));
+    // AvaTax answers within 2 s here, so that a hanging fake server fails fast.
+    let avatax = dynabill_avatax::AvaTaxClient::new(std::time::Duration::from_secs(2))
+        .expect("an AvaTax client");
+    let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(Arc::new(avatax));
     if test_clock {
         app = app.with_test_clock();
     }

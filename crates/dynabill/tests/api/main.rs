@@ -13,4 +13,5 @@ mod one_time;
 mod paging;
 mod plans;
 mod scenarios;
+mod taxes;
 mod tenancy;
