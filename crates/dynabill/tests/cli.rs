@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dynabill");
 
@@ -357,4 +357,146 @@ fn tenant_set_changes_settings_and_show_prints_them() {
     let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["Tenants"], 1);
     assert_eq!(summary["Invoices"], 0);
+}
+
+#[test]
+fn tax_rates_are_added_listed_and_removed_and_the_avatax_key_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let out = dynabill(
+        &["tenant", "create", "--name", "Acme", "--database-url", &url],
+        dir.path(),
+    );
+    let key = credential(&out.stdout)["AppKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = |args: &[&str]| -> Value {
+        let mut all = args.to_vec();
+        all.extend(["--database-url", &url]);
+        let out = dynabill(&all, dir.path());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let added = run(&[
+        "tax-rate",
+        "add",
+        "--app-key",
+        &key,
+        "--name",
+        "STATE SALES TAX",
+        "--country",
+        "us",
+        "--state",
+        "ca",
+        "--rate",
+        "7.25",
+    ]);
+    assert_eq!(
+        (
+            added["Country"].clone(),
+            added["State"].clone(),
+            added["Rate"].clone()
+        ),
+        (json!("US"), json!("CA"), json!("7.25"))
+    );
+    run(&[
+        "tax-rate",
+        "add",
+        "--app-key",
+        &key,
+        "--name",
+        "CITY TAX",
+        "--country",
+        "US",
+        "--tax-code",
+        "00123",
+        "--rate",
+        "1.5",
+    ]);
+    let listed = run(&["tax-rate", "list", "--app-key", &key]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert_eq!(listed[1]["TaxCode"], json!("00123"));
+    let id = added["ID"].to_string();
+    run(&["tax-rate", "remove", "--app-key", &key, "--id", &id]);
+    assert_eq!(
+        run(&["tax-rate", "list", "--app-key", &key])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let again = dynabill(
+        &[
+            "tax-rate",
+            "remove",
+            "--app-key",
+            &key,
+            "--id",
+            &id,
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(!again.status.success(), "removing twice fails");
+    for bad in [["--country", "USA"], ["--rate", "101"]] {
+        let mut args = vec![
+            "tax-rate",
+            "add",
+            "--app-key",
+            &key,
+            "--name",
+            "X",
+            "--country",
+            "US",
+            "--rate",
+            "1",
+            "--database-url",
+            &url,
+        ];
+        args.extend(bad);
+        assert!(
+            !dynabill(&args, dir.path()).status.success(),
+            "{bad:?} should be refused"
+        );
+    }
+    // Mode 3 needs every AvaTax setting; the key is stored but never printed.
+    let incomplete = dynabill(
+        &[
+            "tenant",
+            "set",
+            "--app-key",
+            &key,
+            "--tax-mode",
+            "3",
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(!incomplete.status.success());
+    let shown = run(&[
+        "tenant",
+        "set",
+        "--app-key",
+        &key,
+        "--tax-mode",
+        "3",
+        "--avatax-url",
+        "https://sandbox-rest.avatax.com",
+        "--avatax-account-id",
+        "1100",
+        "--avatax-license-key",
+        "SUPER-SECRET",
+        "--avatax-company-code",
+        "ACME",
+    ]);
+    assert_eq!(shown["TaxMode"], json!(3));
+    assert_eq!(shown["AvaTaxLicenseKey"], json!("***"));
+    assert!(!shown.to_string().contains("SUPER-SECRET"));
 }
