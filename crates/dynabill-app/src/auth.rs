@@ -64,6 +64,9 @@ impl App {
             return Err(AuthError::Rejected);
         }
         let presented = token_hash(access_token);
+        if let Some(tenant) = self.credentials().get(app_key, user_name, &presented) {
+            return Ok(tenant);
+        }
         let found = self
             .store()
             .credential(app_key, user_name)
@@ -75,9 +78,57 @@ impl App {
         };
         let matches: bool = presented.ct_eq(&stored).into();
         match row {
-            Some(row) if matches => Ok(tenant_from_row(row.clone())?),
+            Some(row) if matches => {
+                let tenant = tenant_from_row(row.clone())?;
+                self.credentials()
+                    .put(app_key, user_name, stored, tenant.clone());
+                Ok(tenant)
+            }
             _ => Err(AuthError::Rejected),
         }
+    }
+}
+
+/// How long a verified credential (and the tenant it opens) is trusted without
+/// asking storage again. Short: settings changed by another process (`dynabill
+/// tenant set`) are seen within it; changes made through this process are seen at once.
+const CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Recently verified credentials: the hot path of every request skips a lookup.
+/// Only successes are kept, keyed by AppKey and user, with the stored hash that
+/// the presented token must still match.
+#[derive(Default)]
+pub(crate) struct CredentialCache {
+    entries: std::sync::Mutex<
+        std::collections::HashMap<(String, String), (std::time::Instant, [u8; 32], Tenant)>,
+    >,
+}
+
+impl CredentialCache {
+    fn get(&self, app_key: &str, user_name: &str, presented: &[u8; 32]) -> Option<Tenant> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        let (at, stored, tenant) = entries.get(&(app_key.to_owned(), user_name.to_owned()))?;
+        let fresh = at.elapsed() < CREDENTIAL_TTL;
+        let matches: bool = presented.ct_eq(stored).into();
+        (fresh && matches).then(|| tenant.clone())
+    }
+
+    fn put(&self, app_key: &str, user_name: &str, stored: [u8; 32], tenant: Tenant) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        // Bounded: a flood of distinct credentials cannot grow it without end.
+        if entries.len() > 10_000 {
+            entries.clear();
+        }
+        entries.insert(
+            (app_key.to_owned(), user_name.to_owned()),
+            (std::time::Instant::now(), stored, tenant),
+        );
+    }
+
+    /// Forgets a tenant's entries after its settings or test date changed.
+    pub(crate) fn forget_tenant(&self, tenant: dynabill_core::domain::TenantId) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (_, _, t)| t.id != tenant);
     }
 }
 

@@ -30,6 +30,7 @@ pub struct App {
     clock: Arc<dyn Clock>,
     test_clock: bool,
     tax_engine: Option<Arc<dyn tax_engine::TaxEngine>>,
+    credentials: Arc<auth::CredentialCache>,
 }
 
 impl App {
@@ -39,6 +40,7 @@ impl App {
             clock,
             test_clock: false,
             tax_engine: None,
+            credentials: Arc::default(),
         }
     }
 
@@ -56,6 +58,10 @@ impl App {
 
     pub fn tax_engine(&self) -> Option<&Arc<dyn tax_engine::TaxEngine>> {
         self.tax_engine.as_ref()
+    }
+
+    pub(crate) fn credentials(&self) -> &auth::CredentialCache {
+        &self.credentials
     }
 
     pub fn test_clock(&self) -> bool {

@@ -314,6 +314,7 @@ impl App {
             .code();
         row.rounding = rounding_code(change.rounding.unwrap_or(tenant.settings.rounding));
         self.store().update_tenant_settings(tenant.id, &row).await?;
+        self.credentials().forget_tenant(tenant.id);
         self.tenant_by_app_key(app_key).await
     }
 
@@ -328,6 +329,8 @@ impl App {
                 "the test clock is off; start the server with --test-clock to use it".into(),
             ));
         }
-        Ok(self.store().set_test_today(tenant.id, today).await?)
+        self.store().set_test_today(tenant.id, today).await?;
+        self.credentials().forget_tenant(tenant.id);
+        Ok(())
     }
 }

@@ -114,9 +114,19 @@ pub async fn list(
     let page = p.page()?;
     // Naming one record by ID or ExtID is a get: its absence is an error, not an empty page.
     if let Some(key) = record_key(p)? {
-        app.get_account(tenant, &key, filter.include_deleted)
+        let account = app
+            .get_account(tenant, &key, filter.include_deleted)
             .await
             .map_err(|e| from_app(e, request_id))?;
+        // A plain get (one key, no other filter): the record is the whole answer.
+        let only_key = filter.id.is_some() != filter.ext_id.is_some()
+            && filter.ext_id2.is_none()
+            && filter.status.is_none()
+            && filter.updated_since.is_none()
+            && page.after.is_none();
+        if only_key {
+            return Ok(envelope::page(&[AccountOut::from(&account)], 1, None));
+        }
     }
     let found = app
         .list_accounts(tenant, &filter, page)

@@ -68,9 +68,23 @@ pub async fn list(
     };
     let page = p.page()?;
     if let Some(key) = record_key(p)? {
-        app.get_plan(tenant, &key, filter.include_deleted)
+        let plan = app
+            .get_plan(tenant, &key, filter.include_deleted)
             .await
             .map_err(|e| from_app(e, request_id))?;
+        // A plain get (one key, no other filter): the record is the whole answer.
+        let only_key = filter.id.is_some() != filter.ext_id.is_some()
+            && filter.account_id.is_none()
+            && filter.account_ext_id.is_none()
+            && filter.status.is_none()
+            && page.after.is_none();
+        if only_key {
+            return Ok(envelope::page(
+                &[PlanOut::new(&plan, app.today(tenant))],
+                1,
+                None,
+            ));
+        }
     }
     let found = app
         .list_plans(tenant, &filter, page)
