@@ -97,11 +97,14 @@ const CREDENTIAL_TTL: std::time::Duration = std::time::Duration::from_secs(5);
 /// Recently verified credentials: the hot path of every request skips a lookup.
 /// Only successes are kept, keyed by AppKey and user, with the stored hash that
 /// the presented token must still match.
+/// AppKey and user name.
+type CredentialKey = (String, String);
+/// When it was verified, the stored hash, and the tenant it opens.
+type CachedCredential = (std::time::Instant, [u8; 32], Tenant);
+
 #[derive(Default)]
 pub(crate) struct CredentialCache {
-    entries: std::sync::Mutex<
-        std::collections::HashMap<(String, String), (std::time::Instant, [u8; 32], Tenant)>,
-    >,
+    entries: std::sync::Mutex<std::collections::HashMap<CredentialKey, CachedCredential>>,
 }
 
 impl CredentialCache {

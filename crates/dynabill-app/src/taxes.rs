@@ -373,13 +373,13 @@ impl App {
         let mut accounts: HashMap<i64, Account> = HashMap::new();
         let mut rows = Vec::new();
         for invoice in &invoices.items {
-            if !accounts.contains_key(&invoice.account_id.0) {
-                let account = self
-                    .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
-                    .await?;
-                accounts.insert(invoice.account_id.0, account);
-            }
-            let account = &accounts[&invoice.account_id.0];
+            let account = match accounts.entry(invoice.account_id.0) {
+                std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    let key = RecordKey::Id(invoice.account_id.0);
+                    slot.insert(self.get_account(tenant, &key, true).await?)
+                }
+            };
             for line in &invoice.lines {
                 rows.push(PendingTaxLine {
                     invoice: invoice.clone(),
@@ -462,6 +462,8 @@ impl App {
                 let now = self.clock().now();
                 let next: Timestamp = now + backoff(invoice.tax_attempts);
                 tracing::warn!(invoice = %id, error = %error, "AvaTax: invoice stays in Pending Tax");
+                // Kept printable: PostgreSQL text refuses NUL bytes.
+                let error = error.replace('\0', "");
                 self.store()
                     .record_tax_error(tenant.id, id, &error, next, now)
                     .await?;
