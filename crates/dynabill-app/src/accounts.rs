@@ -85,6 +85,21 @@ impl App {
         id: Option<i64>,
         patch: AccountPatch,
     ) -> Result<Account, AppError> {
+        // Most calls without an ID create: try the insert first, and read only when
+        // the ExtID turns out to be taken (then it is an update, or a retired ExtID).
+        if id.is_none()
+            && let Ok(fields) = patch.clone().into_new(tenant)
+        {
+            match self
+                .store()
+                .insert_account(tenant.id, &fields, self.clock().now())
+                .await
+            {
+                Ok(account) => return Ok(account),
+                Err(StoreError::ExtIdTaken) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
             let existing = self.account_for_upsert(tenant, id, &patch).await?;

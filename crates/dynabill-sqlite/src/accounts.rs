@@ -67,12 +67,14 @@ impl AccountStore for SqliteStore {
             push_value(&mut qb, value);
         }
         qb.push(") RETURNING ").push(ACCOUNT_COLUMNS);
-        let row: AccountRecord = qb
+        // `fetch_all`, not `fetch_one`: an autocommit write must run to completion,
+        // or SQLite never gets to its automatic WAL checkpoint and the WAL grows.
+        let rows: Vec<AccountRecord> = qb
             .build_query_as()
-            .fetch_one(&self.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(write_error)?;
-        row.try_into()
+        rows.into_iter().next().ok_or(StoreError::Stale)?.try_into()
     }
 
     async fn update_account(
@@ -94,12 +96,13 @@ impl AccountStore for SqliteStore {
         qb.push(" AND id = ").push_bind(id.0);
         qb.push(" AND version = ").push_bind(version);
         qb.push(" RETURNING ").push(ACCOUNT_COLUMNS);
-        let row: Option<AccountRecord> = qb
+        // Run to completion (see `insert_account`).
+        let rows: Vec<AccountRecord> = qb
             .build_query_as()
-            .fetch_optional(&self.writer)
+            .fetch_all(&self.writer)
             .await
             .map_err(write_error)?;
-        row.ok_or(StoreError::Stale)?.try_into()
+        rows.into_iter().next().ok_or(StoreError::Stale)?.try_into()
     }
 
     async fn find_account(

@@ -744,9 +744,13 @@ impl TaxRateStore for SqliteStore {
         .bind(&rule.state)
         .bind(&rule.tax_code)
         .bind(rule.rate.to_string())
-        .fetch_one(&self.writer)
+        // Run to completion (an autocommit write; see `insert_account`).
+        .fetch_all(&self.writer)
         .await
-        .map_err(db_error)?;
+        .map_err(db_error)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| StoreError::Other(anyhow::anyhow!("INSERT ... RETURNING returned no row")))?;
         Ok(TaxRateRecord {
             id,
             rule: rule.clone(),
