@@ -19,8 +19,8 @@ use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::accounts::ACCOUNT_COLUMNS;
-use crate::items::{ITEM_SELECT, fetch_items};
-use crate::one_time::ONE_TIME_SELECT;
+use crate::items::{ITEM_FROM, ITEM_SELECT, fetch_items};
+use crate::one_time::{ONE_TIME_FROM, ONE_TIME_SELECT};
 use crate::plans::PLAN_SELECT;
 use crate::{SqliteStore, db_error, is_unique_violation, push_columns, push_values};
 
@@ -38,6 +38,15 @@ const LINE_SELECT: &str = "SELECT id, invoice_id, line_type, recurring_item_id, 
 /// numeric equality in the conditional updates below.
 fn balance_text(balance: Decimal) -> String {
     balance.normalize().to_string()
+}
+
+/// `select` (which reads `FROM <from>`) rewritten to start from the plans and join
+/// `joined` to them.
+fn from_plans(select: &str, from: &str, joined: &str) -> String {
+    let (columns, rest) = select
+        .split_once(from)
+        .expect("the select reads its FROM clause");
+    format!("{columns}FROM plans p CROSS JOIN {joined}{rest}")
 }
 
 fn invoice_number(prefix: &str, seq: i64) -> String {
@@ -114,8 +123,9 @@ async fn refresh_charged_through(
     let mut qb = QueryBuilder::<Sqlite>::new(
         "UPDATE recurring_items SET version = version + 1, charged_through = \
          (SELECT MAX(l.period_end) FROM billing_ledger l WHERE l.item_id = recurring_items.id \
-          AND l.released = 0 AND l.entry <= 0) WHERE tenant_id = ",
+          AND l.released = 0 AND l.entry <= 0) WHERE +tenant_id = ",
     );
+    // `+tenant_id`: look the items up by ID, never by scanning the tenant's items.
     qb.push_bind(tenant.0).push(" AND id IN ");
     push_ids(&mut qb, items.iter().copied());
     qb.build().execute(conn).await.map_err(db_error)?;
@@ -258,20 +268,30 @@ impl BillingStore for SqliteStore {
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Sqlite>::new(ITEM_SELECT);
-        qb.push(" WHERE r.tenant_id = ")
-            .push_bind(tenant.0)
-            .push(" AND r.deleted_at IS NULL AND p.account_id IN ");
+        // Every query here is driven from the batch's plans (CROSS JOIN fixes the
+        // join order in SQLite): its cost follows the batch, not the whole book.
+        let mut qb = QueryBuilder::<Sqlite>::new(from_plans(
+            ITEM_SELECT,
+            ITEM_FROM,
+            "recurring_items r ON r.plan_id = p.id",
+        ));
+        qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND r.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND r.deleted_at IS NULL AND p.account_id IN ");
         push_ids(&mut qb, ids());
         qb.push(" ORDER BY r.id");
         let items = fetch_items(&mut tx, tenant, &mut qb).await?;
 
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT l.item_id, l.period_start, l.period_end, l.entry, l.base_seq FROM billing_ledger l \
-             JOIN recurring_items r ON r.id = l.item_id JOIN plans p ON p.id = r.plan_id WHERE l.tenant_id = ",
+            "SELECT l.item_id, l.period_start, l.period_end, l.entry, l.base_seq FROM plans p \
+             CROSS JOIN recurring_items r ON r.plan_id = p.id CROSS JOIN billing_ledger l ON l.item_id = r.id \
+             WHERE p.tenant_id = ",
         );
         qb.push_bind(tenant.0)
-            .push(" AND l.released = 0 AND p.account_id IN ");
+            .push(" AND r.tenant_id = ")
+            .push_bind(tenant.0);
+        qb.push(" AND l.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND l.released = 0 AND p.account_id IN ");
         push_ids(&mut qb, ids());
         let ledger_rows: Vec<LedgerRecord> = qb
             .build_query_as()
@@ -279,8 +299,13 @@ impl BillingStore for SqliteStore {
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Sqlite>::new(ONE_TIME_SELECT);
-        qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
+        let mut qb = QueryBuilder::<Sqlite>::new(from_plans(
+            ONE_TIME_SELECT,
+            ONE_TIME_FROM,
+            "one_time_items o ON o.plan_id = p.id",
+        ));
+        qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
+        qb.push(" AND o.tenant_id = ").push_bind(tenant.0);
         qb.push(" AND o.invoiced = 0 AND o.cancelled_at IS NULL AND o.deleted_at IS NULL AND p.account_id IN ");
         push_ids(&mut qb, ids());
         qb.push(" ORDER BY o.id");

@@ -26,6 +26,8 @@ pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_e
     r.description, r.tax_code, r.billing_period, r.period_count, r.timing, r.start_date, r.end_date, \
     r.cancel_date, r.cancel_credit, r.charged_through, r.created_at, r.updated_at, r.deleted_at, r.version \
     FROM recurring_items r JOIN plans p ON p.id = r.plan_id";
+/// The FROM clause of [`ITEM_SELECT`].
+pub(crate) const ITEM_FROM: &str = "FROM recurring_items r JOIN plans p ON p.id = r.plan_id";
 
 /// Which plans a cascade covers.
 pub(crate) enum PlanScope {

@@ -18,6 +18,8 @@ pub(crate) const ONE_TIME_SELECT: &str = "SELECT o.id, o.plan_id, p.ext_id AS pl
     o.product_code, o.name, o.description, o.quantity, o.unit_price, o.charge_date, o.tax_code, o.cancelled_at, \
     o.invoiced, o.created_at, o.updated_at, o.deleted_at, o.version \
     FROM one_time_items o JOIN plans p ON p.id = o.plan_id";
+/// The FROM clause of [`ONE_TIME_SELECT`].
+pub(crate) const ONE_TIME_FROM: &str = "FROM one_time_items o JOIN plans p ON p.id = o.plan_id";
 
 fn push_filter(qb: &mut QueryBuilder<Sqlite>, tenant: TenantId, filter: &ItemFilter) {
     qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
