@@ -27,6 +27,8 @@ use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
 pub const ACCOUNT_BATCH: u32 = 500;
+/// Accounts of a batch billed at the same time.
+const CONCURRENT_ACCOUNTS: usize = 8;
 
 /// What a bill run did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -383,10 +385,33 @@ impl App {
             if self.renew_due_plans(tenant, &snapshot, date).await? {
                 snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
             }
-            for account in snapshot {
+            // Several accounts are billed at once: each still commits alone (atomic
+            // per account), but their commits overlap, so PostgreSQL flushes them to
+            // disk together and SQLite's writer never waits for the next account's reads.
+            let rules = std::sync::Arc::new(rules.clone());
+            let mut accounts = snapshot.into_iter();
+            let mut running = tokio::task::JoinSet::new();
+            loop {
+                while running.len() < CONCURRENT_ACCOUNTS {
+                    let Some(account) = accounts.next() else {
+                        break;
+                    };
+                    let (app, tenant, rules) = (self.clone(), tenant.clone(), rules.clone());
+                    running.spawn(async move {
+                        let mut one = BillRunSummary::default();
+                        app.bill_account(&tenant, account, date, &rules, &mut one)
+                            .await
+                            .map(|()| one)
+                    });
+                }
+                let Some(done) = running.join_next().await else {
+                    break;
+                };
+                let one = done.map_err(|e| {
+                    AppError::Internal(anyhow::Error::new(e).context("billing an account"))
+                })??;
                 summary.accounts_seen += 1;
-                self.bill_account(tenant, account, date, &rules, &mut summary)
-                    .await?;
+                summary.add(&one);
             }
             progress(summary.accounts_seen);
         }
