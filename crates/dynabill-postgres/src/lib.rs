@@ -49,7 +49,10 @@ impl PgStore {
         // per core keeps the server busy without queueing inside PostgreSQL.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let max_connections = cores * 2 + 2;
+        // No ping before each acquire (a round trip on every query): a connection
+        // that died is discarded on its first error instead.
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(max_connections)
             .acquire_timeout(acquire_timeout)
             .connect_with(options)

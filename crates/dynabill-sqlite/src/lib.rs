@@ -46,7 +46,10 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // No ping before each acquire: a local file does not drop connections, and the
+        // ping is a round trip to the connection's worker thread on every query.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(base.clone().create_if_missing(true))
@@ -58,6 +61,7 @@ impl SqliteStore {
         } else {
             let readers = std::thread::available_parallelism().map_or(4, |n| n.get() * 2) as u32;
             SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(readers)
                 .acquire_timeout(ACQUIRE_TIMEOUT)
                 .connect_with(base.read_only(true))
