@@ -1,6 +1,7 @@
 //! The bill run (BILLING.md §3): for a date, stream a tenant's billable accounts
 //! in batches, renew what renews automatically, compute each account's bill in the
-//! pure core, and commit it atomically per account.
+//! pure core, and commit a batch's bills in one transaction (so each account's bill
+//! is atomic, and a batch costs one commit).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,7 +10,7 @@ use dynabill_core::billing::{
     OneTimeCharge, apply_credit, bill_item, bill_one_time, due_date, group_lines,
 };
 use dynabill_core::calendar::Pricing;
-use dynabill_core::domain::{InvoiceStatus, PlanId, TaxMode};
+use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, PlanId, TaxMode};
 use dynabill_core::money::Currency;
 use dynabill_core::tax::TaxRule;
 use jiff::civil::Date;
@@ -27,8 +28,6 @@ use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
 pub const ACCOUNT_BATCH: u32 = 500;
-/// Accounts of a batch billed at the same time.
-const CONCURRENT_ACCOUNTS: usize = 8;
 
 /// What a bill run did.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -371,51 +370,148 @@ impl App {
             ..BillRunSummary::default()
         };
         let rules = self.tax_rules(tenant).await?;
-        let mut after = None;
-        loop {
-            let ids = self
-                .store()
-                .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
-                .await?;
-            let Some(last) = ids.last() else {
-                break;
-            };
-            after = Some(last.0);
-            let mut snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
-            if self.renew_due_plans(tenant, &snapshot, date).await? {
-                snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
-            }
-            // Several accounts are billed at once: each still commits alone (atomic
-            // per account), but their commits overlap, so PostgreSQL flushes them to
-            // disk together and SQLite's writer never waits for the next account's reads.
-            let rules = std::sync::Arc::new(rules.clone());
-            let mut accounts = snapshot.into_iter();
-            let mut running = tokio::task::JoinSet::new();
-            loop {
-                while running.len() < CONCURRENT_ACCOUNTS {
-                    let Some(account) = accounts.next() else {
-                        break;
-                    };
-                    let (app, tenant, rules) = (self.clone(), tenant.clone(), rules.clone());
-                    running.spawn(async move {
-                        let mut one = BillRunSummary::default();
-                        app.bill_account(&tenant, account, date, &rules, &mut one)
-                            .await
-                            .map(|()| one)
-                    });
-                }
-                let Some(done) = running.join_next().await else {
-                    break;
-                };
-                let one = done.map_err(|e| {
-                    AppError::Internal(anyhow::Error::new(e).context("billing an account"))
-                })??;
-                summary.accounts_seen += 1;
-                summary.add(&one);
-            }
+        // While one batch commits, the next one is read (other accounts, so neither
+        // waits for the other): the database and the engine work at the same time.
+        let mut next = self.read_batch(tenant, None, date).await?;
+        while let Some((last, snapshot)) = next {
+            let after = Some(last.0);
+            summary.accounts_seen += snapshot.len() as u64;
+            let (billed, read) = tokio::join!(
+                self.bill_batch(tenant, snapshot, date, &rules, &mut summary),
+                self.read_batch(tenant, after, date),
+            );
+            billed?;
+            next = read?;
             progress(summary.accounts_seen);
         }
         Ok(summary)
+    }
+
+    /// The next batch of billable accounts after `after`, read after renewing what
+    /// renews automatically by `date`, with the last account's ID; `None` when no
+    /// account is left.
+    async fn read_batch(
+        &self,
+        tenant: &Tenant,
+        after: Option<i64>,
+        date: Date,
+    ) -> Result<Option<(AccountId, Vec<BillingAccount>)>, AppError> {
+        let ids = self
+            .store()
+            .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
+            .await?;
+        let Some(last) = ids.last().copied() else {
+            return Ok(None);
+        };
+        let mut snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
+        if self.renew_due_plans(tenant, &snapshot, date).await? {
+            snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
+        }
+        Ok(Some((last, snapshot)))
+    }
+
+    /// Bills a batch of accounts: every bill is computed, then the bills are
+    /// committed in two transactions that run at once (each one disk flush and a few
+    /// multi-row statements; two, so that PostgreSQL works on two cores). If another
+    /// writer changed an account meanwhile, its transaction commits nothing; those
+    /// accounts are read again and committed one by one, so that only the account
+    /// that changed waits and retries.
+    async fn bill_batch(
+        &self,
+        tenant: &Tenant,
+        snapshot: Vec<BillingAccount>,
+        date: Date,
+        rules: &[TaxRule],
+        summary: &mut BillRunSummary,
+    ) -> Result<(), AppError> {
+        let mut bills = Vec::with_capacity(snapshot.len());
+        for account in &snapshot {
+            let bill = compute_bill(tenant, account, date, rules)?;
+            if !bill.invoices.is_empty() || !bill.ledger.is_empty() {
+                bills.push(bill);
+            }
+        }
+        drop(snapshot);
+        let (first, second) = bills.split_at(bills.len() / 2);
+        let (first_done, second_done) = tokio::join!(
+            self.commit_together(tenant, first),
+            self.commit_together(tenant, second),
+        );
+        for (part, done) in [(first, first_done), (second, second_done)] {
+            match done? {
+                Some(ids) => {
+                    for (bill, ids) in part.iter().zip(&ids) {
+                        self.after_commit(tenant, bill, ids, summary).await?;
+                    }
+                }
+                None => {
+                    let accounts: Vec<AccountId> = part.iter().map(|b| b.account).collect();
+                    let fresh = self.store().billing_snapshot(tenant.id, &accounts).await?;
+                    for account in fresh {
+                        self.bill_account(tenant, account, date, rules, summary)
+                            .await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits `bills` in one transaction: their invoices' IDs, or `None` if another
+    /// writer changed one of the accounts since it was read (nothing is written).
+    async fn commit_together(
+        &self,
+        tenant: &Tenant,
+        bills: &[AccountBill],
+    ) -> Result<Option<Vec<Vec<InvoiceId>>>, AppError> {
+        if bills.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let committed = self
+            .store()
+            .commit_bills(
+                tenant.id,
+                bills,
+                &tenant.settings.invoice_prefix,
+                self.clock().now(),
+            )
+            .await;
+        match committed {
+            Ok(ids) => Ok(Some(ids)),
+            Err(StoreError::Stale) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What follows a committed bill: AvaTax is asked for the tax of its invoices
+    /// waiting in Pending Tax (a failure leaves them waiting, recorded and retried,
+    /// never the run failed), and the summary counts it.
+    async fn after_commit(
+        &self,
+        tenant: &Tenant,
+        bill: &AccountBill,
+        ids: &[InvoiceId],
+        summary: &mut BillRunSummary,
+    ) -> Result<(), AppError> {
+        for (id, invoice) in ids.iter().zip(&bill.invoices) {
+            if invoice.status == InvoiceStatus::PendingTax
+                && tenant.settings.tax_mode == TaxMode::Avalara
+            {
+                self.tax_with_avatax(tenant, *id).await?;
+            }
+        }
+        if !bill.invoices.is_empty() {
+            summary.accounts_billed += 1;
+        }
+        summary.invoices += bill.invoices.len() as u64;
+        for invoice in &bill.invoices {
+            summary.lines += invoice.lines.len() as u64;
+            *summary
+                .totals
+                .entry(invoice.currency.code().to_owned())
+                .or_default() += invoice.total;
+        }
+        Ok(())
     }
 
     /// Bills one account, retrying from a fresh read when another writer (another
@@ -457,26 +553,7 @@ impl App {
                 .await
             {
                 Ok(ids) => {
-                    // AvaTax is asked after the commit: a failure leaves the invoice
-                    // waiting in Pending Tax (recorded, retried), never the run failed.
-                    for (id, invoice) in ids.iter().zip(&bill.invoices) {
-                        if invoice.status == InvoiceStatus::PendingTax
-                            && tenant.settings.tax_mode == TaxMode::Avalara
-                        {
-                            self.tax_with_avatax(tenant, *id).await?;
-                        }
-                    }
-                    if !bill.invoices.is_empty() {
-                        summary.accounts_billed += 1;
-                    }
-                    summary.invoices += bill.invoices.len() as u64;
-                    for invoice in &bill.invoices {
-                        summary.lines += invoice.lines.len() as u64;
-                        *summary
-                            .totals
-                            .entry(invoice.currency.code().to_owned())
-                            .or_default() += invoice.total;
-                    }
+                    self.after_commit(tenant, &bill, &ids, summary).await?;
                     return Ok(());
                 }
                 Err(StoreError::Stale) => continue,

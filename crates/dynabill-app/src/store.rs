@@ -296,19 +296,36 @@ pub trait BillingStore: Send + Sync {
         tenant: TenantId,
         accounts: &[AccountId],
     ) -> StoreResult<Vec<BillingAccount>>;
-    /// Commits one account's bill in one transaction: its invoices and lines, its
-    /// ledger entries (the database refuses an entry already billed: `Stale`, and
-    /// nothing is written), its one-time items marked invoiced (`Stale` if one no
-    /// longer is pending), its items' charged-through dates, its credit balance
-    /// (`Stale` if it moved from `credit_balance_before`), and numbers for the
-    /// invoices posted (`prefix` + the tenant's next gap-free sequence numbers).
+    /// Commits the bills of several accounts in one transaction: for each, its
+    /// invoices and lines, its ledger entries (the database refuses an entry already
+    /// billed: `Stale`), its one-time items marked invoiced (`Stale` if one no longer
+    /// is pending), its items' charged-through dates, its credit balance (`Stale` if
+    /// it moved from `credit_balance_before`), and numbers for the invoices posted
+    /// (`prefix` + the tenant's next gap-free sequence numbers, in bill order). All of
+    /// it or nothing: on `Stale` nothing is written, and the caller commits the
+    /// accounts one by one to find which one changed. Returns the new invoices' IDs,
+    /// per bill, in the order of its `invoices`.
+    async fn commit_bills(
+        &self,
+        tenant: TenantId,
+        bills: &[AccountBill],
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Vec<InvoiceId>>>;
+
+    /// Commits one account's bill in one transaction (see [`Self::commit_bills`]).
     async fn commit_bill(
         &self,
         tenant: TenantId,
         bill: &AccountBill,
         prefix: &str,
         now: Timestamp,
-    ) -> StoreResult<Vec<InvoiceId>>;
+    ) -> StoreResult<Vec<InvoiceId>> {
+        let mut ids = self
+            .commit_bills(tenant, std::slice::from_ref(bill), prefix, now)
+            .await?;
+        Ok(ids.pop().unwrap_or_default())
+    }
 }
 
 #[async_trait]

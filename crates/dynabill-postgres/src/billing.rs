@@ -1,5 +1,5 @@
 //! Bill runs and invoices in PostgreSQL: the billing snapshot, the atomic commit of
-//! an account's bill, and the invoice lifecycle.
+//! a batch of accounts' bills, and the invoice lifecycle.
 //!
 //! Races between servers are settled by the database: the partial unique index
 //! `billing_ledger_once` refuses a second bill of the same piece (the later
@@ -8,6 +8,12 @@
 //! invoice numbers come from an `UPDATE` of the tenant's sequence, whose row lock
 //! queues concurrent posters until the transaction that took a number ends (so a
 //! rolled-back transaction gives its numbers back: no gaps).
+//!
+//! The statements a bill run sends once per batch (the snapshot's reads, the
+//! multi-row writes) are not kept prepared (`persistent(false)`): a kept statement
+//! gets a generic plan, chosen while the invoice and ledger tables were small and
+//! kept as they grow, whereas planning each one afresh costs a millisecond per
+//! batch of hundreds of accounts.
 
 use async_trait::async_trait;
 use dynabill_app::model::{
@@ -19,19 +25,20 @@ use dynabill_core::billing::LedgerEntry;
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
 use dynabill_core::tax::TaxRule;
 use dynabill_sql::{
-    AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
-    LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines, date_text,
-    invoice_values, ledger_values, line_values, micros, taxes_text,
+    AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
+    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, Value, attach_lines,
+    date_text, invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::accounts::ACCOUNT_COLUMNS;
+use crate::bulk::insert_rows;
 use crate::items::{ITEM_SELECT, fetch_items};
 use crate::one_time::ONE_TIME_SELECT;
 use crate::plans::PLAN_SELECT;
-use crate::{PgStore, db_error, lost_conflict, push_columns, push_value, violates};
+use crate::{PgStore, db_error, lost_conflict, violates};
 
 /// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRecord` reads.
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, \
@@ -65,9 +72,6 @@ const LEDGER_SELECT: &str = "SELECT l.item_id, l.period_start::text AS period_st
     JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id \
     WHERE l.tenant_id = $1 AND NOT l.released AND p.account_id = ANY($2) \
     ORDER BY l.id";
-
-/// Rows per multi-row `INSERT`, well below PostgreSQL's 65535 bind parameters.
-const ROWS_PER_INSERT: usize = 1000;
 
 fn invoice_number(prefix: &str, seq: i64) -> String {
     format!("{prefix}{seq:06}")
@@ -157,6 +161,7 @@ async fn refresh_charged_through(
     )
     .bind(tenant.0)
     .bind(items)
+    .persistent(false)
     .execute(&mut *conn)
     .await
     .map_err(write_error)?;
@@ -169,6 +174,7 @@ async fn refresh_charged_through(
     )
     .bind(tenant.0)
     .bind(items)
+    .persistent(false)
     .execute(conn)
     .await
     .map_err(write_error)?;
@@ -187,27 +193,21 @@ async fn insert_invoice_lines(
     tenant: TenantId,
     lines: &[(i64, &InvoiceLineRecord)],
 ) -> StoreResult<()> {
-    for chunk in lines.chunks(ROWS_PER_INSERT) {
-        let mut qb =
-            QueryBuilder::<Postgres>::new("INSERT INTO invoice_lines (tenant_id, invoice_id");
-        push_columns(&mut qb, &LINE_WRITABLE);
-        qb.push(") VALUES ");
-        for (n, (invoice, line)) in chunk.iter().enumerate() {
-            if n > 0 {
-                qb.push(", ");
-            }
-            qb.push("(")
-                .push_bind(tenant.0)
-                .push(", ")
-                .push_bind(*invoice);
-            for (column, value) in LINE_WRITABLE.iter().zip(line_values(line)) {
-                qb.push(", ");
-                push_value(&mut qb, column, value);
-            }
-            qb.push(")");
-        }
-        qb.build().execute(&mut *conn).await.map_err(write_error)?;
-    }
+    let columns: Vec<&str> = ["tenant_id", "invoice_id"]
+        .into_iter()
+        .chain(LINE_WRITABLE)
+        .collect();
+    let rows = lines
+        .iter()
+        .map(|(invoice, line)| {
+            let mut row = vec![Value::Int(tenant.0), Value::Int(*invoice)];
+            row.extend(line_values(line));
+            row
+        })
+        .collect();
+    insert_rows(conn, "invoice_lines", &columns, rows, false)
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -216,25 +216,20 @@ async fn insert_ledger(
     tenant: TenantId,
     entries: &[(Option<i64>, &LedgerEntry)],
 ) -> StoreResult<()> {
-    for chunk in entries.chunks(ROWS_PER_INSERT) {
-        let mut qb = QueryBuilder::<Postgres>::new("INSERT INTO billing_ledger (tenant_id");
-        push_columns(&mut qb, &LEDGER_WRITABLE);
-        qb.push(") VALUES ");
-        for (n, (invoice, entry)) in chunk.iter().enumerate() {
-            if n > 0 {
-                qb.push(", ");
-            }
-            qb.push("(").push_bind(tenant.0);
-            for (column, value) in LEDGER_WRITABLE.iter().zip(ledger_values(entry, *invoice)) {
-                qb.push(", ");
-                push_value(&mut qb, column, value);
-            }
-            qb.push(")");
-        }
-        // An entry billed already (by another bill run, perhaps still committing:
-        // the insert waits for it) is refused by `billing_ledger_once`: `Stale`.
-        qb.build().execute(&mut *conn).await.map_err(write_error)?;
-    }
+    let columns: Vec<&str> = ["tenant_id"].into_iter().chain(LEDGER_WRITABLE).collect();
+    let rows = entries
+        .iter()
+        .map(|(invoice, entry)| {
+            let mut row = vec![Value::Int(tenant.0)];
+            row.extend(ledger_values(entry, *invoice));
+            row
+        })
+        .collect();
+    // An entry billed already (by another bill run, perhaps still committing: the
+    // insert waits for it) is refused by `billing_ledger_once`: `Stale`.
+    insert_rows(conn, "billing_ledger", &columns, rows, false)
+        .await
+        .map_err(write_error)?;
     Ok(())
 }
 
@@ -358,6 +353,7 @@ impl BillingStore for PgStore {
         let account_rows: Vec<AccountRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(tenant.0)
             .bind(&ids)
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -369,6 +365,7 @@ impl BillingStore for PgStore {
             .push(") ORDER BY p.id");
         let plan_rows: Vec<PlanRecord> = qb
             .build_query_as()
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -383,6 +380,7 @@ impl BillingStore for PgStore {
         let ledger_rows: Vec<LedgerRecord> = sqlx::query_as(LEDGER_SELECT)
             .bind(tenant.0)
             .bind(&ids)
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -395,6 +393,7 @@ impl BillingStore for PgStore {
             .push(") ORDER BY o.id");
         let one_time_rows: Vec<OneTimeItemRecord> = qb
             .build_query_as()
+            .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
@@ -446,63 +445,47 @@ impl BillingStore for PgStore {
         Ok(out)
     }
 
-    async fn commit_bill(
+    async fn commit_bills(
         &self,
         tenant: TenantId,
-        bill: &AccountBill,
+        bills: &[AccountBill],
         prefix: &str,
         now: Timestamp,
-    ) -> StoreResult<Vec<InvoiceId>> {
+    ) -> StoreResult<Vec<Vec<InvoiceId>>> {
         // Returning early drops (and so rolls back) the transaction: all or nothing.
         let mut tx = self.pool.begin().await.map_err(db_error)?;
-        move_credit(
-            &mut tx,
-            tenant,
-            bill.account,
-            bill.credit_balance_before,
-            bill.credit_balance_after,
-        )
-        .await?;
-
-        // The invoices get their numbers last, so that the tenant's sequence stays
-        // locked only for the end of the transaction.
-        let mut ids = Vec::with_capacity(bill.invoices.len());
-        for invoice in &bill.invoices {
-            let mut qb =
-                QueryBuilder::<Postgres>::new("INSERT INTO invoices (tenant_id, account_id");
-            push_columns(&mut qb, &INVOICE_WRITABLE);
-            qb.push(") VALUES (").push_bind(tenant.0);
-            qb.push(", ").push_bind(bill.account.0);
-            for (column, value) in INVOICE_WRITABLE.iter().zip(invoice_values(invoice, now)) {
-                qb.push(", ");
-                push_value(&mut qb, column, value);
-            }
-            qb.push(") RETURNING id");
-            let id: i64 = qb
-                .build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(write_error)?;
-            ids.push(id);
+        // Bills come in account order, so concurrent committers lock balances in one order.
+        for bill in bills {
+            move_credit(
+                &mut tx,
+                tenant,
+                bill.account,
+                bill.credit_balance_before,
+                bill.credit_balance_after,
+            )
+            .await?;
         }
-        let lines: Vec<(i64, &InvoiceLineRecord)> = bill
-            .invoices
-            .iter()
-            .zip(&ids)
-            .flat_map(|(invoice, id)| invoice.lines.iter().map(move |line| (*id, line)))
-            .collect();
-        insert_invoice_lines(&mut tx, tenant, &lines).await?;
 
-        let entries: Vec<(Option<i64>, &LedgerEntry)> = bill
-            .ledger
-            .iter()
-            .map(|(invoice, entry)| (invoice.map(|i| ids[i]), entry))
-            .collect();
-        insert_ledger(&mut tx, tenant, &entries).await?;
+        // IDs are drawn from the invoices' identity sequence first, so that lines,
+        // ledger entries and one-time items can name their invoice without relying
+        // on the order in which a multi-row insert returns its rows.
+        let mut drawn: Vec<i64> = sqlx::query_scalar(
+            "SELECT nextval(pg_get_serial_sequence('invoices', 'id')) FROM generate_series(1, $1)",
+        )
+        .bind(BillRows::invoice_count(bills) as i64)
+        .persistent(false)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        drawn.sort_unstable();
+        let rows = BillRows::new(bills, drawn);
+        insert_invoice_lines(&mut tx, tenant, &rows.lines).await?;
 
-        if !bill.one_time.is_empty() {
-            let items: Vec<i64> = bill.one_time.iter().map(|(item, _)| item.0).collect();
-            let invoices: Vec<i64> = bill.one_time.iter().map(|(_, i)| ids[*i]).collect();
+        insert_ledger(&mut tx, tenant, &rows.ledger).await?;
+
+        let (items, invoices_of_items): (Vec<i64>, Vec<i64>) =
+            rows.one_time.iter().copied().unzip();
+        if !items.is_empty() {
             let done = sqlx::query(
                 "UPDATE one_time_items o SET invoiced = TRUE, invoice_id = v.invoice_id,
                      updated_at = $1, version = o.version + 1
@@ -512,8 +495,9 @@ impl BillingStore for PgStore {
             )
             .bind(micros(now))
             .bind(&items)
-            .bind(&invoices)
+            .bind(&invoices_of_items)
             .bind(tenant.0)
+            .persistent(false)
             .execute(&mut *tx)
             .await
             .map_err(write_error)?;
@@ -523,32 +507,48 @@ impl BillingStore for PgStore {
             }
         }
 
-        let items = distinct(bill.ledger.iter().map(|(_, e)| e.item.0).collect());
-        refresh_charged_through(&mut tx, tenant, &items).await?;
+        refresh_charged_through(&mut tx, tenant, &rows.items).await?;
 
-        let posted: Vec<i64> = bill
+        // The invoices are written last, with their numbers, so that the tenant's
+        // sequence stays locked only for the end of the transaction (their lines,
+        // entries and one-time items, written before, are checked against them at
+        // commit: those foreign keys are deferred).
+        let posted = rows
             .invoices
             .iter()
-            .zip(&ids)
-            .filter(|(invoice, _)| invoice.status == InvoiceStatus::Posted)
-            .map(|(_, id)| *id)
+            .filter(|(_, _, invoice)| invoice.status == InvoiceStatus::Posted)
+            .count();
+        let mut numbers = take_numbers(&mut tx, tenant, posted as i64, prefix)
+            .await?
+            .into_iter();
+        let columns: Vec<&str> = ["id", "tenant_id", "account_id", "invoice_number"]
+            .into_iter()
+            .chain(INVOICE_WRITABLE)
             .collect();
-        let numbers = take_numbers(&mut tx, tenant, posted.len() as i64, prefix).await?;
-        if !posted.is_empty() {
-            sqlx::query(
-                "UPDATE invoices i SET invoice_number = v.number
-                 FROM UNNEST($1::int8[], $2::text[]) AS v (id, number)
-                 WHERE i.tenant_id = $3 AND i.id = v.id",
-            )
-            .bind(&posted)
-            .bind(&numbers)
-            .bind(tenant.0)
-            .execute(&mut *tx)
+        let invoices = rows
+            .invoices
+            .iter()
+            .map(|(account, id, invoice)| {
+                let number = if invoice.status == InvoiceStatus::Posted {
+                    numbers.next()
+                } else {
+                    None
+                };
+                let mut row = vec![
+                    Value::Int(*id),
+                    Value::Int(tenant.0),
+                    Value::Int(account.0),
+                    Value::OptText(number),
+                ];
+                row.extend(invoice_values(invoice, now));
+                row
+            })
+            .collect();
+        insert_rows(&mut tx, "invoices", &columns, invoices, true)
             .await
             .map_err(write_error)?;
-        }
         tx.commit().await.map_err(write_error)?;
-        Ok(ids.into_iter().map(InvoiceId).collect())
+        Ok(rows.invoice_ids())
     }
 }
 

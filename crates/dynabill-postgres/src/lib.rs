@@ -8,6 +8,7 @@
 
 mod accounts;
 mod billing;
+mod bulk;
 mod idempotency;
 mod items;
 mod one_time;
@@ -183,7 +184,7 @@ pub(crate) fn push_values(qb: &mut QueryBuilder<Postgres>, columns: &[&str], val
 }
 
 /// The writable columns whose PostgreSQL type is `DATE`.
-const DATE_COLUMNS: [&str; 11] = [
+pub(crate) const DATE_COLUMNS: [&str; 11] = [
     "start_date",
     "end_date",
     "cancel_date",
@@ -198,7 +199,7 @@ const DATE_COLUMNS: [&str; 11] = [
 ];
 
 /// The writable columns whose PostgreSQL type is `NUMERIC` (written as decimal text).
-const NUMERIC_COLUMNS: [&str; 12] = [
+pub(crate) const NUMERIC_COLUMNS: [&str; 12] = [
     "quantity",
     "unit_price",
     "discount_percent",

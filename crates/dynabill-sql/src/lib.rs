@@ -689,6 +689,79 @@ pub const LEDGER_WRITABLE: [&str; 6] = [
     "invoice_id",
 ];
 
+/// The rows a batch of bills writes, once every invoice has its ID.
+pub struct BillRows<'a> {
+    /// The invoices' IDs, per bill, in the order of its `invoices`.
+    pub ids: Vec<Vec<i64>>,
+    /// Every invoice with its account and ID, bill by bill.
+    pub invoices: Vec<(AccountId, i64, &'a NewInvoice)>,
+    /// Every line with its invoice's ID, invoice by invoice.
+    pub lines: Vec<(i64, &'a InvoiceLineRecord)>,
+    /// Every ledger entry with its invoice's ID (`None` for a settlement without a line).
+    pub ledger: Vec<(Option<i64>, &'a LedgerEntry)>,
+    /// The one-time items now invoiced, with their invoice's ID.
+    pub one_time: Vec<(i64, i64)>,
+    /// The recurring items with new ledger entries, sorted, without duplicates.
+    pub items: Vec<i64>,
+}
+
+impl<'a> BillRows<'a> {
+    /// How many invoices `bills` hold.
+    pub fn invoice_count(bills: &[dynabill_app::model::AccountBill]) -> usize {
+        bills.iter().map(|b| b.invoices.len()).sum()
+    }
+
+    /// The rows of `bills`, the invoices numbered from `ids` in bill order (it must
+    /// yield [`Self::invoice_count`] IDs).
+    pub fn new(
+        bills: &'a [dynabill_app::model::AccountBill],
+        ids: impl IntoIterator<Item = i64>,
+    ) -> Self {
+        let mut ids = ids.into_iter();
+        let ids: Vec<Vec<i64>> = bills
+            .iter()
+            .map(|bill| bill.invoices.iter().map_while(|_| ids.next()).collect())
+            .collect();
+        let mut rows = BillRows {
+            invoices: Vec::new(),
+            lines: Vec::new(),
+            ledger: Vec::new(),
+            one_time: Vec::new(),
+            items: Vec::new(),
+            ids: Vec::new(),
+        };
+        for (bill, ids) in bills.iter().zip(&ids) {
+            for (id, invoice) in ids.iter().zip(&bill.invoices) {
+                rows.invoices.push((bill.account, *id, invoice));
+                rows.lines
+                    .extend(invoice.lines.iter().map(|line| (*id, line)));
+            }
+            for (invoice, entry) in &bill.ledger {
+                rows.ledger
+                    .push((invoice.and_then(|i| ids.get(i).copied()), entry));
+                rows.items.push(entry.item.0);
+            }
+            for (item, invoice) in &bill.one_time {
+                if let Some(id) = ids.get(*invoice) {
+                    rows.one_time.push((item.0, *id));
+                }
+            }
+        }
+        rows.items.sort_unstable();
+        rows.items.dedup();
+        rows.ids = ids;
+        rows
+    }
+
+    /// The IDs per bill, as returned by a commit.
+    pub fn invoice_ids(self) -> Vec<Vec<InvoiceId>> {
+        self.ids
+            .into_iter()
+            .map(|ids| ids.into_iter().map(InvoiceId).collect())
+            .collect()
+    }
+}
+
 pub fn ledger_values(e: &LedgerEntry, invoice: Option<i64>) -> Vec<Value> {
     use Value::*;
     vec![

@@ -1,5 +1,5 @@
-//! Bill runs and invoices in SQLite: the billing snapshot, the atomic commit of an
-//! account's bill, and the invoice lifecycle.
+//! Bill runs and invoices in SQLite: the billing snapshot, the atomic commit of a
+//! batch of accounts' bills, and the invoice lifecycle.
 
 use async_trait::async_trait;
 use dynabill_app::model::{
@@ -10,9 +10,9 @@ use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult, T
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
 use dynabill_core::tax::TaxRule;
 use dynabill_sql::{
-    AccountRecord, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE, LINE_WRITABLE,
-    LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines, date_text,
-    invoice_values, ledger_values, line_values, micros, taxes_text,
+    AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
+    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines,
+    date_text, invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -22,7 +22,7 @@ use crate::accounts::ACCOUNT_COLUMNS;
 use crate::items::{ITEM_FROM, ITEM_SELECT, fetch_items};
 use crate::one_time::{ONE_TIME_FROM, ONE_TIME_SELECT};
 use crate::plans::PLAN_SELECT;
-use crate::{SqliteStore, db_error, is_unique_violation, push_columns, push_values};
+use crate::{SqliteStore, db_error, is_unique_violation, push_columns};
 
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
     i.status, i.invoice_date, i.due_date, i.currency, i.subtotal, i.tax_total, i.total, i.credit_applied, \
@@ -47,6 +47,12 @@ fn from_plans(select: &str, from: &str, joined: &str) -> String {
         .split_once(from)
         .expect("the select reads its FROM clause");
     format!("{columns}FROM plans p CROSS JOIN {joined}{rest}")
+}
+
+/// Rows of `columns` bound values that fit one statement (SQLite binds at most
+/// 32,766 values).
+fn rows_per_insert(columns: usize) -> usize {
+    30_000 / columns
 }
 
 fn invoice_number(prefix: &str, seq: i64) -> String {
@@ -362,108 +368,130 @@ impl BillingStore for SqliteStore {
         Ok(out)
     }
 
-    async fn commit_bill(
+    async fn commit_bills(
         &self,
         tenant: TenantId,
-        bill: &AccountBill,
+        bills: &[AccountBill],
         prefix: &str,
         now: Timestamp,
-    ) -> StoreResult<Vec<InvoiceId>> {
+    ) -> StoreResult<Vec<Vec<InvoiceId>>> {
+        // Returning early drops (and so rolls back) the transaction: all or nothing.
         let mut tx = self.begin_write().await?;
-        move_credit(
-            &mut tx,
-            tenant,
-            bill.account,
-            bill.credit_balance_before,
-            bill.credit_balance_after,
-        )
-        .await?;
-        let posted = bill
+        for bill in bills {
+            move_credit(
+                &mut tx,
+                tenant,
+                bill.account,
+                bill.credit_balance_before,
+                bill.credit_balance_after,
+            )
+            .await?;
+        }
+        // IDs are given here, under the write lock, so that lines, ledger entries and
+        // one-time items can name their invoice without reading IDs back.
+        let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM invoices")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        let rows = BillRows::new(bills, first..);
+        let posted = rows
             .invoices
             .iter()
-            .filter(|i| i.status == InvoiceStatus::Posted)
+            .filter(|(_, _, i)| i.status == InvoiceStatus::Posted)
             .count() as i64;
         let mut numbers = take_numbers(&mut tx, tenant, posted, prefix)
             .await?
             .into_iter();
-        let mut ids = Vec::with_capacity(bill.invoices.len());
-        for invoice in &bill.invoices {
-            let number = if invoice.status == InvoiceStatus::Posted {
-                numbers.next()
-            } else {
-                None
-            };
+        let numbered: Vec<_> = rows
+            .invoices
+            .iter()
+            .map(|(account, id, invoice)| {
+                let number = if invoice.status == InvoiceStatus::Posted {
+                    numbers.next()
+                } else {
+                    None
+                };
+                (account, id, number, invoice)
+            })
+            .collect();
+        for chunk in numbered.chunks(rows_per_insert(4 + INVOICE_WRITABLE.len())) {
             let mut qb = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO invoices (tenant_id, account_id, invoice_number",
+                "INSERT INTO invoices (id, tenant_id, account_id, invoice_number",
             );
             push_columns(&mut qb, &INVOICE_WRITABLE);
-            qb.push(") VALUES (")
-                .push_bind(tenant.0)
-                .push(", ")
-                .push_bind(bill.account.0);
-            qb.push(", ").push_bind(number);
-            push_values(&mut qb, invoice_values(invoice, now));
-            qb.push(") RETURNING id");
-            let id: i64 = qb
-                .build_query_scalar()
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            if !invoice.lines.is_empty() {
-                let mut qb =
-                    QueryBuilder::<Sqlite>::new("INSERT INTO invoice_lines (tenant_id, invoice_id");
-                push_columns(&mut qb, &LINE_WRITABLE);
-                qb.push(") ");
-                qb.push_values(&invoice.lines, |mut row, line| {
-                    row.push_bind(tenant.0).push_bind(id);
-                    for value in line_values(line) {
-                        crate::push_separated_value(&mut row, value);
-                    }
-                });
-                qb.build().execute(&mut *tx).await.map_err(db_error)?;
-            }
-            ids.push(id);
-        }
-        if !bill.ledger.is_empty() {
-            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO billing_ledger (tenant_id");
-            push_columns(&mut qb, &LEDGER_WRITABLE);
             qb.push(") ");
-            qb.push_values(&bill.ledger, |mut row, (invoice, entry)| {
-                row.push_bind(tenant.0);
-                for value in ledger_values(entry, invoice.map(|i| ids[i])) {
+            qb.push_values(chunk, |mut row, (account, id, number, invoice)| {
+                row.push_bind(*id)
+                    .push_bind(tenant.0)
+                    .push_bind(account.0)
+                    .push_bind(number.clone());
+                for value in invoice_values(invoice, now) {
                     crate::push_separated_value(&mut row, value);
                 }
             });
-            let inserted = qb.build().execute(&mut *tx).await;
-            match inserted {
+            qb.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+
+        for chunk in rows.lines.chunks(rows_per_insert(2 + LINE_WRITABLE.len())) {
+            let mut qb =
+                QueryBuilder::<Sqlite>::new("INSERT INTO invoice_lines (tenant_id, invoice_id");
+            push_columns(&mut qb, &LINE_WRITABLE);
+            qb.push(") ");
+            qb.push_values(chunk, |mut row, (invoice, line)| {
+                row.push_bind(tenant.0).push_bind(*invoice);
+                for value in line_values(line) {
+                    crate::push_separated_value(&mut row, value);
+                }
+            });
+            qb.build().execute(&mut *tx).await.map_err(db_error)?;
+        }
+
+        for chunk in rows
+            .ledger
+            .chunks(rows_per_insert(1 + LEDGER_WRITABLE.len()))
+        {
+            let mut qb = QueryBuilder::<Sqlite>::new("INSERT INTO billing_ledger (tenant_id");
+            push_columns(&mut qb, &LEDGER_WRITABLE);
+            qb.push(") ");
+            qb.push_values(chunk, |mut row, (invoice, entry)| {
+                row.push_bind(tenant.0);
+                for value in ledger_values(entry, *invoice) {
+                    crate::push_separated_value(&mut row, value);
+                }
+            });
+            match qb.build().execute(&mut *tx).await {
                 Ok(_) => {}
                 // Another bill run billed this already: the database refuses, we retry from a fresh read.
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::Stale),
                 Err(e) => return Err(db_error(e)),
             }
         }
-        for (item, invoice) in &bill.one_time {
-            let done = sqlx::query(
-                "UPDATE one_time_items SET invoiced = 1, invoice_id = ?, updated_at = ?, version = version + 1
-                 WHERE tenant_id = ? AND id = ? AND invoiced = 0 AND cancelled_at IS NULL",
+
+        for chunk in rows.one_time.chunks(rows_per_insert(2)) {
+            let mut qb = QueryBuilder::<Sqlite>::new("WITH v (id, invoice_id) AS (");
+            qb.push_values(chunk, |mut row, (item, invoice)| {
+                row.push_bind(*item).push_bind(*invoice);
+            });
+            qb.push(
+                ") UPDATE one_time_items SET invoiced = 1, invoice_id = v.invoice_id, \
+                 version = version + 1, updated_at = ",
             )
-            .bind(ids[*invoice])
-            .bind(micros(now))
-            .bind(tenant.0)
-            .bind(item.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-            if done.rows_affected() == 0 {
+            .push_bind(micros(now))
+            .push(" FROM v WHERE one_time_items.id = v.id AND one_time_items.tenant_id = ")
+            .push_bind(tenant.0)
+            .push(" AND one_time_items.invoiced = 0 AND one_time_items.cancelled_at IS NULL");
+            let done = qb.build().execute(&mut *tx).await.map_err(db_error)?;
+            // Fewer rows than items: one was invoiced or cancelled meanwhile.
+            if done.rows_affected() != chunk.len() as u64 {
                 return Err(StoreError::Stale);
             }
         }
-        let mut items: Vec<i64> = bill.ledger.iter().map(|(_, e)| e.item.0).collect();
-        items.sort_unstable();
-        items.dedup();
-        refresh_charged_through(&mut tx, tenant, &items).await?;
+
+        for chunk in rows.items.chunks(rows_per_insert(1)) {
+            refresh_charged_through(&mut tx, tenant, chunk).await?;
+        }
         tx.commit().await.map_err(db_error)?;
-        Ok(ids.into_iter().map(InvoiceId).collect())
+        Ok(rows.invoice_ids())
     }
 }
 

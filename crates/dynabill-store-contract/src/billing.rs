@@ -992,3 +992,104 @@ pub async fn a_one_time_item_is_invoiced_once_and_only_while_pending(store: Arc<
         Some(JAN.1)
     );
 }
+
+pub async fn bills_of_several_accounts_commit_together_or_not_at_all(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let a = book(&*store, t, "a").await;
+    let b = book(&*store, t, "b").await;
+    let c = book(&*store, t, "c").await;
+
+    let batch = [
+        january_bill(&a, InvoiceStatus::Posted),
+        january_bill(&b, InvoiceStatus::Draft),
+        january_bill(&c, InvoiceStatus::Posted),
+    ];
+    let ids = store
+        .commit_bills(t, &batch, "INV-", minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3, "IDs per bill");
+    let numbers = [Some("INV-000001"), None, Some("INV-000002")];
+    for (((bk, bill), ids), number) in [&a, &b, &c].into_iter().zip(&batch).zip(&ids).zip(numbers) {
+        assert_eq!(ids.len(), 1);
+        let invoice = find_invoice(&*store, t, ids[0]).await;
+        // Posted invoices are numbered in bill order; a draft gets none.
+        assert_stored(&invoice, &bill.invoices[0], &bk.account, number, minutes(1));
+        assert!(find_one_time(&*store, t, bk.one_time.id).await.invoiced);
+        assert_eq!(
+            find_item(&*store, t, bk.item.id).await.charged_through,
+            Some(JAN.1)
+        );
+        assert_eq!(ledger_of(&*store, t, bk.account.id).await.len(), 1);
+    }
+    assert!(
+        ids[0][0] < ids[1][0] && ids[1][0] < ids[2][0],
+        "invoice IDs follow the bills' order"
+    );
+
+    // One bill of the batch bills a piece billed already: no bill of it is written.
+    let invoices_before = invoice_ids(&*store, t, InvoiceFilter::default()).await;
+    let a_item = find_item(&*store, t, a.item.id).await;
+    let refused = store
+        .commit_bills(
+            t,
+            &[
+                piece_bill(&a.account, &a.item, InvoiceStatus::Posted, FEB),
+                piece_bill(&b.account, &b.item, InvoiceStatus::Posted, JAN),
+            ],
+            "INV-",
+            minutes(2),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Stale)), "got {refused:?}");
+    assert_eq!(
+        invoice_ids(&*store, t, InvoiceFilter::default()).await,
+        invoices_before,
+        "no invoice of the batch"
+    );
+    assert_eq!(find_item(&*store, t, a.item.id).await, a_item);
+    assert_eq!(ledger_of(&*store, t, a.account.id).await.len(), 1);
+
+    // One bill computed from a credit balance that moved: nothing either.
+    let mut moved = piece_bill(&c.account, &c.item, InvoiceStatus::Posted, FEB);
+    moved.credit_balance_before = dec!(3);
+    moved.credit_balance_after = dec!(0);
+    let refused = store
+        .commit_bills(
+            t,
+            &[
+                piece_bill(&a.account, &a.item, InvoiceStatus::Posted, FEB),
+                moved,
+            ],
+            "INV-",
+            minutes(3),
+        )
+        .await;
+    assert!(matches!(refused, Err(StoreError::Stale)), "got {refused:?}");
+    assert_eq!(
+        invoice_ids(&*store, t, InvoiceFilter::default()).await,
+        invoices_before
+    );
+
+    // The refused batches took no number; an empty batch writes nothing.
+    assert!(
+        store
+            .commit_bills(t, &[], "INV-", minutes(4))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let ids = store
+        .commit_bills(
+            t,
+            &[piece_bill(&a.account, &a.item, InvoiceStatus::Posted, FEB)],
+            "INV-",
+            minutes(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        find_invoice(&*store, t, ids[0][0]).await.number.as_deref(),
+        Some("INV-000003")
+    );
+}

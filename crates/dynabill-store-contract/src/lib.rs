@@ -122,6 +122,7 @@ macro_rules! contract_tests {
             a_bill_with_a_piece_billed_already_is_refused_and_writes_nothing,
             a_bill_moves_the_credit_balance_only_from_the_balance_it_was_computed_from,
             a_one_time_item_is_invoiced_once_and_only_while_pending,
+            bills_of_several_accounts_commit_together_or_not_at_all,
             concurrent_commits_of_one_bill_succeed_exactly_once,
             concurrent_bills_of_many_accounts_take_invoice_numbers_without_gaps,
             listing_invoices_filters_by_id_account_plan_status_and_date,
