@@ -27,7 +27,7 @@ use crate::taxes::{built_in_taxes, effective_mode};
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
-pub const ACCOUNT_BATCH: u32 = 500;
+pub const ACCOUNT_BATCH: u32 = 1000;
 
 /// What a bill run did.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -67,11 +67,11 @@ impl AccountStore for SqliteStore {
             push_value(&mut qb, value);
         }
         qb.push(") RETURNING ").push(ACCOUNT_COLUMNS);
-        // `fetch_all`, not `fetch_one`: an autocommit write must run to completion,
-        // or SQLite never gets to its automatic WAL checkpoint and the WAL grows.
-        let rows: Vec<AccountRecord> = qb
-            .build_query_as()
-            .fetch_all(&self.writer)
+        // Committed with the other creates waiting (see `group`). `fetch_all`, not
+        // `fetch_one`: a write must run to completion.
+        let rows: Vec<AccountRecord> = self
+            .group
+            .write(move |conn| Box::pin(async move { qb.build_query_as().fetch_all(conn).await }))
             .await
             .map_err(write_error)?;
         rows.into_iter().next().ok_or(StoreError::Stale)?.try_into()

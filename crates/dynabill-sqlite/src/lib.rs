@@ -7,6 +7,7 @@
 
 mod accounts;
 mod billing;
+mod group;
 mod idempotency;
 mod items;
 mod one_time;
@@ -33,6 +34,8 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Creates, committed in groups through `writer`.
+    group: group::GroupWriter,
 }
 
 impl SqliteStore {
@@ -68,7 +71,12 @@ impl SqliteStore {
                 .await
                 .map_err(unavailable)?
         };
-        Ok(SqliteStore { writer, reader })
+        let group = group::GroupWriter::start(writer.clone());
+        Ok(SqliteStore {
+            writer,
+            reader,
+            group,
+        })
     }
 
     /// A write transaction that holds the database's write lock from its first statement.

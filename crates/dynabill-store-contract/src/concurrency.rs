@@ -77,6 +77,51 @@ pub async fn concurrent_inserts_of_one_ext_id_create_exactly_one_account(store: 
     assert_eq!(account_ids(&*store, t, all).await.len(), 1);
 }
 
+pub async fn concurrent_inserts_of_many_accounts_each_come_back_as_written(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    // Creates arriving together may be written together (SQLite commits them as a
+    // group): each must come back as its own record, and a taken ExtID must fail
+    // alone, the others of its group still written.
+    let results = race_n(&store, 80, |store, i| async move {
+        let ext_id = if i % 5 == 0 {
+            "shared".to_owned()
+        } else {
+            format!("own-{i}")
+        };
+        (
+            ext_id.clone(),
+            store.insert_account(t, &account(&ext_id), T0).await,
+        )
+    })
+    .await;
+
+    let mut shared_won = 0;
+    for (ext_id, result) in &results {
+        match result {
+            Ok(created) => {
+                assert_eq!(
+                    &created.fields.ext_id, ext_id,
+                    "each create gets its own record"
+                );
+                let read = store
+                    .find_account(t, &RecordKey::Id(created.id.0))
+                    .await
+                    .unwrap();
+                assert_eq!(read.as_ref(), Some(created), "what was answered is stored");
+                shared_won += usize::from(ext_id == "shared");
+            }
+            Err(StoreError::ExtIdTaken) => assert_eq!(ext_id, "shared", "{ext_id} refused"),
+            Err(e) => panic!("{ext_id}: {e:?}"),
+        }
+    }
+    assert_eq!(shared_won, 1, "one create of the shared ExtID wins");
+    let all = AccountFilter {
+        include_deleted: true,
+        ..AccountFilter::default()
+    };
+    assert_eq!(account_ids(&*store, t, all).await.len(), 65);
+}
+
 pub async fn concurrent_updates_at_one_version_succeed_exactly_once(store: Arc<dyn Store>) {
     let t = tenant(&*store, "app-1").await;
     let read = insert_account(&*store, t, "acc").await;

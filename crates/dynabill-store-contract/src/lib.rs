@@ -83,6 +83,7 @@ macro_rules! contract_tests {
             an_expired_key_counts_as_absent_and_a_new_claim_replaces_it,
             purging_removes_only_keys_created_before_the_cutoff,
             concurrent_inserts_of_one_ext_id_create_exactly_one_account,
+            concurrent_inserts_of_many_accounts_each_come_back_as_written,
             concurrent_updates_at_one_version_succeed_exactly_once,
             concurrent_claims_of_one_idempotency_key_claim_it_exactly_once,
             concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_once,

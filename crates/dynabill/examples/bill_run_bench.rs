@@ -39,6 +39,27 @@ fn peak_rss_mib() -> f64 {
     kib / 1024.0
 }
 
+/// Accounts seeded between two `ANALYZE`s on PostgreSQL.
+const SEED_CHUNK: u32 = 10_000;
+
+/// Autovacuum may be off (it is on this project's CI machine): fresh statistics of
+/// the seeded tables, as autovacuum would keep them on a production database, after
+/// every chunk of the seeding and so before the bill run. Not of the invoice tables:
+/// statistics saying "empty" would make PostgreSQL plan the checks of the run's
+/// inserts as scans of a tiny table (never-analyzed tables are assumed to hold at
+/// least ten pages, so they get index lookups).
+async fn analyze_seeded(url: &str) -> anyhow::Result<()> {
+    let pool = sqlx::PgPool::connect(url).await?;
+    sqlx::query(
+        "ANALYZE tenants, accounts, plans, recurring_items, recurring_item_changes, \
+         one_time_items",
+    )
+    .execute(&pool)
+    .await?;
+    pool.close().await;
+    Ok(())
+}
+
 /// Resets the peak-RSS high-water mark so that the bill run's own peak is measured.
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -58,95 +79,86 @@ async fn main() -> anyhow::Result<()> {
     let seeding = Instant::now();
     let start = date(2024, 1, 1);
     let concurrency = 8;
-    let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..concurrency {
-        let app = app.clone();
-        let tenant = tenant.clone();
-        tasks.spawn(async move {
-            for n in (worker..accounts).step_by(concurrency as usize) {
-                let account = format!("A{n}");
-                let plan = format!("P{n}");
-                app.upsert_account(
-                    &tenant,
-                    None,
-                    AccountPatch {
-                        ext_id: Some(account.clone()),
-                        name: Some(format!("Account {n}")),
-                        account_type: Some(AccountType::Business),
-                        status: Some(AccountStatus::Active),
-                        email: Some("billing@example.com".parse().expect("a valid e-mail")),
-                        ..AccountPatch::default()
-                    },
-                )
-                .await?;
-                app.upsert_plan(
-                    &tenant,
-                    None,
-                    PlanPatch {
-                        ext_id: Some(plan.clone()),
-                        account: Some(RecordKey::ExtId(account)),
-                        start_date: Some(start),
-                        billing_day: Some(Some(1)),
-                        ..PlanPatch::default()
-                    },
-                )
-                .await?;
-                for (k, price) in [(1, "10.00"), (2, "25.50"), (3, "99.99")] {
-                    app.upsert_recurring_item(
+    let postgres = url.starts_with("postgres");
+    for chunk in (0..accounts).step_by(SEED_CHUNK as usize) {
+        let end = (chunk + SEED_CHUNK).min(accounts);
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..concurrency {
+            let app = app.clone();
+            let tenant = tenant.clone();
+            tasks.spawn(async move {
+                for n in (chunk + worker..end).step_by(concurrency as usize) {
+                    let account = format!("A{n}");
+                    let plan = format!("P{n}");
+                    app.upsert_account(
                         &tenant,
                         None,
-                        RecurringItemPatch {
-                            ext_id: Some(format!("R{n}-{k}")),
-                            plan: Some(RecordKey::ExtId(plan.clone())),
-                            product_code: Some(format!("SKU-{k}")),
-                            name: Some(format!("Item {k}")),
-                            quantity: Some(Decimal::from(k)),
-                            unit_price: Some(price.parse()?),
-                            billing_period: Some(BillingPeriod::Monthly),
-                            ..RecurringItemPatch::default()
+                        AccountPatch {
+                            ext_id: Some(account.clone()),
+                            name: Some(format!("Account {n}")),
+                            account_type: Some(AccountType::Business),
+                            status: Some(AccountStatus::Active),
+                            email: Some("billing@example.com".parse().expect("a valid e-mail")),
+                            ..AccountPatch::default()
+                        },
+                    )
+                    .await?;
+                    app.upsert_plan(
+                        &tenant,
+                        None,
+                        PlanPatch {
+                            ext_id: Some(plan.clone()),
+                            account: Some(RecordKey::ExtId(account)),
+                            start_date: Some(start),
+                            billing_day: Some(Some(1)),
+                            ..PlanPatch::default()
+                        },
+                    )
+                    .await?;
+                    for (k, price) in [(1, "10.00"), (2, "25.50"), (3, "99.99")] {
+                        app.upsert_recurring_item(
+                            &tenant,
+                            None,
+                            RecurringItemPatch {
+                                ext_id: Some(format!("R{n}-{k}")),
+                                plan: Some(RecordKey::ExtId(plan.clone())),
+                                product_code: Some(format!("SKU-{k}")),
+                                name: Some(format!("Item {k}")),
+                                quantity: Some(Decimal::from(k)),
+                                unit_price: Some(price.parse()?),
+                                billing_period: Some(BillingPeriod::Monthly),
+                                ..RecurringItemPatch::default()
+                            },
+                        )
+                        .await?;
+                    }
+                    app.upsert_one_time_item(
+                        &tenant,
+                        None,
+                        OneTimeItemPatch {
+                            ext_id: Some(format!("O{n}")),
+                            plan: Some(RecordKey::ExtId(plan)),
+                            product_code: Some("SETUP".into()),
+                            name: Some("Setup".into()),
+                            quantity: Some(Decimal::ONE),
+                            unit_price: Some("150.00".parse()?),
+                            charge_date: Some(start),
+                            ..OneTimeItemPatch::default()
                         },
                     )
                     .await?;
                 }
-                app.upsert_one_time_item(
-                    &tenant,
-                    None,
-                    OneTimeItemPatch {
-                        ext_id: Some(format!("O{n}")),
-                        plan: Some(RecordKey::ExtId(plan)),
-                        product_code: Some("SETUP".into()),
-                        name: Some("Setup".into()),
-                        quantity: Some(Decimal::ONE),
-                        unit_price: Some("150.00".parse()?),
-                        charge_date: Some(start),
-                        ..OneTimeItemPatch::default()
-                    },
-                )
-                .await?;
-            }
-            anyhow::Ok(())
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
+                anyhow::Ok(())
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        if postgres {
+            analyze_seeded(&url).await?;
+        }
     }
     let seeded = seeding.elapsed().as_secs_f64();
-    if url.starts_with("postgres") {
-        // Autovacuum may be off (it is on this project's CI machine): fresh statistics
-        // of the seeded tables, as a production database would have, before timing the
-        // bill run. Not of the invoice tables: statistics saying "empty" would make
-        // PostgreSQL plan the foreign-key checks of the run's inserts as scans of a
-        // tiny table and keep those plans while the table grows (never-analyzed
-        // tables are assumed to hold at least ten pages, so they get index lookups).
-        let pool = sqlx::PgPool::connect(&url).await?;
-        sqlx::query(
-            "ANALYZE tenants, accounts, plans, recurring_items, recurring_item_changes, \
-             one_time_items",
-        )
-        .execute(&pool)
-        .await?;
-        pool.close().await;
-    }
     let rss_after_seed = peak_rss_mib();
     reset_peak_rss();
 

@@ -173,7 +173,9 @@ async fn two_bill_runs_at_once_bill_every_account_exactly_once(app: &TestApp) {
 }
 
 async fn a_bill_run_killed_midway_and_run_again_loses_and_doubles_nothing(app: &TestApp) {
-    let accounts = 1500;
+    // Batches of 1,000 accounts, each committed in two transactions: 2,500 accounts
+    // make five commits, so the kill comes after the first and before the last.
+    let accounts = 2500;
     seed(app, accounts).await;
     let mut child = bill_run(app, "2024-01-01");
     // Kill it (SIGKILL: no clean-up of any kind) as soon as it has billed something.
