@@ -17,13 +17,14 @@
 
 use async_trait::async_trait;
 use dynabill_app::model::{
-    Account, AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate,
+    AccountBill, BillingAccount, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate,
     OneTimeItem, Page, PageRequest, Plan, PostInvoice, TaxRateRecord,
 };
 use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult, TaxRateStore};
 use dynabill_core::billing::LedgerEntry;
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
 use dynabill_core::tax::TaxRule;
+use dynabill_sql::billing_accounts;
 use dynabill_sql::{
     AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
     LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, Value, attach_lines,
@@ -410,38 +411,7 @@ impl BillingStore for PgStore {
             .into_iter()
             .map(OneTimeItem::try_from)
             .collect::<StoreResult<Vec<_>>>()?;
-        let mut out = Vec::with_capacity(account_rows.len());
-        for row in account_rows {
-            let account = Account::try_from(row)?;
-            let id = account.id;
-            let account_items: Vec<_> = items
-                .iter()
-                .filter(|i| i.account_id == id)
-                .cloned()
-                .collect();
-            let item_ids: std::collections::HashSet<_> =
-                account_items.iter().map(|i| i.id).collect();
-            out.push(BillingAccount {
-                plans: plans
-                    .iter()
-                    .filter(|p| p.account_id == id)
-                    .cloned()
-                    .collect(),
-                ledger: ledger
-                    .iter()
-                    .filter(|e| item_ids.contains(&e.item))
-                    .copied()
-                    .collect(),
-                one_time: one_time
-                    .iter()
-                    .filter(|o| o.account_id == id)
-                    .cloned()
-                    .collect(),
-                items: account_items,
-                account,
-            });
-        }
-        Ok(out)
+        billing_accounts(account_rows, plans, items, ledger, one_time)
     }
 
     async fn commit_bills(

@@ -689,6 +689,55 @@ pub const LEDGER_WRITABLE: [&str; 6] = [
     "invoice_id",
 ];
 
+/// The billing snapshot of a batch, from its rows: each plan, item, ledger entry
+/// and one-time item goes to its account (in one pass each, keeping the rows'
+/// order), and accounts keep theirs.
+pub fn billing_accounts(
+    account_rows: Vec<AccountRecord>,
+    plans: Vec<Plan>,
+    items: Vec<RecurringItem>,
+    ledger: Vec<LedgerEntry>,
+    one_time: Vec<OneTimeItem>,
+) -> Result<Vec<dynabill_app::model::BillingAccount>, StoreError> {
+    use std::collections::HashMap;
+    let mut out = Vec::with_capacity(account_rows.len());
+    let mut index = HashMap::with_capacity(account_rows.len());
+    for row in account_rows {
+        let account = Account::try_from(row)?;
+        index.insert(account.id, out.len());
+        out.push(dynabill_app::model::BillingAccount {
+            account,
+            plans: Vec::new(),
+            items: Vec::new(),
+            ledger: Vec::new(),
+            one_time: Vec::new(),
+        });
+    }
+    for plan in plans {
+        if let Some(&i) = index.get(&plan.account_id) {
+            out[i].plans.push(plan);
+        }
+    }
+    let mut item_account = HashMap::with_capacity(items.len());
+    for item in items {
+        if let Some(&i) = index.get(&item.account_id) {
+            item_account.insert(item.id, i);
+            out[i].items.push(item);
+        }
+    }
+    for entry in ledger {
+        if let Some(&i) = item_account.get(&entry.item) {
+            out[i].ledger.push(entry);
+        }
+    }
+    for item in one_time {
+        if let Some(&i) = index.get(&item.account_id) {
+            out[i].one_time.push(item);
+        }
+    }
+    Ok(out)
+}
+
 /// The rows a batch of bills writes, once every invoice has its ID.
 pub struct BillRows<'a> {
     /// The invoices' IDs, per bill, in the order of its `invoices`.
