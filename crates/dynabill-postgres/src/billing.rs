@@ -39,7 +39,7 @@ use crate::bulk::insert_rows;
 use crate::items::{ITEM_SELECT, fetch_items};
 use crate::one_time::ONE_TIME_SELECT;
 use crate::plans::PLAN_SELECT;
-use crate::{PgStore, db_error, lost_conflict, violates};
+use crate::{PgStore, db_error, lost_conflict, push_any_of, violates};
 
 /// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRecord` reads.
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, \
@@ -65,14 +65,14 @@ const LINE_SELECT: &str = "SELECT id, invoice_id, line_type::int8 AS line_type, 
     tax_amount::text AS tax_amount, taxes \
     FROM invoice_lines WHERE tenant_id = $1 AND invoice_id = ANY($2) ORDER BY invoice_id, id";
 
-/// The unreleased ledger entries of the items of the accounts `$2` (an array) of tenant `$1`.
+/// Unreleased ledger entries with their item's plan; followed by the tenant and
+/// accounts filter.
 const LEDGER_SELECT: &str = "SELECT l.item_id, l.period_start::text AS period_start, \
     l.period_end::text AS period_end, l.entry, l.base_seq \
     FROM billing_ledger l \
     JOIN recurring_items r ON r.tenant_id = l.tenant_id AND r.id = l.item_id \
     JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id \
-    WHERE l.tenant_id = $1 AND NOT l.released AND p.account_id = ANY($2) \
-    ORDER BY l.id";
+    WHERE NOT l.released AND l.tenant_id = ";
 
 fn invoice_number(prefix: &str, seq: i64) -> String {
     format!("{prefix}{seq:06}")
@@ -347,12 +347,14 @@ impl BillingStore for PgStore {
         let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
         // One snapshot for all the reads below.
         let mut tx = self.begin_snapshot().await?;
-        let sql = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = $1 AND id = ANY($2) ORDER BY id"
-        );
-        let account_rows: Vec<AccountRecord> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(tenant.0)
-            .bind(&ids)
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = "
+        ));
+        qb.push_bind(tenant.0);
+        push_any_of(&mut qb, "id", &ids);
+        qb.push(" ORDER BY id");
+        let account_rows: Vec<AccountRecord> = qb
+            .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
             .await
@@ -360,9 +362,8 @@ impl BillingStore for PgStore {
 
         let mut qb = QueryBuilder::<Postgres>::new(PLAN_SELECT);
         qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
-        qb.push(" AND p.account_id = ANY(")
-            .push_bind(ids.clone())
-            .push(") ORDER BY p.id");
+        push_any_of(&mut qb, "p.account_id", &ids);
+        qb.push(" ORDER BY p.id");
         let plan_rows: Vec<PlanRecord> = qb
             .build_query_as()
             .persistent(false)
@@ -372,14 +373,17 @@ impl BillingStore for PgStore {
 
         let mut qb = QueryBuilder::<Postgres>::new(ITEM_SELECT);
         qb.push(" WHERE r.tenant_id = ").push_bind(tenant.0);
-        qb.push(" AND r.deleted_at IS NULL AND p.account_id = ANY(")
-            .push_bind(ids.clone())
-            .push(") ORDER BY r.id");
+        qb.push(" AND r.deleted_at IS NULL");
+        push_any_of(&mut qb, "p.account_id", &ids);
+        qb.push(" ORDER BY r.id");
         let items = fetch_items(&mut tx, tenant, &mut qb).await?;
 
-        let ledger_rows: Vec<LedgerRecord> = sqlx::query_as(LEDGER_SELECT)
-            .bind(tenant.0)
-            .bind(&ids)
+        let mut qb = QueryBuilder::<Postgres>::new(LEDGER_SELECT);
+        qb.push_bind(tenant.0);
+        push_any_of(&mut qb, "p.account_id", &ids);
+        qb.push(" ORDER BY l.id");
+        let ledger_rows: Vec<LedgerRecord> = qb
+            .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
             .await
@@ -388,9 +392,8 @@ impl BillingStore for PgStore {
         let mut qb = QueryBuilder::<Postgres>::new(ONE_TIME_SELECT);
         qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
         qb.push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL");
-        qb.push(" AND p.account_id = ANY(")
-            .push_bind(ids)
-            .push(") ORDER BY o.id");
+        push_any_of(&mut qb, "p.account_id", &ids);
+        qb.push(" ORDER BY o.id");
         let one_time_rows: Vec<OneTimeItemRecord> = qb
             .build_query_as()
             .persistent(false)
@@ -517,6 +520,9 @@ impl BillingStore for PgStore {
             .await
             .map_err(write_error)?;
         tx.commit().await.map_err(write_error)?;
+        self.ledger_growth
+            .add(&self.pool, rows.ledger.len() as u64)
+            .await;
         Ok(rows.invoice_ids())
     }
 }

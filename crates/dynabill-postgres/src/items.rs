@@ -18,7 +18,8 @@ use jiff::civil::Date;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::{
-    PgStore, db_error, lost_conflict, push_assignments, push_columns, push_values, violates,
+    PgStore, db_error, lost_conflict, push_any_of, push_assignments, push_columns, push_values,
+    violates,
 };
 
 /// Items `r` joined with what they need of their plans `p`, in the shapes
@@ -32,12 +33,15 @@ pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_e
     r.created_at, r.updated_at, r.deleted_at, r.version \
     FROM recurring_items r JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id";
 
-/// The history of the items `$2` (an array) of tenant `$1`, item by item, oldest first.
+/// Item histories; followed by the tenant and items filter, and `CHANGES_ORDER`.
 const CHANGES_SELECT: &str = "SELECT id, item_id, kind::int8 AS kind, \
     effective_date::text AS effective_date, quantity::text AS quantity, \
     unit_price::text AS unit_price, discount_percent::text AS discount_percent, \
     start_date::text AS start_date, end_date::text AS end_date, prorate, credit, recorded_at \
-    FROM recurring_item_changes WHERE tenant_id = $1 AND item_id = ANY($2) ORDER BY item_id, id";
+    FROM recurring_item_changes WHERE tenant_id = ";
+
+/// Item by item, oldest first.
+const CHANGES_ORDER: &str = " ORDER BY item_id, id";
 
 /// Which plans a cascade covers.
 pub(crate) enum PlanScope {
@@ -151,9 +155,12 @@ pub(crate) async fn fetch_items(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
-    let rows: Vec<ItemChangeRecord> = sqlx::query_as(CHANGES_SELECT)
-        .bind(tenant.0)
-        .bind(ids)
+    let mut qb = QueryBuilder::<Postgres>::new(CHANGES_SELECT);
+    qb.push_bind(tenant.0);
+    push_any_of(&mut qb, "item_id", &ids);
+    qb.push(CHANGES_ORDER);
+    let rows: Vec<ItemChangeRecord> = qb
+        .build_query_as()
         .fetch_all(&mut *conn)
         .await
         .map_err(db_error)?;

@@ -13,9 +13,11 @@ mod idempotency;
 mod items;
 mod one_time;
 mod plans;
+mod statistics;
 mod tenants;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,6 +34,7 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    ledger_growth: Arc<statistics::LedgerGrowth>,
 }
 
 impl PgStore {
@@ -60,7 +63,10 @@ impl PgStore {
             .await
             .map_err(unavailable)?;
         tracing::debug!(max_connections, "connected to PostgreSQL");
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            ledger_growth: Arc::default(),
+        })
     }
 
     /// A read-only transaction on one snapshot, so that a page and its `total`
@@ -134,6 +140,23 @@ pub(crate) fn lost_conflict(e: &sqlx::Error) -> bool {
 pub(crate) fn violates(e: &sqlx::Error, constraint: &str) -> bool {
     matches!(e, sqlx::Error::Database(db)
         if db.is_unique_violation() && db.constraint() == Some(constraint))
+}
+
+/// `AND column = ANY(ids) AND column BETWEEN min AND max`, for reads keyed by a
+/// batch of IDs. The range adds nothing to the list (which must not be empty) but
+/// tells the planner how narrow the batch is: a bill run's batches are runs of
+/// neighbouring IDs, and with the range the planner walks the index over them,
+/// where with a long list alone it may judge a scan of the whole table cheaper
+/// (it did, once the tables held 100,000 accounts: 30 ms per read instead of 2).
+pub(crate) fn push_any_of(qb: &mut QueryBuilder<Postgres>, column: &str, ids: &[i64]) {
+    let low = ids.iter().copied().min().unwrap_or(0);
+    let high = ids.iter().copied().max().unwrap_or(0);
+    qb.push(format!(" AND {column} = ANY("))
+        .push_bind(ids.to_vec())
+        .push(format!(") AND {column} BETWEEN "))
+        .push_bind(low)
+        .push(" AND ")
+        .push_bind(high);
 }
 
 /// Binds one value. Date and amount columns are bound as text (`YYYY-MM-DD`, decimal)

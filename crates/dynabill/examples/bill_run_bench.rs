@@ -5,6 +5,10 @@
 //! cargo run --release --example bill_run_bench -- --accounts 10000 [--database-url URL]
 //! ```
 //!
+//! `--seed-only` stops after seeding (and prints the tenant's app key), so that a
+//! seeded PostgreSQL database can serve as a template for repeated runs of
+//! `dynabill bill-run --date 2024-01-15` on copies of it.
+//!
 //! Prints seeding time, the bill run's invoices/s and lines/s, and the process's
 //! peak resident memory (VmHWM) after seeding and after the bill run, as JSON.
 
@@ -160,6 +164,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let seeded = seeding.elapsed().as_secs_f64();
     let rss_after_seed = peak_rss_mib();
+    if std::env::args().any(|a| a == "--seed-only") {
+        app.store().close().await;
+        let report = serde_json::json!({
+            "accounts": accounts,
+            "app_key": issued.app_key,
+            "seed_seconds": (seeded * 100.0).round() / 100.0,
+        });
+        println!("{report}");
+        return Ok(());
+    }
     reset_peak_rss();
 
     let billing = Instant::now();

@@ -1,0 +1,114 @@
+//! Fresh planner statistics for the table a bill run grows while it reads it.
+//!
+//! Each batch of a bill run reads the unreleased ledger entries of its accounts'
+//! items, and each commit adds some: a first bill run can take `billing_ledger` from
+//! empty to hundreds of thousands of rows in a minute, before autovacuum (if it runs
+//! at all) gets to analyze it. With statistics that still say "a few rows", the
+//! planner starts the batch's ledger read from the whole ledger of the tenant instead
+//! of from the batch's plans, and each read costs in proportion to everything billed
+//! so far. So the store analyzes the ledger itself each time its writes have grown
+//! the table by half (and at least [`FLOOR`] rows) since the last analysis: a
+//! handful of `ANALYZE`s per run, each reading a fixed-size sample.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sqlx::PgPool;
+
+/// Rows written before a table is worth analyzing again, whatever its size.
+const FLOOR: u64 = 10_000;
+
+/// What this process has added to `billing_ledger` since it was last analyzed.
+#[derive(Default)]
+pub(crate) struct LedgerGrowth {
+    /// (rows at the last analysis, as far as this process knows; rows added since).
+    counts: Mutex<Option<(u64, u64)>>,
+    analyzing: AtomicBool,
+}
+
+impl LedgerGrowth {
+    /// Counts `rows` new ledger entries, committed, and analyzes the ledger when they
+    /// make its statistics stale. A failed analysis is logged and otherwise ignored:
+    /// the statistics are only advice to the planner.
+    pub(crate) async fn add(&self, pool: &PgPool, rows: u64) {
+        if rows == 0 {
+            return;
+        }
+        let unknown = self
+            .counts
+            .lock()
+            .expect("growth counter poisoned")
+            .is_none();
+        let estimate = if unknown {
+            estimated_rows(pool).await
+        } else {
+            0
+        };
+        let due = {
+            let mut counts = self.counts.lock().expect("growth counter poisoned");
+            let (base, since) = counts.unwrap_or((estimate, 0));
+            let (next, due) = grown(base, since, rows);
+            *counts = Some(next);
+            due
+        };
+        // One analysis at a time: a second committer crossing the line meanwhile
+        // has nothing to add to it.
+        if due && !self.analyzing.swap(true, Ordering::AcqRel) {
+            if let Err(e) = sqlx::query("ANALYZE billing_ledger").execute(pool).await {
+                tracing::warn!(error = %e, "analyzing billing_ledger failed");
+            }
+            self.analyzing.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// The counts after `rows` more, from `base` rows at the last analysis and `since`
+/// added after it, and whether that calls for analyzing again (which resets them).
+fn grown(base: u64, since: u64, rows: u64) -> ((u64, u64), bool) {
+    let since = since + rows;
+    if since >= FLOOR.max(base / 2) {
+        ((base + since, 0), true)
+    } else {
+        ((base, since), false)
+    }
+}
+
+/// The planner's own idea of the ledger's size (0 if never analyzed).
+async fn estimated_rows(pool: &PgPool) -> u64 {
+    sqlx::query_scalar::<_, f32>(
+        "SELECT reltuples FROM pg_class WHERE oid = 'billing_ledger'::regclass",
+    )
+    .fetch_one(pool)
+    .await
+    .map_or(0, |n| n.max(0.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_ledger_is_analyzed_after_the_floor() {
+        assert_eq!(grown(0, 0, 9_999), ((0, 9_999), false));
+        assert_eq!(grown(0, 9_999, 1), ((10_000, 0), true));
+    }
+
+    #[test]
+    fn a_large_ledger_is_analyzed_when_grown_by_half() {
+        assert_eq!(grown(300_000, 100_000, 49_999), ((300_000, 149_999), false));
+        assert_eq!(grown(300_000, 149_999, 1), ((450_000, 0), true));
+    }
+
+    #[test]
+    fn a_run_of_a_hundred_thousand_accounts_analyzes_a_handful_of_times() {
+        // 300,000 entries, 1,500 per commit, from an empty ledger.
+        let (mut counts, mut analyses) = ((0, 0), 0);
+        for _ in 0..200 {
+            let (next, due) = grown(counts.0, counts.1, 1_500);
+            counts = next;
+            analyses += u32::from(due);
+        }
+        assert_eq!(analyses, 8);
+        assert_eq!(counts.0 + counts.1, 300_000);
+    }
+}
