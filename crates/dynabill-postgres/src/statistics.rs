@@ -86,6 +86,36 @@ async fn estimated_rows(pool: &PgPool) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use dynabill_app::Store;
+    use dynabill_store_contract::fresh_postgres_schema;
+
+    /// `reltuples` of the ledger: -1 until PostgreSQL has analyzed it.
+    async fn ledger_reltuples(pool: &PgPool) -> f32 {
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = 'billing_ledger'::regclass")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_store_analyzes_the_ledger_once_its_commits_pass_the_floor() {
+        let Some(schema) = fresh_postgres_schema().await else {
+            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+            return;
+        };
+        let store = crate::PgStore::connect(schema.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        assert_eq!(ledger_reltuples(&store.pool).await, -1.0);
+
+        store.ledger_growth.add(&store.pool, FLOOR - 1).await;
+        assert_eq!(ledger_reltuples(&store.pool).await, -1.0, "not yet");
+        store.ledger_growth.add(&store.pool, 1).await;
+        assert_eq!(
+            ledger_reltuples(&store.pool).await,
+            0.0,
+            "analyzed (and empty)"
+        );
+    }
 
     #[test]
     fn a_small_ledger_is_analyzed_after_the_floor() {
