@@ -134,6 +134,7 @@ impl From<StoreError> for AppError {
     fn from(e: StoreError) -> AppError {
         match e {
             StoreError::Unavailable(msg) => AppError::Unavailable(msg),
+            StoreError::NotAllowed(msg) => AppError::NotAllowed(msg),
             other => AppError::Internal(anyhow::Error::new(other)),
         }
     }

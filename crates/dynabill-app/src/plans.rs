@@ -5,7 +5,8 @@ use jiff::civil::Date;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
-    Account, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey, Tenant,
+    Account, Cancellation, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey,
+    Tenant,
 };
 use crate::store::StoreError;
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
@@ -224,12 +225,15 @@ impl App {
             .await?)
     }
 
-    /// Cancel (14/71): the plan ends at `cancel_date` (default today).
+    /// Cancel (14/71): the plan ends at `cancel_date` (default today), and its
+    /// running items with it, crediting billed days past the date when `credit`
+    /// (`CreditMode` 1).
     pub async fn cancel_plan(
         &self,
         tenant: &Tenant,
         key: &RecordKey,
         cancel_date: Option<Date>,
+        credit: bool,
     ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
@@ -249,7 +253,13 @@ impl App {
             }
             match self
                 .store()
-                .cancel_plan(tenant.id, plan.id, plan.version, date, self.clock().now())
+                .cancel_plan(
+                    tenant.id,
+                    plan.id,
+                    plan.version,
+                    Cancellation { date, credit },
+                    self.clock().now(),
+                )
                 .await
             {
                 Ok(plan) => return Ok(plan),

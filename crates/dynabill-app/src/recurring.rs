@@ -34,11 +34,26 @@ pub struct Upsell {
     pub mode: ProrationMode,
 }
 
-/// A renewal (12/110 and 12/71): a given new end, or the plan's renewal term.
+/// A renewal (12/110 and 12/71): a given new end, or a term in months added to the
+/// current end (`term_months`, else the plan's `RenewalTermMonths`).
 #[derive(Clone, Debug, Default)]
 pub struct Renewal {
     pub end_date: Option<Date>,
+    pub term_months: Option<u32>,
     pub unit_price: Option<Decimal>,
+}
+
+impl Renewal {
+    /// The new end of a term ending `end`: the given date, else `end` plus the term.
+    fn new_end(&self, end: Date, plan: &Plan) -> Result<Date, AppError> {
+        match self.end_date {
+            Some(date) => Ok(date),
+            None => Ok(renewed_end(
+                end,
+                self.term_months.unwrap_or(plan.fields.renewal_term_months),
+            )?),
+        }
+    }
 }
 
 fn change(
@@ -404,12 +419,9 @@ impl App {
             .get_plan(tenant, &RecordKey::Id(item.plan_id.0), true)
             .await?;
         self.edit_item(tenant, key, |item, _, now| {
-            let new_end = match renewal.end_date {
-                Some(end) => end,
-                None => match item.fields.end_date {
-                    Some(end) => renewed_end(end, plan.fields.renewal_term_months)?,
-                    None => return Err(evergreen(item)),
-                },
+            let new_end = match item.fields.end_date {
+                Some(end) => renewal.new_end(end, &plan)?,
+                None => return Err(evergreen(item)),
             };
             renewal_write(item, new_end, renewal.unit_price, now)
         })
@@ -486,7 +498,9 @@ impl App {
     }
 
     /// Renew a plan (12/71): moves the plan's `EndDate` by its renewal term (or to
-    /// a given date) and renews each of its live items that end, all at once.
+    /// a given date) and, with it, the `EndDate` of every uncancelled item that
+    /// ended with the plan (BILLING.md §4, Renew), all at once. An item with an end
+    /// of its own keeps it: only 12/110 renews it.
     pub async fn renew_plan(
         &self,
         tenant: &Tenant,
@@ -508,11 +522,7 @@ impl App {
                     plan.fields.ext_id
                 )));
             };
-            let months = plan.fields.renewal_term_months;
-            let new_end = match renewal.end_date {
-                Some(end) => end,
-                None => renewed_end(old_end, months)?,
-            };
+            let new_end = renewal.new_end(old_end, &plan)?;
             if new_end <= old_end {
                 return Err(AppError::invalid(
                     Field::EndDate,
@@ -530,17 +540,9 @@ impl App {
             let mut writes = Vec::new();
             for item in items
                 .iter()
-                .filter(|i| i.cancellation.is_none() && i.fields.end_date.is_some())
+                .filter(|i| i.cancellation.is_none() && i.fields.end_date == Some(old_end))
             {
-                let item_end = match (renewal.end_date, item.fields.end_date) {
-                    (Some(end), _) => end,
-                    (None, Some(end)) if end == old_end => new_end,
-                    (None, Some(end)) => renewed_end(end, months)?,
-                    (None, None) => continue,
-                };
-                if item.fields.end_date.is_some_and(|end| item_end > end) {
-                    writes.push(renewal_write(item, item_end, None, now)?);
-                }
+                writes.push(renewal_write(item, new_end, None, now)?);
             }
             match self
                 .store()

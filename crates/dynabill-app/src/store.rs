@@ -9,10 +9,10 @@ use jiff::civil::Date;
 use rust_decimal::Decimal;
 
 use crate::model::{
-    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Invoice, InvoiceFilter,
-    InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, Page,
-    PageRequest, Plan, PlanFields, PlanFilter, PostInvoice, RecordKey, RecurringItem,
-    RecurringItemFields, TaxRateRecord,
+    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, Invoice,
+    InvoiceFilter, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
+    OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, PostInvoice, RecordKey,
+    RecurringItem, RecurringItemFields, TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The record changed (or vanished) since it was read.
     #[error("record changed since it was read")]
     Stale,
+    /// The change is refused in the records' current state (error "5"); the message
+    /// says why, for the caller.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The database cannot be reached, or no connection came free in time.
     #[error("{0}")]
     Unavailable(String),
@@ -179,10 +183,11 @@ pub trait PlanStore: Send + Sync {
         today: Date,
         page: PageRequest,
     ) -> StoreResult<Page<Plan>>;
-    /// Cancels the plan from `cancel_date` if it is still at `version`, and with it,
-    /// in the same transaction, its items (the cascade rule):
+    /// Cancels the plan from `cancellation.date` if it is still at `version`, and with
+    /// it, in the same transaction, its items (the cascade rule):
     /// - every recurring item not deleted, not cancelled and not ended by then is
-    ///   cancelled from the later of its start and `cancel_date`, with credit, and a
+    ///   cancelled from the later of its start and that date, with the
+    ///   cancellation's credit mode (deletes always credit), and a
     ///   `Cancellation` entry (dated so, recorded `now`) joins its history;
     /// - every pending one-time item (not invoiced, cancelled or deleted) charged on
     ///   or after `cancel_date` is cancelled.
@@ -191,7 +196,7 @@ pub trait PlanStore: Send + Sync {
         tenant: TenantId,
         id: PlanId,
         version: i64,
-        cancel_date: Date,
+        cancellation: Cancellation,
         now: Timestamp,
     ) -> StoreResult<Plan>;
     /// Marks the plan deleted (cancelling it and its items from `cancel_date`, as
@@ -356,8 +361,12 @@ pub trait InvoiceStore: Send + Sync {
     ) -> StoreResult<Invoice>;
     /// Cancels the invoice (at `version`) with `reason`, in one transaction:
     /// restores the account's credit (`balance_before` → `balance_after`, `Stale`
-    /// if it moved) and, with `rebill`, releases its ledger entries and returns its
-    /// one-time items to Pending, so the next bill run bills them afresh.
+    /// if it moved) and, with `rebill`, returns its one-time items to Pending and
+    /// releases its ledger entries and every entry of the periods it billed first
+    /// (their settlements and remainders, lineless or on cancelled invoices), so the
+    /// next bill run bills them afresh, as if the invoice had never existed.
+    /// `NotAllowed` (nothing written) when another live invoice adjusted one of
+    /// those periods: it must be cancelled with rebill first.
     #[allow(clippy::too_many_arguments)]
     async fn cancel_invoice(
         &self,

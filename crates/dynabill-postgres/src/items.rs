@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use dynabill_app::model::{
-    ItemChange, ItemChangeKind, ItemFilter, ItemWrite, Page, PageRequest, PlanFields, RecordKey,
-    RecurringItem, RecurringItemFields,
+    Cancellation, ItemChange, ItemChangeKind, ItemFilter, ItemWrite, Page, PageRequest, PlanFields,
+    RecordKey, RecurringItem, RecurringItemFields,
 };
 use dynabill_app::store::{RecurringItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{PlanId, TenantId};
@@ -14,7 +14,7 @@ use dynabill_sql::{
     recurring_item_values,
 };
 use jiff::Timestamp;
-use jiff::civil::Date;
+
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::{
@@ -65,9 +65,9 @@ impl PlanScope {
 }
 
 /// The cascade of `PlanStore::cancel_plan`, inside the caller's transaction: items
-/// still running at `date` are cancelled from the later of their start and `date`
-/// (with credit, recorded in their history); pending one-time items charged on or
-/// after `date` are cancelled.
+/// still running at its date are cancelled from the later of their start and that
+/// date (with its credit mode, recorded in their history); pending one-time items
+/// charged on or after the date are cancelled.
 ///
 /// Call it after the statement that locked the plan (or account) rows: under READ
 /// COMMITTED this statement then takes a fresh snapshot, and so also sees an item
@@ -76,10 +76,10 @@ pub(crate) async fn cancel_items_of(
     conn: &mut PgConnection,
     tenant: TenantId,
     scope: PlanScope,
-    date: Date,
+    cancellation: Cancellation,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let day = date_text(date);
+    let day = date_text(cancellation.date);
     let now = micros(now);
     // One statement: data-modifying CTEs all run to completion, read or not.
     let mut qb = QueryBuilder::<Postgres>::new(
@@ -88,7 +88,9 @@ pub(crate) async fn cancel_items_of(
     qb.push_bind(day.clone())
         .push("::date), end_date = GREATEST(start_date, ");
     qb.push_bind(day.clone())
-        .push("::date), cancel_credit = TRUE, version = version + 1, updated_at = ");
+        .push("::date), cancel_credit = ")
+        .push_bind(cancellation.credit)
+        .push(", version = version + 1, updated_at = ");
     qb.push_bind(now)
         .push(" WHERE tenant_id = ")
         .push_bind(tenant.0);
@@ -115,7 +117,9 @@ pub(crate) async fn cancel_items_of(
          SELECT tenant_id, id, ",
     );
     qb.push_bind(ItemChangeKind::Cancellation.code());
-    qb.push(", end_date, start_date, end_date, TRUE, ")
+    qb.push(", end_date, start_date, end_date, ")
+        .push_bind(cancellation.credit)
+        .push(", ")
         .push_bind(now);
     qb.push(" FROM c ORDER BY id");
     qb.build()

@@ -1,7 +1,9 @@
 //! Account plans in PostgreSQL.
 
 use async_trait::async_trait;
-use dynabill_app::model::{Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey};
+use dynabill_app::model::{
+    Cancellation, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey,
+};
 use dynabill_app::store::{PlanStore, StoreError, StoreResult};
 use dynabill_core::domain::{AccountId, PlanId, TenantId};
 use dynabill_sql::{PLAN_WRITABLE, PlanRecord, date_text, micros, plan_values};
@@ -88,7 +90,7 @@ impl PgStore {
         id: PlanId,
         version: i64,
         now: Timestamp,
-        cascade_from: Option<Date>,
+        cascade_from: Option<Cancellation>,
         set: impl FnOnce(&mut QueryBuilder<Postgres>),
     ) -> StoreResult<Plan> {
         let mut qb = QueryBuilder::<Postgres>::new(
@@ -104,7 +106,7 @@ impl PgStore {
             plan_columns!(),
             " FROM p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id"
         ));
-        let Some(date) = cascade_from else {
+        let Some(cancellation) = cascade_from else {
             let row: Option<PlanRecord> = qb
                 .build_query_as()
                 .fetch_optional(&self.pool)
@@ -122,7 +124,7 @@ impl PgStore {
         let Some(row) = row else {
             return Err(StoreError::Stale);
         };
-        cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), date, now).await?;
+        cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), cancellation, now).await?;
         tx.commit().await.map_err(db_error)?;
         row.try_into()
     }
@@ -245,12 +247,12 @@ impl PlanStore for PgStore {
         tenant: TenantId,
         id: PlanId,
         version: i64,
-        cancel_date: Date,
+        cancellation: Cancellation,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancellation), |qb| {
             qb.push(", cancel_date = ")
-                .push_bind(date_text(cancel_date))
+                .push_bind(date_text(cancellation.date))
                 .push("::date");
         })
         .await
@@ -264,12 +266,22 @@ impl PlanStore for PgStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
-            qb.push(", deleted_at = ").push_bind(micros(now));
-            qb.push(", cancel_date = COALESCE(cancel_date, ")
-                .push_bind(date_text(cancel_date))
-                .push("::date)");
-        })
+        self.change_plan(
+            tenant,
+            id,
+            version,
+            now,
+            Some(Cancellation {
+                date: cancel_date,
+                credit: true,
+            }),
+            |qb| {
+                qb.push(", deleted_at = ").push_bind(micros(now));
+                qb.push(", cancel_date = COALESCE(cancel_date, ")
+                    .push_bind(date_text(cancel_date))
+                    .push("::date)");
+            },
+        )
         .await
     }
 }

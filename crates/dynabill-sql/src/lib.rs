@@ -689,6 +689,25 @@ pub const LEDGER_WRITABLE: [&str; 6] = [
     "invoice_id",
 ];
 
+/// With `$1` the tenant and `$2` an invoice being cancelled with rebill: the first
+/// other live (not cancelled) invoice holding an unreleased ledger entry of a period
+/// the invoice billed first (its base entry), if any. Such an invoice adjusted that
+/// period, so rebilling it afresh would bill the adjustment twice.
+pub const REBILL_BLOCKED_BY: &str = "SELECT o.invoice_id FROM billing_ledger b \
+    JOIN billing_ledger o ON o.item_id = b.item_id AND o.period_start = b.period_start \
+    JOIN invoices i ON i.id = o.invoice_id \
+    WHERE b.tenant_id = $1 AND b.invoice_id = $2 AND b.entry = 0 \
+    AND o.invoice_id <> $2 AND o.released = FALSE AND i.status <> 5 \
+    ORDER BY o.invoice_id LIMIT 1";
+
+/// The refusal of a rebill that [`REBILL_BLOCKED_BY`] found blocked by `other`.
+pub fn rebill_blocked(invoice: InvoiceId, other: i64) -> StoreError {
+    StoreError::NotAllowed(format!(
+        "invoice {other} adjusted periods that invoice {invoice} billed; cancel invoice {other} \
+         with Rebill 1 first, or cancel this one with Rebill 0"
+    ))
+}
+
 /// The billing snapshot of a batch, from its rows: each plan, item, ledger entry
 /// and one-time item goes to its account (in one pass each, keeping the rows'
 /// order), and accounts keep theirs.

@@ -1,7 +1,9 @@
 //! Accounts in SQLite.
 
 use async_trait::async_trait;
-use dynabill_app::model::{Account, AccountFields, AccountFilter, Page, PageRequest, RecordKey};
+use dynabill_app::model::{
+    Account, AccountFields, AccountFilter, Cancellation, Page, PageRequest, RecordKey,
+};
 use dynabill_app::store::{AccountStore, StoreError, StoreResult};
 use dynabill_core::domain::{AccountId, TenantId};
 use dynabill_sql::{ACCOUNT_WRITABLE, AccountRecord, account_values, date_text, micros};
@@ -198,7 +200,11 @@ impl AccountStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        cancel_items_of(&mut tx, tenant, PlanScope::Account(id.0), cancel_date, now).await?;
+        let cancellation = Cancellation {
+            date: cancel_date,
+            credit: true,
+        };
+        cancel_items_of(&mut tx, tenant, PlanScope::Account(id.0), cancellation, now).await?;
         tx.commit().await.map_err(db_error)?;
         row.try_into()
     }

@@ -3,8 +3,8 @@
 
 use async_trait::async_trait;
 use dynabill_app::model::{
-    ItemChange, ItemFilter, ItemWrite, Page, PageRequest, PlanFields, RecordKey, RecurringItem,
-    RecurringItemFields,
+    Cancellation, ItemChange, ItemFilter, ItemWrite, Page, PageRequest, PlanFields, RecordKey,
+    RecurringItem, RecurringItemFields,
 };
 use dynabill_app::store::{RecurringItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{PlanId, TenantId};
@@ -14,7 +14,7 @@ use dynabill_sql::{
     recurring_item_values,
 };
 use jiff::Timestamp;
-use jiff::civil::Date;
+
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{
@@ -51,17 +51,18 @@ impl PlanScope {
 }
 
 /// The cascade of `PlanStore::cancel_plan`, inside the caller's transaction: items
-/// still running at `date` are cancelled from the later of their start and `date`
-/// (with credit, recorded in their history); pending one-time items charged on or
-/// after `date` are cancelled.
+/// still running at its date are cancelled from the later of their start and that
+/// date (with its credit mode, recorded in their history); pending one-time items
+/// charged on or after the date are cancelled.
 pub(crate) async fn cancel_items_of(
     conn: &mut SqliteConnection,
     tenant: TenantId,
     scope: PlanScope,
-    date: Date,
+    cancellation: Cancellation,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let day = date_text(date);
+    let day = date_text(cancellation.date);
+    let credit = i64::from(cancellation.credit);
     let running = |qb: &mut QueryBuilder<Sqlite>| {
         qb.push(" WHERE tenant_id = ")
             .push_bind(tenant.0)
@@ -83,7 +84,9 @@ pub(crate) async fn cancel_items_of(
         .push("), start_date, MAX(start_date, ");
     history
         .push_bind(day.clone())
-        .push("), 1, ")
+        .push("), ")
+        .push_bind(credit)
+        .push(", ")
         .push_bind(micros(now))
         .push(" FROM recurring_items");
     running(&mut history);
@@ -100,7 +103,9 @@ pub(crate) async fn cancel_items_of(
         .push("), end_date = MAX(start_date, ")
         .push_bind(day.clone());
     cancel
-        .push("), cancel_credit = 1, version = version + 1, updated_at = ")
+        .push("), cancel_credit = ")
+        .push_bind(credit)
+        .push(", version = version + 1, updated_at = ")
         .push_bind(micros(now));
     running(&mut cancel);
     cancel.build().execute(&mut *conn).await.map_err(db_error)?;

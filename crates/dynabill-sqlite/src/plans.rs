@@ -1,7 +1,9 @@
 //! Account plans in SQLite.
 
 use async_trait::async_trait;
-use dynabill_app::model::{Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey};
+use dynabill_app::model::{
+    Cancellation, Page, PageRequest, Plan, PlanFields, PlanFilter, RecordKey,
+};
 use dynabill_app::store::{PlanStore, StoreError, StoreResult};
 use dynabill_core::domain::{AccountId, PlanId, TenantId};
 use dynabill_sql::{PLAN_WRITABLE, PlanRecord, date_text, micros, plan_values};
@@ -78,7 +80,7 @@ impl SqliteStore {
         id: PlanId,
         version: i64,
         now: Timestamp,
-        cascade_from: Option<Date>,
+        cascade_from: Option<Cancellation>,
         set: impl FnOnce(&mut QueryBuilder<Sqlite>),
     ) -> StoreResult<Plan> {
         let mut tx = self.begin_write().await?;
@@ -93,8 +95,8 @@ impl SqliteStore {
         if done.rows_affected() == 0 {
             return Err(StoreError::Stale);
         }
-        if let Some(date) = cascade_from {
-            cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), date, now).await?;
+        if let Some(cancellation) = cascade_from {
+            cancel_items_of(&mut tx, tenant, PlanScope::Plan(id.0), cancellation, now).await?;
         }
         let plan = plan_by_id(&mut tx, tenant, id.0)
             .await?
@@ -227,12 +229,12 @@ impl PlanStore for SqliteStore {
         tenant: TenantId,
         id: PlanId,
         version: i64,
-        cancel_date: Date,
+        cancellation: Cancellation,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
+        self.change_plan(tenant, id, version, now, Some(cancellation), |qb| {
             qb.push(", cancel_date = ")
-                .push_bind(date_text(cancel_date));
+                .push_bind(date_text(cancellation.date));
         })
         .await
     }
@@ -245,12 +247,22 @@ impl PlanStore for SqliteStore {
         cancel_date: Date,
         now: Timestamp,
     ) -> StoreResult<Plan> {
-        self.change_plan(tenant, id, version, now, Some(cancel_date), |qb| {
-            qb.push(", deleted_at = ").push_bind(micros(now));
-            qb.push(", cancel_date = COALESCE(cancel_date, ")
-                .push_bind(date_text(cancel_date))
-                .push(")");
-        })
+        self.change_plan(
+            tenant,
+            id,
+            version,
+            now,
+            Some(Cancellation {
+                date: cancel_date,
+                credit: true,
+            }),
+            |qb| {
+                qb.push(", deleted_at = ").push_bind(micros(now));
+                qb.push(", cancel_date = COALESCE(cancel_date, ")
+                    .push_bind(date_text(cancel_date))
+                    .push(")");
+            },
+        )
         .await
     }
 }

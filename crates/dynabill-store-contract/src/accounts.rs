@@ -9,8 +9,8 @@ use dynabill_core::domain::{AccountId, AccountStatus, DueDateMethod};
 use jiff::civil::date;
 
 use crate::fixtures::{
-    EVERYTHING, T0, account, account_ids, full_account, insert_account, insert_plan, minutes,
-    parse, plan, tenant,
+    EVERYTHING, T0, account, account_ids, credited, full_account, insert_account, insert_plan,
+    minutes, parse, plan, tenant,
 };
 
 pub async fn an_account_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_id(
@@ -389,7 +389,7 @@ pub async fn deleting_an_account_cancels_its_open_plans_in_the_same_step(store: 
             t,
             cancelled.id,
             cancelled.version,
-            date(2025, 3, 1),
+            credited(date(2025, 3, 1)),
             minutes(1),
         )
         .await

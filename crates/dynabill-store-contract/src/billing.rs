@@ -17,10 +17,10 @@ use jiff::civil::date;
 use rust_decimal::{Decimal, dec};
 
 use crate::fixtures::{
-    T0, account, base, bill, book, entry, find_account, find_invoice, find_item, find_one_time,
-    insert_account, insert_item, insert_one_time, insert_plan, invoice_ids, item, january_bill,
-    ledger_of, minutes, new_invoice, one_time, one_time_line, piece_bill, plan, recurring_line,
-    tenant, write,
+    T0, account, base, bill, book, credited, entry, find_account, find_invoice, find_item,
+    find_one_time, insert_account, insert_item, insert_one_time, insert_plan, invoice_ids, item,
+    january_bill, ledger_of, minutes, new_invoice, one_time, one_time_line, piece_bill, plan,
+    recurring_line, tenant, write,
 };
 
 const JAN: (jiff::civil::Date, jiff::civil::Date) = (date(2025, 1, 1), date(2025, 2, 1));
@@ -257,7 +257,13 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
     let second = insert_plan(&*store, t, &a.account, plan("a-plan-2", date(2025, 1, 1))).await;
     let cancelled_item = insert_item(&*store, t, &second, item("a-item-2", date(2025, 1, 1))).await;
     store
-        .cancel_plan(t, second.id, second.version, date(2025, 4, 1), minutes(2))
+        .cancel_plan(
+            t,
+            second.id,
+            second.version,
+            credited(date(2025, 4, 1)),
+            minutes(2),
+        )
         .await
         .unwrap();
     // One-time items in every state; only the pending ones are billed.

@@ -14,8 +14,8 @@ use jiff::Timestamp;
 use jiff::civil::{Date, date};
 
 use crate::fixtures::{
-    entry, find_item, find_one_time, insert_account, insert_item, insert_one_time, insert_plan,
-    item, minutes, one_time, plan, tenant, unsequenced, write,
+    credited, entry, find_item, find_one_time, insert_account, insert_item, insert_one_time,
+    insert_plan, item, minutes, one_time, plan, tenant, unsequenced, write,
 };
 
 fn ending(ext_id: &str, start: Date, end: Date) -> RecurringItemFields {
@@ -212,7 +212,7 @@ pub async fn cancelling_a_plan_cancels_its_running_items_from_the_later_of_their
     ];
     let all_one_time = [&before, &on, &after, &o_cancelled, &o_deleted, &o_elsewhere];
     let stale = store
-        .cancel_plan(t, p.id, p.version + 1, day, minutes(5))
+        .cancel_plan(t, p.id, p.version + 1, credited(day), minutes(5))
         .await;
     assert!(
         matches!(stale, Err(StoreError::Stale)),
@@ -223,7 +223,7 @@ pub async fn cancelling_a_plan_cancels_its_running_items_from_the_later_of_their
 
     let now = minutes(5);
     let plan_now = store
-        .cancel_plan(t, p.id, p.version, day, now)
+        .cancel_plan(t, p.id, p.version, credited(day), now)
         .await
         .unwrap();
     assert_eq!(plan_now.cancel_date, Some(day));

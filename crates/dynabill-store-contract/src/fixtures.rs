@@ -636,3 +636,8 @@ pub(crate) async fn credit(store: &dyn Store, bk: &Book, amount: Decimal) {
         .await
         .expect("committing a credit note");
 }
+
+/// A plan cancellation from `date` that credits billed days past it (`CreditMode` 1).
+pub fn credited(date: jiff::civil::Date) -> dynabill_app::model::Cancellation {
+    dynabill_app::model::Cancellation { date, credit: true }
+}

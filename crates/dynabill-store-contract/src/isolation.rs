@@ -8,9 +8,9 @@ use dynabill_app::store::{IdempotencyClaim, StoreError};
 use jiff::civil::date;
 
 use crate::fixtures::{
-    T0, account, account_ids, all_items, created, entry, find_item, find_one_time, insert_account,
-    insert_item, insert_one_time, insert_plan, item, item_ids, minutes, one_time, one_time_ids,
-    plan, plan_ids, tenant, write,
+    T0, account, account_ids, all_items, created, credited, entry, find_item, find_one_time,
+    insert_account, insert_item, insert_one_time, insert_plan, item, item_ids, minutes, one_time,
+    one_time_ids, plan, plan_ids, tenant, write,
 };
 
 pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<dyn Store>) {
@@ -139,7 +139,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_plans(store: Arc<dyn
         .await;
     assert!(matches!(update, Err(StoreError::Stale)), "got {update:?}");
     let cancel = store
-        .cancel_plan(other, id, version, today, minutes(1))
+        .cancel_plan(other, id, version, credited(today), minutes(1))
         .await;
     assert!(matches!(cancel, Err(StoreError::Stale)), "got {cancel:?}");
     let delete = store
@@ -364,7 +364,13 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_items(store: Arc<dyn
     let own_one_time = insert_one_time(s, other, &own_plan, one_time("once", today)).await;
     assert_ne!(own_one_time.id, their_one_time.id);
     store
-        .cancel_plan(other, own_plan.id, own_plan.version, today, minutes(2))
+        .cancel_plan(
+            other,
+            own_plan.id,
+            own_plan.version,
+            credited(today),
+            minutes(2),
+        )
         .await
         .unwrap();
     store

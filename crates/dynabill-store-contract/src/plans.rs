@@ -9,7 +9,7 @@ use dynabill_core::domain::{AccountId, PlanId, PlanStatus};
 use jiff::civil::{Date, date};
 
 use crate::fixtures::{
-    T0, account, insert_account, insert_plan, minutes, parse, plan, plan_ids, tenant,
+    T0, account, credited, insert_account, insert_plan, minutes, parse, plan, plan_ids, tenant,
 };
 
 fn full_plan(ext_id: &str) -> PlanFields {
@@ -310,7 +310,7 @@ pub async fn the_plan_status_filter_is_derived_from_the_given_today(store: Arc<d
             t,
             to_cancel.id,
             to_cancel.version,
-            date(2025, 12, 31),
+            credited(date(2025, 12, 31)),
             minutes(1),
         )
         .await
@@ -327,7 +327,7 @@ pub async fn the_plan_status_filter_is_derived_from_the_given_today(store: Arc<d
             t,
             to_cancel_ended.id,
             to_cancel_ended.version,
-            date(2025, 2, 1),
+            credited(date(2025, 2, 1)),
             minutes(1),
         )
         .await
@@ -444,7 +444,13 @@ pub async fn cancelling_a_plan_records_its_date_at_the_version_it_was_read(store
     let open = insert_plan(&*store, t, &acc, full_plan("plan-1")).await;
 
     let cancelled = store
-        .cancel_plan(t, open.id, open.version, date(2025, 7, 1), minutes(1))
+        .cancel_plan(
+            t,
+            open.id,
+            open.version,
+            credited(date(2025, 7, 1)),
+            minutes(1),
+        )
         .await
         .unwrap();
     assert_eq!(cancelled.cancel_date, Some(date(2025, 7, 1)));
@@ -455,7 +461,13 @@ pub async fn cancelling_a_plan_records_its_date_at_the_version_it_was_read(store
     assert_eq!(find(&*store, t, open.id).await, cancelled);
 
     let stale = store
-        .cancel_plan(t, open.id, open.version, date(2025, 8, 1), minutes(2))
+        .cancel_plan(
+            t,
+            open.id,
+            open.version,
+            credited(date(2025, 8, 1)),
+            minutes(2),
+        )
         .await;
     assert!(
         matches!(stale, Err(StoreError::Stale)),
@@ -472,7 +484,13 @@ pub async fn deleting_a_plan_hides_it_and_cancels_it_unless_already_cancelled(
     let open = insert_plan(&*store, t, &acc, plan("open", date(2025, 1, 1))).await;
     let earlier = insert_plan(&*store, t, &acc, plan("earlier", date(2025, 1, 1))).await;
     let earlier = store
-        .cancel_plan(t, earlier.id, earlier.version, date(2025, 5, 1), minutes(1))
+        .cancel_plan(
+            t,
+            earlier.id,
+            earlier.version,
+            credited(date(2025, 5, 1)),
+            minutes(1),
+        )
         .await
         .unwrap();
     let today = date(2025, 6, 15);

@@ -265,8 +265,8 @@ impl<'a> ItemRun<'a> {
         Ok(())
     }
 
-    /// One line per run, signed by its type. Adjustment lines (under a settlement entry) that
-    /// round to zero are dropped; base and remainder lines show their period even at zero.
+    /// One line per run, signed by its type. Adjustment lines (settlements and renewal
+    /// remainders) that round to zero are dropped; base lines show their period even at zero.
     fn push_lines(
         &mut self,
         start: Date,
@@ -275,7 +275,7 @@ impl<'a> ItemRun<'a> {
         line_type: LineType,
         runs: &[Run],
     ) -> Result<(), BillingError> {
-        let drop_zero = matches!(entry, EntryKey::Settled(_));
+        let drop_zero = entry != EntryKey::Base;
         let cadence = self.item.grid.cadence();
         for run in runs {
             let fraction = fraction(run.span, period, self.pricing.policy, cadence)?;

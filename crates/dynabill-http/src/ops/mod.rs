@@ -52,5 +52,26 @@ pub fn quantity(params: &Params) -> Result<Option<rust_decimal::Decimal>, DoorEr
     Ok(q)
 }
 
+/// Longest renewal term: a century.
+pub const MAX_RENEWAL_TERM_MONTHS: i64 = 1200;
+
+/// How a renewal (12/110, 12/71) names its new term: `EndDate`, or
+/// `RenewalTermMonths` added to the current end, or neither (the plan's term).
+pub fn renewal_term(
+    params: &Params,
+) -> Result<(Option<jiff::civil::Date>, Option<u32>), DoorError> {
+    let end = params.required_date("EndDate")?;
+    let months = params
+        .int_in("RenewalTermMonths", 1..=MAX_RENEWAL_TERM_MONTHS)?
+        .map(|m| m as u32);
+    if end.is_some() && months.is_some() {
+        return Err(DoorError::invalid(
+            "RenewalTermMonths",
+            "cannot be combined with EndDate; give one or the other",
+        ));
+    }
+    Ok((end, months))
+}
+
 /// Decimal places accepted in quantities and prices (SPEC §5).
 pub const MAX_SCALE: u32 = 6;

@@ -5,15 +5,12 @@ use dynabill_app::model::{PlanFilter, PlanPatch, RecordKey, Tenant};
 use dynabill_core::domain::PlanStatus;
 use dynabill_core::money::Currency;
 
-use super::{page_reply, record_key, required_key};
+use super::{MAX_RENEWAL_TERM_MONTHS, page_reply, record_key, renewal_term, required_key};
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
 use crate::params::Params;
 use crate::wire::PlanOut;
-
-/// Longest renewal term: a century.
-const MAX_RENEWAL_TERM_MONTHS: i64 = 1200;
 
 fn account_key(p: &Params) -> Result<Option<RecordKey>, DoorError> {
     if let Some(id) = p.int("AccountID")? {
@@ -131,8 +128,11 @@ pub async fn cancel(
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to cancel a plan")?;
     let cancel_date = p.required_date("CancelDate")?;
+    let credit = p.flag("CreditMode").map_err(|_| {
+        DoorError::invalid("CreditMode", "must be 1 (prorated credit) or 0 (no credit)")
+    })?;
     let plan = app
-        .cancel_plan(tenant, &key, cancel_date)
+        .cancel_plan(tenant, &key, cancel_date, credit.unwrap_or(true))
         .await
         .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
@@ -145,8 +145,16 @@ pub async fn renew(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a plan")?;
+    if p.get("UnitPrice").is_some() {
+        return Err(DoorError::invalid(
+            "UnitPrice",
+            "is not taken by a plan renewal (12/71); renew an item (12/110) to give it a new price",
+        ));
+    }
+    let (end_date, term_months) = renewal_term(p)?;
     let renewal = dynabill_app::recurring::Renewal {
-        end_date: p.required_date("EndDate")?,
+        end_date,
+        term_months,
         unit_price: None,
     };
     let plan = app

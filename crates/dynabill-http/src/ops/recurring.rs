@@ -8,7 +8,7 @@ use dynabill_core::calendar::{BillingPeriod, ProrationMode};
 use dynabill_core::domain::BillingTiming;
 use rust_decimal::Decimal;
 
-use super::{MAX_SCALE, plan_key, quantity, required_key};
+use super::{MAX_SCALE, plan_key, quantity, renewal_term, required_key};
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app, internal};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
@@ -159,8 +159,10 @@ pub async fn renew(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a recurring item")?;
+    let (end_date, term_months) = renewal_term(p)?;
     let renewal = Renewal {
-        end_date: p.required_date("EndDate")?,
+        end_date,
+        term_months,
         unit_price: unit_price(p)?,
     };
     let item = app

@@ -14,7 +14,7 @@ on_both_backends!(
     upsell_rules_answer_error_5_with_the_reason,
     cancelling_an_item_ends_it_and_cannot_be_repeated,
     renewing_extends_the_term_and_refuses_evergreen_items,
-    renewing_a_plan_renews_its_items,
+    renewing_a_plan_moves_the_items_that_end_with_it,
     dates_change_and_items_are_deleted_only_before_the_first_invoice,
     once_invoiced_terms_change_only_through_their_operations,
     cancelling_a_plan_or_deleting_an_account_cancels_the_items,
@@ -385,7 +385,7 @@ async fn renewing_extends_the_term_and_refuses_evergreen_items(app: &TestApp) {
     assert_method_error(status, &reply, "5", "evergreen");
 }
 
-async fn renewing_a_plan_renews_its_items(app: &TestApp) {
+async fn renewing_a_plan_moves_the_items_that_end_with_it(app: &TestApp) {
     setup(
         app,
         json!({"StartDate": "2024-01-01", "EndDate": "2025-01-01"}),
@@ -405,8 +405,8 @@ async fn renewing_a_plan_renews_its_items(app: &TestApp) {
     assert_eq!(item(app, "P1").await["EndDate"], json!("2026-01-01"));
     assert_eq!(
         item(app, "P2").await["EndDate"],
-        json!("2025-07-01"),
-        "an item with its own end moves by the term"
+        json!("2024-07-01"),
+        "an item with an end of its own keeps it (BILLING.md §4, Renew)"
     );
     app.create_plan("EVER", "ACC", json!({"StartDate": "2024-01-01"}))
         .await;

@@ -12,6 +12,8 @@
 //! - `{"cancel_invoice": N, "Rebill": 0|1}` / `{"post_invoice": N}` /
 //!   `{"pay_invoice": N}`: act on the N-th invoice made so far (1-based);
 //! - `{"account": "ExtID", "expect": {...}}`: check account fields;
+//! - `{"record": {"entity_code": 71, "ExtID": "P"}, "expect": {...}}`: check the fields of
+//!   any record a get by those parameters returns;
 //! - `{"settings": {"AutoPost": 0, ...}}`: change the tenant's settings.
 
 use std::collections::BTreeSet;
@@ -116,23 +118,20 @@ async fn run_scenario(app: &TestApp, cred: &crate::helpers::Cred, name: &str, sc
             let (_, reply) = app.post_as(cred, body).await;
             assert_ok(&reply);
         } else if let Some(ext_id) = step.get("account") {
-            let (_, reply) = app
-                .get_as(
-                    cred,
-                    &format!(
-                        "api_code=3&entity_code=69&ExtID={}",
-                        ext_id.as_str().unwrap()
-                    ),
-                )
-                .await;
-            assert_ok(&reply);
-            for (field, want) in step["expect"].as_object().unwrap() {
-                assert_eq!(
-                    number_text(&reply["DATA"][0][field]),
-                    number_text(want),
-                    "{at}: account {field}"
-                );
-            }
+            let query = format!(
+                "api_code=3&entity_code=69&ExtID={}",
+                ext_id.as_str().unwrap()
+            );
+            check_record(app, cred, &query, &step["expect"], &at).await;
+        } else if let Some(record) = step.get("record") {
+            let query: Vec<String> = record
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(name, value)| format!("{name}={}", number_text(value)))
+                .collect();
+            let query = format!("api_code=3&{}", query.join("&"));
+            check_record(app, cred, &query, &step["expect"], &at).await;
         } else if let Some(settings) = step.get("settings") {
             let change = SettingsChange {
                 auto_post: settings.get("AutoPost").map(|v| v.as_i64() == Some(1)),
@@ -148,6 +147,31 @@ async fn run_scenario(app: &TestApp, cred: &crate::helpers::Cred, name: &str, sc
         } else {
             panic!("{at}: unknown step {step}");
         }
+    }
+}
+
+/// Checks the fields of the one record a get by `query` returns.
+async fn check_record(
+    app: &TestApp,
+    cred: &crate::helpers::Cred,
+    query: &str,
+    expect: &Value,
+    at: &str,
+) {
+    let (_, reply) = app.get_as(cred, query).await;
+    assert_ok(&reply);
+    assert_eq!(
+        reply["DATA"].as_array().map(Vec::len),
+        Some(1),
+        "{at}: {reply}"
+    );
+    for (field, want) in expect.as_object().unwrap() {
+        assert_eq!(
+            number_text(&reply["DATA"][0][field]),
+            number_text(want),
+            "{at}: {field} of {}",
+            reply["DATA"][0]
+        );
     }
 }
 
