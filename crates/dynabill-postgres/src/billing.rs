@@ -27,8 +27,8 @@ use dynabill_core::tax::TaxRule;
 use dynabill_sql::billing_accounts;
 use dynabill_sql::{
     AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
-    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, REBILL_BLOCKED_BY, TaxRateRow,
-    Value, attach_lines, date_text, invoice_values, ledger_values, line_values, micros,
+    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, REBILL_BLOCKED_BY, REBILL_RELEASE,
+    TaxRateRow, Value, attach_lines, date_text, invoice_values, ledger_values, line_values, micros,
     rebill_blocked, taxes_text,
 };
 use jiff::Timestamp;
@@ -671,19 +671,12 @@ impl InvoiceStore for PgStore {
             if let Some(other) = adjusted_by {
                 return Err(rebill_blocked(id, other));
             }
-            let items: Vec<i64> = sqlx::query_scalar(
-                "UPDATE billing_ledger SET released = TRUE
-                 WHERE tenant_id = $1 AND NOT released
-                 AND (invoice_id = $2 OR (item_id, period_start) IN (
-                     SELECT item_id, period_start FROM billing_ledger
-                     WHERE tenant_id = $1 AND invoice_id = $2 AND entry = 0))
-                 RETURNING item_id",
-            )
-            .bind(tenant.0)
-            .bind(id.0)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(write_error)?;
+            let items: Vec<i64> = sqlx::query_scalar(REBILL_RELEASE)
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(write_error)?;
             sqlx::query(
                 "UPDATE one_time_items SET invoiced = FALSE, invoice_id = NULL, updated_at = $1,
                      version = version + 1

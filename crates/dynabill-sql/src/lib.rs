@@ -689,16 +689,45 @@ pub const LEDGER_WRITABLE: [&str; 6] = [
     "invoice_id",
 ];
 
-/// With `$1` the tenant and `$2` an invoice being cancelled with rebill: the first
-/// other live (not cancelled) invoice holding an unreleased ledger entry of a period
-/// the invoice billed first (its base entry), if any. Such an invoice adjusted that
-/// period, so rebilling it afresh would bill the adjustment twice.
-pub const REBILL_BLOCKED_BY: &str = "SELECT o.invoice_id FROM billing_ledger b \
-    JOIN billing_ledger o ON o.item_id = b.item_id AND o.period_start = b.period_start \
+/// With `$1` the tenant and `$2` an invoice being cancelled with rebill: each piece
+/// (item and period) the invoice billed or adjusted, with the first ledger entry the
+/// invoice holds for it. Entries are numbered in the order they were written, so the
+/// piece's entries from `first_id` on are what the invoice's run, and the runs after
+/// it, recorded for the piece.
+macro_rules! rebill_pieces {
+    () => {
+        "WITH x AS (SELECT item_id, period_start, MIN(id) AS first_id \
+        FROM billing_ledger WHERE tenant_id = $1 AND invoice_id = $2 \
+        GROUP BY item_id, period_start) "
+    };
+}
+
+/// The first other live (not cancelled) invoice holding an unreleased entry of one
+/// of the invoice's pieces written after the invoice's own: a later invoice that
+/// adjusted a period the invoice billed or adjusted. Rebilling then would count that
+/// adjustment against terms the invoice no longer stands for.
+pub const REBILL_BLOCKED_BY: &str = concat!(
+    rebill_pieces!(),
+    "SELECT o.invoice_id FROM x \
+    JOIN billing_ledger o ON o.item_id = x.item_id AND o.period_start = x.period_start \
+        AND o.id > x.first_id \
     JOIN invoices i ON i.id = o.invoice_id \
-    WHERE b.tenant_id = $1 AND b.invoice_id = $2 AND b.entry = 0 \
-    AND o.invoice_id <> $2 AND o.released = FALSE AND i.status <> 5 \
-    ORDER BY o.invoice_id LIMIT 1";
+    WHERE o.released = FALSE AND o.invoice_id <> $2 AND i.status <> 5 \
+    ORDER BY o.invoice_id LIMIT 1"
+);
+
+/// Releases, for each of the invoice's pieces, every entry from the invoice's first
+/// on: its own, the settlements that made no line (they were decided knowing the
+/// invoice's), and those on cancelled invoices; returns their items. What stays is
+/// what was recorded before, so the next run settles the rest on top of it as if the
+/// invoice had never existed.
+pub const REBILL_RELEASE: &str = concat!(
+    rebill_pieces!(),
+    "UPDATE billing_ledger SET released = TRUE FROM x \
+    WHERE billing_ledger.item_id = x.item_id AND billing_ledger.period_start = x.period_start \
+    AND billing_ledger.id >= x.first_id AND billing_ledger.released = FALSE \
+    RETURNING billing_ledger.item_id"
+);
 
 /// The refusal of a rebill that [`REBILL_BLOCKED_BY`] found blocked by `other`.
 pub fn rebill_blocked(invoice: InvoiceId, other: i64) -> StoreError {

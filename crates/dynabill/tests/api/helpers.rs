@@ -45,19 +45,38 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 
 /// Like [`spawn`], with options for the HTTP surface.
 pub async fn spawn_with(backend: Backend, options: dynabill_http::HttpOptions) -> Option<TestApp> {
-    spawn_server(backend, options, false).await
+    spawn_server(backend, options, Clock::Real).await
 }
 
 /// Like [`spawn`], with the test clock on and the scheduler running, as
 /// `serve --test-clock` runs.
 pub async fn spawn_with_test_clock(backend: Backend) -> Option<TestApp> {
-    spawn_server(backend, dynabill_http::HttpOptions::default(), true).await
+    spawn_server(
+        backend,
+        dynabill_http::HttpOptions::default(),
+        Clock::TestWithScheduler,
+    )
+    .await
+}
+
+/// Like [`spawn`], with the test clock on and no scheduler: bill runs happen only
+/// when the test asks for them.
+pub async fn spawn_with_test_clock_alone(backend: Backend) -> Option<TestApp> {
+    spawn_server(backend, dynabill_http::HttpOptions::default(), Clock::Test).await
+}
+
+/// Which clock a test server follows.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Clock {
+    Real,
+    Test,
+    TestWithScheduler,
 }
 
 async fn spawn_server(
     backend: Backend,
     options: dynabill_http::HttpOptions,
-    test_clock: bool,
+    clock: Clock,
 ) -> Option<TestApp> {
     dynabill::install_crypto_provider();
     let (dir, schema, url) = match backend {
@@ -83,10 +102,11 @@ async fn spawn_server(
     let avatax = dynabill_avatax::AvaTaxClient::new(std::time::Duration::from_secs(2))
         .expect("an AvaTax client");
     let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(Arc::new(avatax));
-    if test_clock {
+    if clock != Clock::Real {
         app = app.with_test_clock();
     }
-    let scheduler = test_clock.then(|| dynabill::scheduler::spawn(app.clone()));
+    let scheduler =
+        (clock == Clock::TestWithScheduler).then(|| dynabill::scheduler::spawn(app.clone()));
     let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap(), options)
         .await
         .expect("starting the server");

@@ -6,6 +6,7 @@ mod helpers;
 mod accounts;
 mod bill_run_safety;
 mod envelope;
+mod histories;
 mod idempotency;
 mod invoices;
 mod items;
