@@ -69,6 +69,14 @@ const ONE_TIME_PRICES: [&str; 4] = ["-50.00", "25.00", "0.99", "100"];
 const BILLING_DAYS: [u8; 6] = [1, 15, 28, 29, 30, 31];
 const DISCOUNTS: [&str; 5] = ["10", "25", "33.333333", "50", "100"];
 
+/// Line types and request outcomes seen, printed with `DYNABILL_HISTORY_STATS=1`
+/// (how much of billing the histories reach).
+static STATS: std::sync::Mutex<BTreeMap<String, u64>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn count(what: String) {
+    *STATS.lock().unwrap().entry(what).or_default() += 1;
+}
+
 fn histories() -> u32 {
     std::env::var("DYNABILL_HISTORIES")
         .ok()
@@ -232,7 +240,7 @@ fn item_spec() -> impl Strategy<Value = ItemSpec> {
         0..QUANTITIES.len(),
         0..PRICES.len(),
         prop_oneof![4 => 1i64..=4, 1 => 5i64..=6],
-        prop_oneof![3 => Just(1i64), 1 => 2i64..=3],
+        prop_oneof![6 => Just(1i64), 2 => 2i64..=3, 1 => 4i64..=13],
         prop::bool::weighted(0.3),
         prop::option::weighted(0.4, 0i64..=45),
         prop_oneof![2 => Just(ItemEnd::Plan), 1 => (10i64..=400).prop_map(ItemEnd::Own)],
@@ -537,6 +545,12 @@ impl<'a> Player<'a> {
         assert_eq!(status.as_u16(), 200, "{body}: {reply}");
         assert_eq!(reply["API_STATUS"], json!(1), "{body}: {reply}");
         let ok = reply["METHOD_STATUS"] == json!(1);
+        count(format!(
+            "request {}/{} {}",
+            body["api_code"],
+            body["entity_code"],
+            if ok { "ok" } else { "refused" }
+        ));
         let outcome = if ok {
             "ok".to_owned()
         } else {
@@ -883,6 +897,10 @@ fn fail(player: &Player<'_>, what: String) -> TestCaseError {
 /// the items' own dates, after the history's last bill run on `player.today`.
 async fn check_invariants(player: &mut Player<'_>) -> Checked {
     let invoices = player.invoices().await;
+    for line in live_lines(&invoices) {
+        count(format!("line type {}", line.line_type));
+    }
+    count("history".into());
     // Invariant 3: running the last run again adds nothing.
     player.bill_run().await;
     let again = player.invoices().await;
@@ -1086,7 +1104,7 @@ struct Scenario {
 
 fn scenario(dynamic: bool) -> impl Strategy<Value = Scenario> {
     (
-        history(dynamic, if dynamic { 30 } else { 12 }),
+        history(dynamic, if dynamic { 40 } else { 12 }),
         prop::collection::vec(1i64..=60, 1..=8),
         any::<Index>(),
     )
@@ -1116,6 +1134,9 @@ fn run_property(backend: Backend, dynamic: bool, property: Property) {
     });
     let result = runner.run(&scenario(dynamic), |s| runtime.block_on(property(&app, s)));
     runtime.block_on(app.stop());
+    if std::env::var("DYNABILL_HISTORY_STATS").is_ok() {
+        eprintln!("{backend:?} {:#?}", STATS.lock().unwrap());
+    }
     if let Err(e) = result {
         panic!("{e}");
     }
