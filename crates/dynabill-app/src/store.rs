@@ -23,6 +23,9 @@ pub enum StoreError {
     /// The tenant already has an API user of that name.
     #[error("user name already taken")]
     UserNameTaken,
+    /// Another tenant has that app key.
+    #[error("app key already taken")]
+    AppKeyTaken,
     /// The record changed (or vanished) since it was read.
     #[error("record changed since it was read")]
     Stale,
@@ -51,9 +54,9 @@ pub struct NewApiUser {
     pub token_hash: [u8; 32],
 }
 
-/// A tenant row as stored, before its currency, time zone and settings are parsed.
+/// A tenant as stored, before its currency, time zone and settings are parsed.
 #[derive(Clone, Debug)]
-pub struct TenantRow {
+pub struct StoredTenant {
     pub id: TenantId,
     pub app_key: String,
     pub name: String,
@@ -78,30 +81,33 @@ pub struct TenantRow {
 
 #[async_trait]
 pub trait TenantStore: Send + Sync {
+    /// `AppKeyTaken` when another tenant has the app key (and nothing is written).
     async fn create_tenant(
         &self,
         tenant: &NewTenant,
         user: &NewApiUser,
         now: Timestamp,
-    ) -> StoreResult<TenantRow>;
+    ) -> StoreResult<StoredTenant>;
+    /// `UserNameTaken` when the tenant has an API user of that name.
     async fn add_api_user(
         &self,
         tenant: TenantId,
         user: &NewApiUser,
         now: Timestamp,
     ) -> StoreResult<()>;
-    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<TenantRow>>;
+    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<StoredTenant>>;
     /// The tenant and the stored token hash of one of its users, in one lookup.
     async fn credential(
         &self,
         app_key: &str,
         user_name: &str,
-    ) -> StoreResult<Option<(TenantRow, [u8; 32])>>;
+    ) -> StoreResult<Option<(StoredTenant, [u8; 32])>>;
     async fn tenant_count(&self) -> StoreResult<i64>;
     /// Every tenant, oldest first.
-    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<StoredTenant>>;
     /// Writes a tenant's settings and time zone (already validated).
-    async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()>;
+    async fn update_tenant_settings(&self, tenant: TenantId, row: &StoredTenant)
+    -> StoreResult<()>;
     /// Sets (or clears) the tenant's test-clock date, and forgets which day's
     /// scheduled run was taken (so the scheduler runs the new date).
     async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()>;

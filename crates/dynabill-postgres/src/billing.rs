@@ -26,22 +26,20 @@ use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
 use dynabill_core::tax::TaxRule;
 use dynabill_sql::billing_accounts;
 use dynabill_sql::{
-    AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
-    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, Value, attach_lines,
-    date_text, invoice_values, ledger_values, line_values, micros, taxes_text,
+    AccountRow, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRow, LEDGER_WRITABLE,
+    LINE_WRITABLE, LedgerRow, OneTimeItemRow, PlanRow, TaxRateRow, Value, attach_lines, date_text,
+    invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use crate::accounts::ACCOUNT_COLUMNS;
 use crate::bulk::insert_rows;
 use crate::items::{ITEM_SELECT, fetch_items};
 use crate::one_time::ONE_TIME_SELECT;
-use crate::plans::PLAN_SELECT;
-use crate::{PgStore, db_error, lost_conflict, push_any_of, violates};
+use crate::{PgBackend, db_error, lost_conflict, push_any_of, violates};
 
-/// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRecord` reads.
+/// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRow` reads.
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, \
     i.invoice_number, i.status::int8 AS status, i.invoice_date::text AS invoice_date, \
     i.due_date::text AS due_date, i.currency, i.subtotal::text AS subtotal, \
@@ -256,7 +254,7 @@ async fn invoices_where(
     qb: &mut QueryBuilder<Postgres>,
     with_lines: bool,
 ) -> StoreResult<Vec<Invoice>> {
-    let records: Vec<InvoiceRecord> = qb
+    let records: Vec<InvoiceRow> = qb
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -315,7 +313,7 @@ fn push_invoice_filter(qb: &mut QueryBuilder<Postgres>, tenant: TenantId, filter
 }
 
 #[async_trait]
-impl BillingStore for PgStore {
+impl BillingStore for PgBackend {
     async fn billable_accounts(
         &self,
         tenant: TenantId,
@@ -348,23 +346,28 @@ impl BillingStore for PgStore {
         // One snapshot for all the reads below.
         let mut tx = self.begin_snapshot().await?;
         let mut qb = QueryBuilder::<Postgres>::new(format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE tenant_id = "
+            "SELECT {} FROM accounts WHERE tenant_id = ",
+            dynabill_sql::select_list::<PgBackend>(&dynabill_sql::ACCOUNT_COLUMNS)
         ));
         qb.push_bind(tenant.0);
         push_any_of(&mut qb, "id", &ids);
         qb.push(" ORDER BY id");
-        let account_rows: Vec<AccountRecord> = qb
+        let account_rows: Vec<AccountRow> = qb
             .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Postgres>::new(PLAN_SELECT);
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} {}",
+            dynabill_sql::plan_columns::<PgBackend>(),
+            dynabill_sql::PLANS_JOINED
+        ));
         qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
         push_any_of(&mut qb, "p.account_id", &ids);
         qb.push(" ORDER BY p.id");
-        let plan_rows: Vec<PlanRecord> = qb
+        let plan_rows: Vec<PlanRow> = qb
             .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
@@ -382,7 +385,7 @@ impl BillingStore for PgStore {
         qb.push_bind(tenant.0);
         push_any_of(&mut qb, "p.account_id", &ids);
         qb.push(" ORDER BY l.id");
-        let ledger_rows: Vec<LedgerRecord> = qb
+        let ledger_rows: Vec<LedgerRow> = qb
             .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
@@ -394,7 +397,7 @@ impl BillingStore for PgStore {
         qb.push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL");
         push_any_of(&mut qb, "p.account_id", &ids);
         qb.push(" ORDER BY o.id");
-        let one_time_rows: Vec<OneTimeItemRecord> = qb
+        let one_time_rows: Vec<OneTimeItemRow> = qb
             .build_query_as()
             .persistent(false)
             .fetch_all(&mut *tx)
@@ -528,7 +531,7 @@ impl BillingStore for PgStore {
 }
 
 #[async_trait]
-impl InvoiceStore for PgStore {
+impl InvoiceStore for PgBackend {
     async fn find_invoice(
         &self,
         tenant: TenantId,
@@ -838,7 +841,7 @@ impl InvoiceStore for PgStore {
 }
 
 #[async_trait]
-impl TaxRateStore for PgStore {
+impl TaxRateStore for PgBackend {
     async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tax_rates (tenant_id, name, country, state, tax_code, rate)

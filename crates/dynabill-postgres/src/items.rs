@@ -3,27 +3,25 @@
 
 use async_trait::async_trait;
 use dynabill_app::model::{
-    ItemChange, ItemChangeKind, ItemFilter, ItemWrite, Page, PageRequest, PlanFields, RecordKey,
-    RecurringItem, RecurringItemFields,
+    ItemChange, ItemFilter, ItemWrite, Page, PageRequest, PlanFields, RecordKey, RecurringItem,
+    RecurringItemFields,
 };
 use dynabill_app::store::{RecurringItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{PlanId, TenantId};
 use dynabill_sql::{
-    ITEM_CHANGE_WRITABLE, ItemChangeRecord, PLAN_WRITABLE, RECURRING_ITEM_WRITABLE,
-    RecurringItemRecord, attach_changes, date_text, item_change_values, micros, plan_values,
-    recurring_item_values,
+    ITEM_CHANGE_WRITABLE, ItemChangeRow, PLAN_WRITABLE, RECURRING_ITEM_WRITABLE, RecurringItemRow,
+    attach_changes, item_change_values, micros, plan_values, recurring_item_values,
 };
 use jiff::Timestamp;
-use jiff::civil::Date;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::{
-    PgStore, db_error, lost_conflict, push_any_of, push_assignments, push_columns, push_values,
+    PgBackend, db_error, lost_conflict, push_any_of, push_assignments, push_columns, push_values,
     violates,
 };
 
 /// Items `r` joined with what they need of their plans `p`, in the shapes
-/// `RecurringItemRecord` reads.
+/// `RecurringItemRow` reads.
 pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_ext_id, p.account_id, \
     p.billing_day::int8 AS plan_billing_day, p.auto_renew AS plan_auto_renew, r.ext_id, \
     r.product_code, r.name, r.description, r.tax_code, r.billing_period::int8 AS billing_period, \
@@ -42,88 +40,6 @@ const CHANGES_SELECT: &str = "SELECT id, item_id, kind::int8 AS kind, \
 
 /// Item by item, oldest first.
 const CHANGES_ORDER: &str = " ORDER BY item_id, id";
-
-/// Which plans a cascade covers.
-pub(crate) enum PlanScope {
-    Plan(i64),
-    Account(i64),
-}
-
-impl PlanScope {
-    fn push(&self, qb: &mut QueryBuilder<Postgres>, tenant: TenantId) {
-        match self {
-            PlanScope::Plan(id) => {
-                qb.push(" plan_id = ").push_bind(*id);
-            }
-            PlanScope::Account(id) => {
-                qb.push(" plan_id IN (SELECT id FROM plans WHERE tenant_id = ")
-                    .push_bind(tenant.0);
-                qb.push(" AND account_id = ").push_bind(*id).push(")");
-            }
-        }
-    }
-}
-
-/// The cascade of `PlanStore::cancel_plan`, inside the caller's transaction: items
-/// still running at `date` are cancelled from the later of their start and `date`
-/// (with credit, recorded in their history); pending one-time items charged on or
-/// after `date` are cancelled.
-///
-/// Call it after the statement that locked the plan (or account) rows: under READ
-/// COMMITTED this statement then takes a fresh snapshot, and so also sees an item
-/// whose insert held the plan row `FOR SHARE` and committed while we waited for it.
-pub(crate) async fn cancel_items_of(
-    conn: &mut PgConnection,
-    tenant: TenantId,
-    scope: PlanScope,
-    date: Date,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let day = date_text(date);
-    let now = micros(now);
-    // One statement: data-modifying CTEs all run to completion, read or not.
-    let mut qb = QueryBuilder::<Postgres>::new(
-        "WITH c AS (UPDATE recurring_items SET cancel_date = GREATEST(start_date, ",
-    );
-    qb.push_bind(day.clone())
-        .push("::date), end_date = GREATEST(start_date, ");
-    qb.push_bind(day.clone())
-        .push("::date), cancel_credit = TRUE, version = version + 1, updated_at = ");
-    qb.push_bind(now)
-        .push(" WHERE tenant_id = ")
-        .push_bind(tenant.0);
-    qb.push(" AND");
-    scope.push(&mut qb, tenant);
-    qb.push(" AND cancel_date IS NULL AND deleted_at IS NULL AND (end_date IS NULL OR end_date > ");
-    qb.push_bind(day.clone())
-        .push("::date) RETURNING tenant_id, id, start_date, end_date), ");
-    qb.push("o AS (UPDATE one_time_items SET cancelled_at = ")
-        .push_bind(now);
-    qb.push(", updated_at = ")
-        .push_bind(now)
-        .push(", version = version + 1 WHERE tenant_id = ")
-        .push_bind(tenant.0);
-    qb.push(" AND");
-    scope.push(&mut qb, tenant);
-    qb.push(
-        " AND cancelled_at IS NULL AND NOT invoiced AND deleted_at IS NULL AND charge_date >= ",
-    );
-    qb.push_bind(day).push("::date) ");
-    qb.push(
-        "INSERT INTO recurring_item_changes \
-         (tenant_id, item_id, kind, effective_date, start_date, end_date, credit, recorded_at) \
-         SELECT tenant_id, id, ",
-    );
-    qb.push_bind(ItemChangeKind::Cancellation.code());
-    qb.push(", end_date, start_date, end_date, TRUE, ")
-        .push_bind(now);
-    qb.push(" FROM c ORDER BY id");
-    qb.build()
-        .execute(&mut *conn)
-        .await
-        .map_err(conflict_error)?;
-    Ok(())
-}
 
 /// A lost lock conflict means a concurrent writer got there first: `Stale`.
 fn conflict_error(e: sqlx::Error) -> StoreError {
@@ -146,7 +62,7 @@ pub(crate) async fn fetch_items(
     tenant: TenantId,
     qb: &mut QueryBuilder<Postgres>,
 ) -> StoreResult<Vec<RecurringItem>> {
-    let records: Vec<RecurringItemRecord> = qb
+    let records: Vec<RecurringItemRow> = qb
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -159,7 +75,7 @@ pub(crate) async fn fetch_items(
     qb.push_bind(tenant.0);
     push_any_of(&mut qb, "item_id", &ids);
     qb.push(CHANGES_ORDER);
-    let rows: Vec<ItemChangeRecord> = qb
+    let rows: Vec<ItemChangeRow> = qb
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -198,7 +114,7 @@ fn push_filter(qb: &mut QueryBuilder<Postgres>, tenant: TenantId, filter: &ItemF
 }
 
 #[async_trait]
-impl RecurringItemStore for PgStore {
+impl RecurringItemStore for PgBackend {
     async fn insert_recurring_item(
         &self,
         tenant: TenantId,

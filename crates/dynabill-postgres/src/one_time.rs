@@ -6,13 +6,13 @@ use dynabill_app::model::{
 };
 use dynabill_app::store::{OneTimeItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{OneTimeItemId, PlanId, TenantId};
-use dynabill_sql::{ONE_TIME_WRITABLE, OneTimeItemRecord, micros, one_time_values};
+use dynabill_sql::{ONE_TIME_WRITABLE, OneTimeItemRow, micros, one_time_values};
 use jiff::Timestamp;
 use sqlx::{Postgres, QueryBuilder};
 
-use crate::{PgStore, db_error, push_assignments, push_columns, push_values, violates};
+use crate::{PgBackend, db_error, push_assignments, push_columns, push_values, violates};
 
-/// The columns `OneTimeItemRecord` reads, from an item `o` and its plan `p`.
+/// The columns `OneTimeItemRow` reads, from an item `o` and its plan `p`.
 macro_rules! one_time_columns {
     () => {
         "o.id, o.plan_id, p.ext_id AS plan_ext_id, p.account_id, o.ext_id, o.product_code, \
@@ -26,7 +26,7 @@ macro_rules! one_time_columns {
 const ONE_TIME_JOINED: &str =
     " FROM one_time_items o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id";
 
-/// Items `o` joined with their plans `p`, in the shapes `OneTimeItemRecord` reads.
+/// Items `o` joined with their plans `p`, in the shapes `OneTimeItemRow` reads.
 pub(crate) const ONE_TIME_SELECT: &str = concat!(
     "SELECT ",
     one_time_columns!(),
@@ -57,7 +57,7 @@ fn write_error(e: sqlx::Error) -> StoreError {
 }
 
 #[async_trait]
-impl OneTimeItemStore for PgStore {
+impl OneTimeItemStore for PgBackend {
     async fn insert_one_time_item(
         &self,
         tenant: TenantId,
@@ -83,7 +83,7 @@ impl OneTimeItemStore for PgStore {
             one_time_columns!(),
             " FROM o JOIN p ON p.id = o.plan_id"
         ));
-        let row: Option<OneTimeItemRecord> = qb
+        let row: Option<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_optional(&self.pool)
             .await
@@ -124,7 +124,7 @@ impl OneTimeItemStore for PgStore {
             one_time_columns!(),
             " FROM o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id"
         ));
-        let row: Option<OneTimeItemRecord> = qb
+        let row: Option<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_optional(&self.pool)
             .await
@@ -144,7 +144,7 @@ impl OneTimeItemStore for PgStore {
             RecordKey::Id(id) => qb.push(" AND o.id = ").push_bind(*id),
             RecordKey::ExtId(ext_id) => qb.push(" AND o.ext_id = ").push_bind(ext_id.clone()),
         };
-        let row: Option<OneTimeItemRecord> = qb
+        let row: Option<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_optional(&self.pool)
             .await
@@ -174,7 +174,7 @@ impl OneTimeItemStore for PgStore {
         }
         qb.push(" ORDER BY o.id LIMIT ")
             .push_bind(i64::from(page.size) + 1);
-        let rows: Vec<OneTimeItemRecord> = qb
+        let rows: Vec<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await

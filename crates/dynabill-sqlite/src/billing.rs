@@ -9,21 +9,20 @@ use dynabill_app::model::{
 use dynabill_app::store::{BillingStore, InvoiceStore, StoreError, StoreResult, TaxRateStore};
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, TenantId};
 use dynabill_core::tax::TaxRule;
+use dynabill_sql::Backend;
 use dynabill_sql::billing_accounts;
 use dynabill_sql::{
-    AccountRecord, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRecord, LEDGER_WRITABLE,
-    LINE_WRITABLE, LedgerRecord, OneTimeItemRecord, PlanRecord, TaxRateRow, attach_lines,
-    date_text, invoice_values, ledger_values, line_values, micros, taxes_text,
+    AccountRow, BillRows, INVOICE_WRITABLE, InvoiceLineRow, InvoiceRow, LEDGER_WRITABLE,
+    LINE_WRITABLE, LedgerRow, OneTimeItemRow, PlanRow, TaxRateRow, attach_lines, date_text,
+    invoice_values, ledger_values, line_values, micros, taxes_text,
 };
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::accounts::ACCOUNT_COLUMNS;
 use crate::items::{ITEM_FROM, ITEM_SELECT, fetch_items};
 use crate::one_time::{ONE_TIME_FROM, ONE_TIME_SELECT};
-use crate::plans::PLAN_SELECT;
-use crate::{SqliteStore, db_error, is_unique_violation, push_columns};
+use crate::{SqliteBackend, db_error, is_unique_violation, push_columns};
 
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
     i.status, i.invoice_date, i.due_date, i.currency, i.subtotal, i.tax_total, i.total, i.credit_applied, \
@@ -162,7 +161,7 @@ async fn invoices_where(
     qb: &mut QueryBuilder<Sqlite>,
     with_lines: bool,
 ) -> StoreResult<Vec<Invoice>> {
-    let records: Vec<InvoiceRecord> = qb
+    let records: Vec<InvoiceRow> = qb
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -220,7 +219,7 @@ fn push_invoice_filter(qb: &mut QueryBuilder<Sqlite>, tenant: TenantId, filter: 
 }
 
 #[async_trait]
-impl BillingStore for SqliteStore {
+impl BillingStore for SqliteBackend {
     async fn billable_accounts(
         &self,
         tenant: TenantId,
@@ -252,24 +251,30 @@ impl BillingStore for SqliteStore {
         let mut tx = self.reader.begin().await.map_err(db_error)?;
 
         let mut qb = QueryBuilder::<Sqlite>::new("SELECT ");
-        qb.push(ACCOUNT_COLUMNS)
-            .push(" FROM accounts WHERE tenant_id = ")
-            .push_bind(tenant.0)
-            .push(" AND id IN ");
+        qb.push(dynabill_sql::select_list::<SqliteBackend>(
+            &dynabill_sql::ACCOUNT_COLUMNS,
+        ))
+        .push(" FROM accounts WHERE tenant_id = ")
+        .push_bind(tenant.0)
+        .push(" AND id IN ");
         push_ids(&mut qb, ids());
         qb.push(" ORDER BY id");
-        let account_rows: Vec<AccountRecord> = qb
+        let account_rows: Vec<AccountRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Sqlite>::new(PLAN_SELECT);
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} {}",
+            dynabill_sql::plan_columns::<SqliteBackend>(),
+            dynabill_sql::PLANS_JOINED
+        ));
         qb.push(" WHERE p.tenant_id = ")
             .push_bind(tenant.0)
             .push(" AND p.account_id IN ");
         push_ids(&mut qb, ids());
-        let plan_rows: Vec<PlanRecord> = qb
+        let plan_rows: Vec<PlanRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await
@@ -300,7 +305,7 @@ impl BillingStore for SqliteStore {
         qb.push(" AND l.tenant_id = ").push_bind(tenant.0);
         qb.push(" AND l.released = 0 AND p.account_id IN ");
         push_ids(&mut qb, ids());
-        let ledger_rows: Vec<LedgerRecord> = qb
+        let ledger_rows: Vec<LedgerRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await
@@ -316,7 +321,7 @@ impl BillingStore for SqliteStore {
         qb.push(" AND o.invoiced = 0 AND o.cancelled_at IS NULL AND o.deleted_at IS NULL AND p.account_id IN ");
         push_ids(&mut qb, ids());
         qb.push(" ORDER BY o.id");
-        let one_time_rows: Vec<OneTimeItemRecord> = qb
+        let one_time_rows: Vec<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await
@@ -466,7 +471,7 @@ impl BillingStore for SqliteStore {
 }
 
 #[async_trait]
-impl InvoiceStore for SqliteStore {
+impl InvoiceStore for SqliteBackend {
     async fn find_invoice(
         &self,
         tenant: TenantId,
@@ -756,7 +761,7 @@ impl InvoiceStore for SqliteStore {
 }
 
 #[async_trait]
-impl TaxRateStore for SqliteStore {
+impl TaxRateStore for SqliteBackend {
     async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO tax_rates (tenant_id, name, country, state, tax_code, rate) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",

@@ -8,17 +8,16 @@ use dynabill_app::model::{
 };
 use dynabill_app::store::{RecurringItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{PlanId, TenantId};
+use dynabill_sql::Backend;
 use dynabill_sql::{
-    ITEM_CHANGE_WRITABLE, ItemChangeRecord, PLAN_WRITABLE, RECURRING_ITEM_WRITABLE,
-    RecurringItemRecord, attach_changes, date_text, item_change_values, micros, plan_values,
-    recurring_item_values,
+    ITEM_CHANGE_WRITABLE, ItemChangeRow, PLAN_WRITABLE, RECURRING_ITEM_WRITABLE, RecurringItemRow,
+    attach_changes, item_change_values, micros, plan_values, recurring_item_values,
 };
 use jiff::Timestamp;
-use jiff::civil::Date;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{
-    SqliteStore, db_error, is_unique_violation, push_assignments, push_columns, push_values,
+    SqliteBackend, db_error, is_unique_violation, push_assignments, push_columns, push_values,
 };
 
 pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_ext_id, p.account_id, \
@@ -28,104 +27,6 @@ pub(crate) const ITEM_SELECT: &str = "SELECT r.id, r.plan_id, p.ext_id AS plan_e
     FROM recurring_items r JOIN plans p ON p.id = r.plan_id";
 /// The FROM clause of [`ITEM_SELECT`].
 pub(crate) const ITEM_FROM: &str = "FROM recurring_items r JOIN plans p ON p.id = r.plan_id";
-
-/// Which plans a cascade covers.
-pub(crate) enum PlanScope {
-    Plan(i64),
-    Account(i64),
-}
-
-impl PlanScope {
-    fn push(&self, qb: &mut QueryBuilder<Sqlite>, tenant: TenantId) {
-        match self {
-            PlanScope::Plan(id) => {
-                qb.push(" plan_id = ").push_bind(*id);
-            }
-            PlanScope::Account(id) => {
-                qb.push(" plan_id IN (SELECT id FROM plans WHERE tenant_id = ")
-                    .push_bind(tenant.0);
-                qb.push(" AND account_id = ").push_bind(*id).push(")");
-            }
-        }
-    }
-}
-
-/// The cascade of `PlanStore::cancel_plan`, inside the caller's transaction: items
-/// still running at `date` are cancelled from the later of their start and `date`
-/// (with credit, recorded in their history); pending one-time items charged on or
-/// after `date` are cancelled.
-pub(crate) async fn cancel_items_of(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    scope: PlanScope,
-    date: Date,
-    now: Timestamp,
-) -> StoreResult<()> {
-    let day = date_text(date);
-    let running = |qb: &mut QueryBuilder<Sqlite>| {
-        qb.push(" WHERE tenant_id = ")
-            .push_bind(tenant.0)
-            .push(" AND");
-        scope.push(qb, tenant);
-        qb.push(
-            " AND cancel_date IS NULL AND deleted_at IS NULL AND (end_date IS NULL OR end_date > ",
-        );
-        qb.push_bind(day.clone()).push(")");
-    };
-    let mut history = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO recurring_item_changes (tenant_id, item_id, kind, effective_date, start_date, end_date, credit, recorded_at) \
-         SELECT tenant_id, id, ",
-    );
-    history.push_bind(dynabill_app::model::ItemChangeKind::Cancellation.code());
-    history
-        .push(", MAX(start_date, ")
-        .push_bind(day.clone())
-        .push("), start_date, MAX(start_date, ");
-    history
-        .push_bind(day.clone())
-        .push("), 1, ")
-        .push_bind(micros(now))
-        .push(" FROM recurring_items");
-    running(&mut history);
-    history
-        .build()
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-
-    let mut cancel =
-        QueryBuilder::<Sqlite>::new("UPDATE recurring_items SET cancel_date = MAX(start_date, ");
-    cancel
-        .push_bind(day.clone())
-        .push("), end_date = MAX(start_date, ")
-        .push_bind(day.clone());
-    cancel
-        .push("), cancel_credit = 1, version = version + 1, updated_at = ")
-        .push_bind(micros(now));
-    running(&mut cancel);
-    cancel.build().execute(&mut *conn).await.map_err(db_error)?;
-
-    let mut one_time = QueryBuilder::<Sqlite>::new("UPDATE one_time_items SET cancelled_at = ");
-    one_time
-        .push_bind(micros(now))
-        .push(", updated_at = ")
-        .push_bind(micros(now));
-    one_time
-        .push(", version = version + 1 WHERE tenant_id = ")
-        .push_bind(tenant.0)
-        .push(" AND");
-    scope.push(&mut one_time, tenant);
-    one_time.push(
-        " AND cancelled_at IS NULL AND invoiced = 0 AND deleted_at IS NULL AND charge_date >= ",
-    );
-    one_time.push_bind(day);
-    one_time
-        .build()
-        .execute(&mut *conn)
-        .await
-        .map_err(db_error)?;
-    Ok(())
-}
 
 async fn insert_change(
     conn: &mut SqliteConnection,
@@ -152,7 +53,7 @@ pub(crate) async fn fetch_items(
     tenant: TenantId,
     qb: &mut QueryBuilder<Sqlite>,
 ) -> StoreResult<Vec<RecurringItem>> {
-    let records: Vec<RecurringItemRecord> = qb
+    let records: Vec<RecurringItemRow> = qb
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -170,7 +71,7 @@ pub(crate) async fn fetch_items(
         ids.push_bind(r.id);
     }
     changes.push(") ORDER BY item_id, id");
-    let rows: Vec<ItemChangeRecord> = changes
+    let rows: Vec<ItemChangeRow> = changes
         .build_query_as()
         .fetch_all(&mut *conn)
         .await
@@ -208,7 +109,7 @@ fn push_filter(qb: &mut QueryBuilder<Sqlite>, tenant: TenantId, filter: &ItemFil
 }
 
 #[async_trait]
-impl RecurringItemStore for SqliteStore {
+impl RecurringItemStore for SqliteBackend {
     async fn insert_recurring_item(
         &self,
         tenant: TenantId,

@@ -6,12 +6,13 @@ use dynabill_app::model::{
 };
 use dynabill_app::store::{OneTimeItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{OneTimeItemId, PlanId, TenantId};
-use dynabill_sql::{ONE_TIME_WRITABLE, OneTimeItemRecord, micros, one_time_values};
+use dynabill_sql::Backend;
+use dynabill_sql::{ONE_TIME_WRITABLE, OneTimeItemRow, micros, one_time_values};
 use jiff::Timestamp;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::{
-    SqliteStore, db_error, is_unique_violation, push_assignments, push_columns, push_values,
+    SqliteBackend, db_error, is_unique_violation, push_assignments, push_columns, push_values,
 };
 
 pub(crate) const ONE_TIME_SELECT: &str = "SELECT o.id, o.plan_id, p.ext_id AS plan_ext_id, p.account_id, o.ext_id, \
@@ -47,7 +48,7 @@ async fn one_time_by_id(
         .push_bind(tenant.0)
         .push(" AND o.id = ")
         .push_bind(id);
-    let row: Option<OneTimeItemRecord> = qb
+    let row: Option<OneTimeItemRow> = qb
         .build_query_as()
         .fetch_optional(conn)
         .await
@@ -63,7 +64,7 @@ fn write_error(e: sqlx::Error) -> StoreError {
 }
 
 #[async_trait]
-impl OneTimeItemStore for SqliteStore {
+impl OneTimeItemStore for SqliteBackend {
     async fn insert_one_time_item(
         &self,
         tenant: TenantId,
@@ -168,7 +169,7 @@ impl OneTimeItemStore for SqliteStore {
             RecordKey::Id(id) => qb.push(" AND o.id = ").push_bind(*id),
             RecordKey::ExtId(ext_id) => qb.push(" AND o.ext_id = ").push_bind(ext_id.clone()),
         };
-        let row: Option<OneTimeItemRecord> = qb
+        let row: Option<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_optional(&self.reader)
             .await
@@ -197,7 +198,7 @@ impl OneTimeItemStore for SqliteStore {
         }
         qb.push(" ORDER BY o.id LIMIT ")
             .push_bind(i64::from(page.size) + 1);
-        let rows: Vec<OneTimeItemRecord> = qb
+        let rows: Vec<OneTimeItemRow> = qb
             .build_query_as()
             .fetch_all(&mut *tx)
             .await

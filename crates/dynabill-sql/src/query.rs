@@ -1,0 +1,259 @@
+//! [`Query`]: a statement being built for backend `B`, which binds the shared
+//! [`Value`]s with the casts `B` needs, and runs on `B`'s connections; and the
+//! column lists the shared row types read.
+
+use std::fmt::Display;
+use std::marker::PhantomData;
+
+use jiff::civil::Date;
+use rust_decimal::Decimal;
+use sqlx::QueryBuilder;
+
+use crate::backend::{Backend, Conn, Row, Shape, SqlDb};
+use crate::rows::RowOf;
+use crate::values::{Value, date_text};
+
+/// Columns stored as small integers in PostgreSQL and read as BIGINT.
+const CODE_COLUMNS: [&str; 18] = [
+    "account_type",
+    "status",
+    "due_date_method",
+    "due_date_days",
+    "invoice_grouping",
+    "renewal_term_months",
+    "billing_day",
+    "billing_period",
+    "period_count",
+    "timing",
+    "kind",
+    "line_type",
+    "bill_run_hour",
+    "proration_policy",
+    "rounding",
+    "tax_mode",
+    "tax_attempts",
+    "response_status",
+];
+
+/// Columns stored as `DATE` in PostgreSQL and read and written as text.
+pub(crate) const DATE_COLUMNS: [&str; 15] = [
+    "start_date",
+    "end_date",
+    "cancel_date",
+    "effective_date",
+    "charge_date",
+    "invoice_date",
+    "due_date",
+    "paid_date",
+    "period_start",
+    "period_end",
+    "service_start",
+    "service_end",
+    "charged_through",
+    "test_today",
+    "last_scheduled_run",
+];
+
+/// Columns stored as `NUMERIC` in PostgreSQL and read and written as decimal text.
+pub(crate) const AMOUNT_COLUMNS: [&str; 14] = [
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "subtotal",
+    "tax_total",
+    "total",
+    "credit_applied",
+    "credit_added",
+    "amount_due",
+    "fraction",
+    "amount",
+    "tax_amount",
+    "credit_balance",
+    "rate",
+];
+
+/// The shape of the column named `column` (the same name has the same type in
+/// every table).
+pub fn shape_of(column: &str) -> Shape {
+    if CODE_COLUMNS.contains(&column) {
+        Shape::Code
+    } else if DATE_COLUMNS.contains(&column) {
+        Shape::Date
+    } else if AMOUNT_COLUMNS.contains(&column) {
+        Shape::Amount
+    } else {
+        Shape::Plain
+    }
+}
+
+/// A select list for backend `B`: each entry (`t.column`, `t.column AS alias`, or
+/// `(subquery) AS alias`) read in the shape the shared row types expect.
+pub fn select_list<B: Backend>(entries: &[&str]) -> String {
+    let mut list = String::new();
+    for (n, entry) in entries.iter().enumerate() {
+        if n > 0 {
+            list.push_str(", ");
+        }
+        let (source, alias) = match entry.rsplit_once(" AS ") {
+            Some((source, alias)) => (source, Some(alias)),
+            None => (*entry, None),
+        };
+        let column = source.rsplit('.').next().unwrap_or(source);
+        let cast = if source.starts_with('(') {
+            ""
+        } else {
+            B::read_cast(shape_of(column))
+        };
+        if cast.is_empty() {
+            list.push_str(entry);
+        } else {
+            list.push_str(&format!("{source}{cast} AS {}", alias.unwrap_or(column)));
+        }
+    }
+    list
+}
+
+/// A statement for backend `B`.
+pub struct Query<B: Backend> {
+    qb: QueryBuilder<B::Db>,
+    persistent: bool,
+    backend: PhantomData<fn() -> B>,
+}
+
+impl<B: Backend> Query<B> {
+    pub fn new(sql: impl Into<String>) -> Self {
+        Query {
+            qb: QueryBuilder::new(sql),
+            persistent: true,
+            backend: PhantomData,
+        }
+    }
+
+    pub fn push(&mut self, sql: impl Display) -> &mut Self {
+        self.qb.push(sql);
+        self
+    }
+
+    pub fn bind(&mut self, value: impl Into<Value>) -> &mut Self {
+        B::Db::bind(&mut self.qb, value.into());
+        self
+    }
+
+    pub fn bind_date(&mut self, date: Date) -> &mut Self {
+        self.bind(date_text(date)).push(B::write_cast(Shape::Date))
+    }
+
+    pub fn bind_opt_date(&mut self, date: Option<Date>) -> &mut Self {
+        self.bind(date.map(date_text))
+            .push(B::write_cast(Shape::Date))
+    }
+
+    /// Binds an amount as its decimal text (as it is, with its scale).
+    pub fn bind_amount(&mut self, amount: Decimal) -> &mut Self {
+        self.bind(amount.to_string())
+            .push(B::write_cast(Shape::Amount))
+    }
+
+    /// Binds `value` for the column named `column`, cast as its shape needs.
+    pub fn bind_for(&mut self, column: &str, value: Value) -> &mut Self {
+        self.bind(value).push(B::write_cast(shape_of(column)))
+    }
+
+    /// Appends `, c1, c2, ...`.
+    pub fn columns(&mut self, columns: &[&str]) -> &mut Self {
+        for column in columns {
+            self.push(", ").push(column);
+        }
+        self
+    }
+
+    /// Appends `, v1, v2, ...` for paired columns and values.
+    pub fn values(&mut self, columns: &[&str], values: Vec<Value>) -> &mut Self {
+        debug_assert_eq!(columns.len(), values.len());
+        for (column, value) in columns.iter().zip(values) {
+            self.push(", ").bind_for(column, value);
+        }
+        self
+    }
+
+    /// Appends `, c1 = v1, c2 = v2, ...` for paired columns and values.
+    pub fn assignments(&mut self, columns: &[&str], values: Vec<Value>) -> &mut Self {
+        debug_assert_eq!(columns.len(), values.len());
+        for (column, value) in columns.iter().zip(values) {
+            self.push(", ")
+                .push(column)
+                .push(" = ")
+                .bind_for(column, value);
+        }
+        self
+    }
+
+    /// Appends ` AND column IN (ids)` (`ids` short, maybe empty).
+    pub fn and_in(&mut self, column: &str, ids: &[i64]) -> &mut Self {
+        B::push_in(&mut self.qb, column, ids);
+        self
+    }
+
+    /// Appends ` AND column IN (ids)` for a batch read together (`ids` not empty).
+    pub fn and_batch(&mut self, column: &str, ids: &[i64]) -> &mut Self {
+        B::push_batch(&mut self.qb, column, ids);
+        self
+    }
+
+    /// Appends the table `v (id, other)` of `pairs`.
+    pub fn pairs(&mut self, pairs: &[(i64, i64)]) -> &mut Self {
+        B::push_pairs(&mut self.qb, pairs);
+        self
+    }
+
+    /// Marks a statement a bill run sends once per batch (see
+    /// [`Backend::PREPARE_BATCH_STATEMENTS`]).
+    pub fn per_batch(&mut self) -> &mut Self {
+        self.persistent = B::PREPARE_BATCH_STATEMENTS;
+        self
+    }
+
+    /// Runs the statement to completion and returns its rows.
+    pub async fn fetch_rows(mut self, conn: &mut Conn<B>) -> Result<Vec<Row<B>>, sqlx::Error> {
+        B::Db::fetch_all(conn, &mut self.qb, self.persistent).await
+    }
+
+    pub async fn fetch_all<T>(self, conn: &mut Conn<B>) -> Result<Vec<T>, sqlx::Error>
+    where
+        Row<B>: RowOf<T>,
+    {
+        decode_all(&self.fetch_rows(conn).await?)
+    }
+
+    /// The first row, if any. The statement still runs to completion (a write
+    /// must, and SQLite's `RETURNING` returns rows as it writes them).
+    pub async fn fetch_optional<T>(self, conn: &mut Conn<B>) -> Result<Option<T>, sqlx::Error>
+    where
+        Row<B>: RowOf<T>,
+    {
+        self.fetch_rows(conn)
+            .await?
+            .first()
+            .map(RowOf::decode)
+            .transpose()
+    }
+
+    pub async fn fetch_one<T>(self, conn: &mut Conn<B>) -> Result<T, sqlx::Error>
+    where
+        Row<B>: RowOf<T>,
+    {
+        self.fetch_optional(conn)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// Runs the statement and returns how many rows it changed.
+    pub async fn execute(mut self, conn: &mut Conn<B>) -> Result<u64, sqlx::Error> {
+        let done = B::Db::execute(conn, &mut self.qb, self.persistent).await?;
+        Ok(B::rows_affected(&done))
+    }
+}
+
+pub fn decode_all<R: RowOf<T>, T>(rows: &[R]) -> Result<Vec<T>, sqlx::Error> {
+    rows.iter().map(RowOf::decode).collect()
+}
