@@ -36,7 +36,6 @@ use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::bulk::insert_rows;
 use crate::items::{ITEM_SELECT, fetch_items};
-use crate::one_time::ONE_TIME_SELECT;
 use crate::{PgBackend, db_error, lost_conflict, push_any_of, violates};
 
 /// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRow` reads.
@@ -392,7 +391,11 @@ impl BillingStore for PgBackend {
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Postgres>::new(ONE_TIME_SELECT);
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} {}",
+            dynabill_sql::one_time_columns::<PgBackend>(),
+            dynabill_sql::ONE_TIME_JOINED
+        ));
         qb.push(" WHERE o.tenant_id = ").push_bind(tenant.0);
         qb.push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL");
         push_any_of(&mut qb, "p.account_id", &ids);

@@ -10,7 +10,6 @@
 mod billing;
 mod bulk;
 mod items;
-mod one_time;
 mod statistics;
 
 use std::str::FromStr;

@@ -44,7 +44,9 @@ pub use items::{
     ITEM_CHANGE_WRITABLE, ItemChangeRow, RECURRING_ITEM_WRITABLE, RecurringItemRow, attach_changes,
     item_change_values, recurring_item_values,
 };
-pub use one_time::{ONE_TIME_WRITABLE, OneTimeItemRow, one_time_values};
+pub use one_time::{
+    ONE_TIME_JOINED, ONE_TIME_WRITABLE, OneTimeItemRow, one_time_columns, one_time_values,
+};
 pub use plans::{PLAN_WRITABLE, PLANS_JOINED, PlanRow, plan_columns, plan_values, select_plans};
 pub use tax_rates::TaxRateRow;
 pub use tenants::{CredentialRow, TENANT_COLUMNS, TenantRow};

@@ -1,11 +1,20 @@
 //! One-time items.
 
-use dynabill_app::model::{OneTimeItem, OneTimeItemFields};
-use dynabill_app::store::StoreError;
-use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId};
+use async_trait::async_trait;
+use dynabill_app::model::{
+    ItemFilter, OneTimeItem, OneTimeItemFields, Page, PageRequest, RecordKey,
+};
+use dynabill_app::store::{OneTimeItemStore, StoreError, StoreResult};
+use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId, TenantId};
+use jiff::Timestamp;
 
+use crate::backend::{Backend, conflicted, failed};
+use crate::paging::{Listing, convert, finish};
+use crate::query::{Query, select_list};
+use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_decimal};
 
+/// A row of `one_time_items`, with what it needs of its plan.
 #[derive(Debug, sqlx::FromRow)]
 pub struct OneTimeItemRow {
     pub id: i64,
@@ -80,5 +89,181 @@ impl TryFrom<OneTimeItemRow> for OneTimeItem {
             deleted_at: r.deleted_at.map(from_micros).transpose()?,
             version: r.version,
         })
+    }
+}
+/// The columns of `one_time_items` a [`OneTimeItemRow`] reads (besides its plan's).
+const ONE_TIME_COLUMNS: [&str; 16] = [
+    "id",
+    "plan_id",
+    "ext_id",
+    "product_code",
+    "name",
+    "description",
+    "quantity",
+    "unit_price",
+    "charge_date",
+    "tax_code",
+    "cancelled_at",
+    "invoiced",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "version",
+];
+
+/// One-time items `o` joined with their plans `p` (of the same tenant, which the
+/// schema enforces).
+pub const ONE_TIME_JOINED: &str =
+    "FROM one_time_items o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id";
+
+/// The select list of a [`OneTimeItemRow`], from [`ONE_TIME_JOINED`].
+pub fn one_time_columns<B: Backend>() -> String {
+    let mut columns: Vec<String> = ONE_TIME_COLUMNS.iter().map(|c| format!("o.{c}")).collect();
+    columns.push("p.ext_id AS plan_ext_id".to_owned());
+    columns.push("p.account_id".to_owned());
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    select_list::<B>(&columns)
+}
+
+/// The `RETURNING` list of a write to `one_time_items` that reads back a
+/// [`OneTimeItemRow`].
+fn returning_one_time<B: Backend>() -> String {
+    let mut columns: Vec<&str> = ONE_TIME_COLUMNS.to_vec();
+    columns.push(
+        "(SELECT p.ext_id FROM plans p WHERE p.tenant_id = one_time_items.tenant_id \
+         AND p.id = one_time_items.plan_id) AS plan_ext_id",
+    );
+    columns.push(
+        "(SELECT p.account_id FROM plans p WHERE p.tenant_id = one_time_items.tenant_id \
+         AND p.id = one_time_items.plan_id) AS account_id",
+    );
+    format!(" RETURNING {}", select_list::<B>(&columns))
+}
+
+fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilter) {
+    q.push(" WHERE o.tenant_id = ").bind(tenant);
+    if let Some(id) = filter.id {
+        q.push(" AND o.id = ").bind(id);
+    }
+    if let Some(ext_id) = &filter.ext_id {
+        q.push(" AND o.ext_id = ").bind(ext_id);
+    }
+    if let Some(plan_id) = filter.plan_id {
+        q.push(" AND o.plan_id = ").bind(plan_id);
+    }
+    if !filter.include_deleted {
+        q.push(" AND o.deleted_at IS NULL");
+    }
+}
+
+#[async_trait]
+impl<B: Backend> OneTimeItemStore for SqlStore<B> {
+    async fn insert_one_time_item(
+        &self,
+        tenant: TenantId,
+        plan: PlanId,
+        fields: &OneTimeItemFields,
+        now: Timestamp,
+    ) -> StoreResult<OneTimeItem> {
+        // The plan must be a live plan of this tenant, read `FOR SHARE` (see
+        // `Backend::FOR_SHARE`), as for recurring items.
+        let mut q = Query::<B>::new(
+            "INSERT INTO one_time_items (tenant_id, plan_id, created_at, updated_at",
+        );
+        q.columns(&ONE_TIME_WRITABLE)
+            .push(") SELECT tenant_id, id, ")
+            .bind(now)
+            .push(", ")
+            .bind(now)
+            .values(&ONE_TIME_WRITABLE, one_time_values(fields))
+            .push(" FROM plans WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(plan)
+            .push(" AND deleted_at IS NULL")
+            .push(B::FOR_SHARE)
+            .push(returning_one_time::<B>());
+        let row: Option<OneTimeItemRow> = q
+            .fetch_optional(&mut *self.write_conn().await?)
+            .await
+            .map_err(conflicted::<B>)?;
+        row.ok_or(StoreError::Stale)?.try_into()
+    }
+
+    async fn update_one_time_item(
+        &self,
+        tenant: TenantId,
+        id: OneTimeItemId,
+        version: i64,
+        fields: &OneTimeItemFields,
+        cancel: bool,
+        delete: bool,
+        now: Timestamp,
+    ) -> StoreResult<OneTimeItem> {
+        let mut q =
+            Query::<B>::new("UPDATE one_time_items SET version = version + 1, updated_at = ");
+        q.bind(now)
+            .assignments(&ONE_TIME_WRITABLE, one_time_values(fields));
+        if cancel {
+            q.push(", cancelled_at = COALESCE(cancelled_at, ")
+                .bind(now)
+                .push(")");
+        }
+        if delete {
+            q.push(", deleted_at = COALESCE(deleted_at, ")
+                .bind(now)
+                .push(")");
+        }
+        q.push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            .push(" AND version = ")
+            .bind(version)
+            .push(returning_one_time::<B>());
+        let row: Option<OneTimeItemRow> = q
+            .fetch_optional(&mut *self.write_conn().await?)
+            .await
+            .map_err(conflicted::<B>)?;
+        row.ok_or(StoreError::Stale)?.try_into()
+    }
+
+    async fn find_one_time_item(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey,
+    ) -> StoreResult<Option<OneTimeItem>> {
+        let mut q = Query::<B>::new(format!(
+            "SELECT {} {ONE_TIME_JOINED} WHERE o.tenant_id = ",
+            one_time_columns::<B>()
+        ));
+        q.bind(tenant);
+        match key {
+            RecordKey::Id(id) => q.push(" AND o.id = ").bind(*id),
+            RecordKey::ExtId(ext_id) => q.push(" AND o.ext_id = ").bind(ext_id),
+        };
+        let row: Option<OneTimeItemRow> = q
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
+    async fn list_one_time_items(
+        &self,
+        tenant: TenantId,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<OneTimeItem>> {
+        let columns = one_time_columns::<B>();
+        let listing = Listing {
+            columns: &columns,
+            from: ONE_TIME_JOINED,
+            key: "o.id",
+            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
+        };
+        let (total, rows, tx) = listing.read(self, page).await?;
+        let items = convert::<B, OneTimeItemRow, OneTimeItem>(&rows)?;
+        finish::<B, _>(tx, items, page, total, |i| i.id.0).await
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use dynabill_app::model::*;
 use dynabill_app::store::*;
-use dynabill_core::domain::{AccountId, InvoiceId, OneTimeItemId, PlanId, TenantId};
+use dynabill_core::domain::{AccountId, InvoiceId, PlanId, TenantId};
 use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -46,7 +46,7 @@ impl<B: Backend> SqlStore<B> {
 #[async_trait]
 impl<B> Store for SqlStore<B>
 where
-    B: Backend + RecurringItemStore + OneTimeItemStore + BillingStore + InvoiceStore + TaxRateStore,
+    B: Backend + RecurringItemStore + BillingStore + InvoiceStore + TaxRateStore,
 {
     async fn migrate(&self) -> StoreResult<()> {
         self.backend.migrate().await
@@ -108,50 +108,6 @@ impl<B: Backend + RecurringItemStore> RecurringItemStore for SqlStore<B> {
         self.backend
             .list_recurring_items(tenant, filter, page)
             .await
-    }
-}
-
-#[async_trait]
-impl<B: Backend + OneTimeItemStore> OneTimeItemStore for SqlStore<B> {
-    async fn insert_one_time_item(
-        &self,
-        tenant: TenantId,
-        plan: PlanId,
-        fields: &OneTimeItemFields,
-        now: Timestamp,
-    ) -> StoreResult<OneTimeItem> {
-        self.backend
-            .insert_one_time_item(tenant, plan, fields, now)
-            .await
-    }
-    async fn update_one_time_item(
-        &self,
-        tenant: TenantId,
-        id: OneTimeItemId,
-        version: i64,
-        fields: &OneTimeItemFields,
-        cancel: bool,
-        delete: bool,
-        now: Timestamp,
-    ) -> StoreResult<OneTimeItem> {
-        self.backend
-            .update_one_time_item(tenant, id, version, fields, cancel, delete, now)
-            .await
-    }
-    async fn find_one_time_item(
-        &self,
-        tenant: TenantId,
-        key: &RecordKey,
-    ) -> StoreResult<Option<OneTimeItem>> {
-        self.backend.find_one_time_item(tenant, key).await
-    }
-    async fn list_one_time_items(
-        &self,
-        tenant: TenantId,
-        filter: &ItemFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<OneTimeItem>> {
-        self.backend.list_one_time_items(tenant, filter, page).await
     }
 }
 

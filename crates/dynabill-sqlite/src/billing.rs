@@ -21,7 +21,6 @@ use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 use crate::items::{ITEM_FROM, ITEM_SELECT, fetch_items};
-use crate::one_time::{ONE_TIME_FROM, ONE_TIME_SELECT};
 use crate::{SqliteBackend, db_error, is_unique_violation, push_columns};
 
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
@@ -312,8 +311,12 @@ impl BillingStore for SqliteBackend {
             .map_err(db_error)?;
 
         let mut qb = QueryBuilder::<Sqlite>::new(from_plans(
-            ONE_TIME_SELECT,
-            ONE_TIME_FROM,
+            &format!(
+                "SELECT {} {}",
+                dynabill_sql::one_time_columns::<SqliteBackend>(),
+                dynabill_sql::ONE_TIME_JOINED
+            ),
+            dynabill_sql::ONE_TIME_JOINED,
             "one_time_items o ON o.plan_id = p.id",
         ));
         qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);

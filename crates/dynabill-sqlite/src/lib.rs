@@ -9,7 +9,6 @@
 mod billing;
 mod group;
 mod items;
-mod one_time;
 
 use std::str::FromStr;
 use std::time::Duration;
