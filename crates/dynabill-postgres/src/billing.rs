@@ -35,8 +35,8 @@ use rust_decimal::Decimal;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
 use crate::bulk::insert_rows;
-use crate::items::{ITEM_SELECT, fetch_items};
 use crate::{PgBackend, db_error, lost_conflict, push_any_of, violates};
+use dynabill_sql::{Query, fetch_items};
 
 /// Invoices `i` joined with their accounts `a`, in the shapes `InvoiceRow` reads.
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, \
@@ -373,12 +373,16 @@ impl BillingStore for PgBackend {
             .await
             .map_err(db_error)?;
 
-        let mut qb = QueryBuilder::<Postgres>::new(ITEM_SELECT);
-        qb.push(" WHERE r.tenant_id = ").push_bind(tenant.0);
-        qb.push(" AND r.deleted_at IS NULL");
-        push_any_of(&mut qb, "p.account_id", &ids);
-        qb.push(" ORDER BY r.id");
-        let items = fetch_items(&mut tx, tenant, &mut qb).await?;
+        let mut q = Query::<PgBackend>::new(format!(
+            "SELECT {} {}",
+            dynabill_sql::item_columns::<PgBackend>(),
+            dynabill_sql::ITEMS_JOINED
+        ));
+        q.push(" WHERE r.tenant_id = ").bind(tenant);
+        q.push(" AND r.deleted_at IS NULL")
+            .and_batch("p.account_id", &ids);
+        q.push(" ORDER BY r.id");
+        let items = fetch_items::<PgBackend>(&mut tx, tenant, q).await?;
 
         let mut qb = QueryBuilder::<Postgres>::new(LEDGER_SELECT);
         qb.push_bind(tenant.0);

@@ -9,7 +9,6 @@
 
 mod billing;
 mod bulk;
-mod items;
 mod statistics;
 
 use std::str::FromStr;
@@ -315,85 +314,6 @@ pub(crate) fn push_any_of(qb: &mut QueryBuilder<Postgres>, column: &str, ids: &[
         .push_bind(high);
 }
 
-/// Binds one value. Date and amount columns are bound as text (`YYYY-MM-DD`, decimal)
-/// and cast, since the shared row values carry them as text.
-pub(crate) fn push_value(qb: &mut QueryBuilder<Postgres>, column: &str, value: Value) {
-    match value {
-        Value::Text(s) => qb.push_bind(s),
-        Value::OptText(s) => qb.push_bind(s),
-        Value::Int(i) => qb.push_bind(i),
-        Value::OptInt(i) => qb.push_bind(i),
-        Value::Bool(b) => qb.push_bind(b),
-        Value::OptBool(b) => qb.push_bind(b),
-        Value::Bytes(b) => qb.push_bind(b),
-    };
-    if DATE_COLUMNS.contains(&column) {
-        qb.push("::date");
-    } else if NUMERIC_COLUMNS.contains(&column) {
-        qb.push("::numeric");
-    }
-}
-
-/// Appends `, c1, c2, ...` (column names).
-pub(crate) fn push_columns(qb: &mut QueryBuilder<Postgres>, columns: &[&str]) {
-    for column in columns {
-        qb.push(", ").push(*column);
-    }
-}
-
-/// Appends `, c1 = $n, c2 = $m, ...` for paired columns and values.
-pub(crate) fn push_assignments(
-    qb: &mut QueryBuilder<Postgres>,
-    columns: &[&str],
-    values: Vec<Value>,
-) {
-    debug_assert_eq!(columns.len(), values.len());
-    for (column, value) in columns.iter().zip(values) {
-        qb.push(", ").push(*column).push(" = ");
-        push_value(qb, column, value);
-    }
-}
-
-/// Appends `, $n, $m, ...` (each cast as its column needs) for paired columns and values.
-pub(crate) fn push_values(qb: &mut QueryBuilder<Postgres>, columns: &[&str], values: Vec<Value>) {
-    debug_assert_eq!(columns.len(), values.len());
-    for (column, value) in columns.iter().zip(values) {
-        qb.push(", ");
-        push_value(qb, column, value);
-    }
-}
-
-/// The writable columns whose PostgreSQL type is `DATE`.
-pub(crate) const DATE_COLUMNS: [&str; 11] = [
-    "start_date",
-    "end_date",
-    "cancel_date",
-    "effective_date",
-    "charge_date",
-    "invoice_date",
-    "due_date",
-    "period_start",
-    "period_end",
-    "service_start",
-    "service_end",
-];
-
-/// The writable columns whose PostgreSQL type is `NUMERIC` (written as decimal text).
-pub(crate) const NUMERIC_COLUMNS: [&str; 12] = [
-    "quantity",
-    "unit_price",
-    "discount_percent",
-    "subtotal",
-    "tax_total",
-    "total",
-    "credit_applied",
-    "credit_added",
-    "amount_due",
-    "fraction",
-    "amount",
-    "tax_amount",
-];
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,56 +327,6 @@ mod tests {
             matches!(refused, Err(StoreError::Unavailable(_))),
             "expected Unavailable"
         );
-    }
-
-    fn writable() -> impl Iterator<Item = &'static &'static str> {
-        dynabill_sql::ACCOUNT_WRITABLE
-            .iter()
-            .chain(&dynabill_sql::PLAN_WRITABLE)
-            .chain(&dynabill_sql::RECURRING_ITEM_WRITABLE)
-            .chain(&dynabill_sql::ITEM_CHANGE_WRITABLE)
-            .chain(&dynabill_sql::ONE_TIME_WRITABLE)
-            .chain(&dynabill_sql::LEDGER_WRITABLE)
-            .chain(&dynabill_sql::INVOICE_WRITABLE)
-            .chain(&dynabill_sql::LINE_WRITABLE)
-    }
-
-    #[test]
-    fn every_writable_date_column_is_cast_to_date() {
-        for column in writable() {
-            if column.ends_with("_date") || column.ends_with("_start") || column.ends_with("_end") {
-                assert!(DATE_COLUMNS.contains(column), "{column} is not cast");
-            }
-        }
-        for column in DATE_COLUMNS.iter().chain(&NUMERIC_COLUMNS) {
-            assert!(
-                writable().any(|c| c == column),
-                "{column} is no writable column"
-            );
-        }
-    }
-
-    #[test]
-    fn every_writable_amount_column_is_cast_to_numeric() {
-        let amounts = [
-            "subtotal",
-            "tax_total",
-            "total",
-            "credit_applied",
-            "credit_added",
-            "amount_due",
-            "amount",
-            "tax_amount",
-            "fraction",
-            "quantity",
-            "unit_price",
-            "discount_percent",
-        ];
-        for column in writable() {
-            if amounts.contains(column) {
-                assert!(NUMERIC_COLUMNS.contains(column), "{column} is not cast");
-            }
-        }
     }
 
     #[test]

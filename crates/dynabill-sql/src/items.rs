@@ -1,22 +1,27 @@
 //! Recurring items and their history.
 
+use async_trait::async_trait;
 use dynabill_app::model::{
-    Cancellation, ItemChange, ItemChangeKind, RecurringItem, RecurringItemFields,
+    Cancellation, ItemChange, ItemChangeKind, ItemFilter, ItemWrite, Page, PageRequest, PlanFields,
+    RecordKey, RecurringItem, RecurringItemFields,
 };
-use dynabill_app::store::{StoreError, StoreResult};
+use dynabill_app::store::{RecurringItemStore, StoreError, StoreResult};
 use dynabill_core::calendar::BillingPeriod;
 use dynabill_core::domain::{AccountId, BillingTiming, PlanId, RecurringItemId, TenantId};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use crate::backend::{Backend, Conn, conflicted};
+use crate::backend::{Backend, Conn, Row, conflicted, failed};
+use crate::paging::{Listing, finish};
+use crate::plans::{PLAN_WRITABLE, plan_values};
 use crate::query::{Query, select_list};
+use crate::store::SqlStore;
 use crate::values::{
     Value, coded, date_text, from_micros, micros, parse_date, parse_decimal, parse_opt_date, small,
 };
 
-/// A recurring item joined with what it needs of its plan.
+/// A row of `recurring_items`, with what it needs of its plan.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RecurringItemRow {
     pub id: i64,
@@ -129,7 +134,7 @@ impl RecurringItemRow {
     }
 }
 
-/// One entry of an item's history.
+/// A row of `recurring_item_changes`: one entry of an item's history.
 #[derive(Debug, sqlx::FromRow)]
 pub struct ItemChangeRow {
     pub id: i64,
@@ -338,3 +343,283 @@ const CANCELLATION_COLUMNS: [&str; 8] = [
     "credit",
     "recorded_at",
 ];
+
+/// The columns of `recurring_items` a [`RecurringItemRow`] reads (besides its plan's).
+pub(crate) const ITEM_COLUMNS: [&str; 19] = [
+    "id",
+    "plan_id",
+    "ext_id",
+    "product_code",
+    "name",
+    "description",
+    "tax_code",
+    "billing_period",
+    "period_count",
+    "timing",
+    "start_date",
+    "end_date",
+    "cancel_date",
+    "cancel_credit",
+    "charged_through",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "version",
+];
+
+/// The columns an [`ItemChangeRow`] reads.
+pub(crate) const CHANGE_COLUMNS: [&str; 12] = [
+    "id",
+    "item_id",
+    "kind",
+    "effective_date",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "start_date",
+    "end_date",
+    "prorate",
+    "credit",
+    "recorded_at",
+];
+
+/// Items `r` joined with their plans `p` (of the same tenant, which the schema
+/// enforces).
+pub const ITEMS_JOINED: &str =
+    "FROM recurring_items r JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id";
+
+/// The select list of a [`RecurringItemRow`], from items `r` and their plans `p`.
+pub fn item_columns<B: Backend>() -> String {
+    let mut columns: Vec<String> = ITEM_COLUMNS.iter().map(|c| format!("r.{c}")).collect();
+    columns.extend(
+        [
+            "p.ext_id AS plan_ext_id",
+            "p.account_id",
+            "p.billing_day AS plan_billing_day",
+            "p.auto_renew AS plan_auto_renew",
+        ]
+        .map(str::to_owned),
+    );
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    select_list::<B>(&columns)
+}
+
+/// The items of `rows` with their histories (read on the same connection).
+pub(crate) async fn with_history<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    rows: &[Row<B>],
+) -> StoreResult<Vec<RecurringItem>> {
+    let records: Vec<RecurringItemRow> = crate::query::decode_all(rows).map_err(failed::<B>)?;
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let mut q = Query::<B>::new(format!(
+        "SELECT {} FROM recurring_item_changes WHERE tenant_id = ",
+        select_list::<B>(&CHANGE_COLUMNS)
+    ));
+    q.bind(tenant)
+        .and_batch("item_id", &ids)
+        .push(" ORDER BY item_id, id");
+    let changes: Vec<ItemChangeRow> = q.fetch_all(conn).await.map_err(failed::<B>)?;
+    attach_changes(records, changes)
+}
+
+/// The items `q` selects (with [`item_columns`]), with their histories.
+pub async fn fetch_items<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    q: Query<B>,
+) -> StoreResult<Vec<RecurringItem>> {
+    let rows = q.fetch_rows(conn).await.map_err(failed::<B>)?;
+    with_history::<B>(conn, tenant, &rows).await
+}
+
+async fn find_item<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    key: &RecordKey,
+) -> StoreResult<Option<RecurringItem>> {
+    let mut q = Query::<B>::new(format!(
+        "SELECT {} {ITEMS_JOINED} WHERE r.tenant_id = ",
+        item_columns::<B>()
+    ));
+    q.bind(tenant);
+    match key {
+        RecordKey::Id(id) => q.push(" AND r.id = ").bind(*id),
+        RecordKey::ExtId(ext_id) => q.push(" AND r.ext_id = ").bind(ext_id),
+    };
+    Ok(fetch_items(conn, tenant, q).await?.pop())
+}
+
+async fn insert_change<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    item: i64,
+    change: &ItemChange,
+) -> StoreResult<()> {
+    let mut q = Query::<B>::new("INSERT INTO recurring_item_changes (tenant_id, item_id");
+    q.columns(&ITEM_CHANGE_WRITABLE)
+        .push(") VALUES (")
+        .bind(tenant)
+        .push(", ")
+        .bind(item)
+        .values(&ITEM_CHANGE_WRITABLE, item_change_values(change))
+        .push(")");
+    q.execute(conn).await.map_err(conflicted::<B>)?;
+    Ok(())
+}
+
+fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilter) {
+    q.push(" WHERE r.tenant_id = ").bind(tenant);
+    if let Some(id) = filter.id {
+        q.push(" AND r.id = ").bind(id);
+    }
+    if let Some(ext_id) = &filter.ext_id {
+        q.push(" AND r.ext_id = ").bind(ext_id);
+    }
+    if let Some(plan_id) = filter.plan_id {
+        q.push(" AND r.plan_id = ").bind(plan_id);
+    }
+    if !filter.include_deleted {
+        q.push(" AND r.deleted_at IS NULL");
+    }
+}
+
+#[async_trait]
+impl<B: Backend> RecurringItemStore for SqlStore<B> {
+    async fn insert_recurring_item(
+        &self,
+        tenant: TenantId,
+        plan: PlanId,
+        fields: &RecurringItemFields,
+        created: &ItemChange,
+        now: Timestamp,
+    ) -> StoreResult<RecurringItem> {
+        // Returning early drops (and so rolls back) the transaction.
+        let mut tx = self.backend().begin_write().await?;
+        // The plan must be a live, uncancelled plan of this tenant, read `FOR SHARE`
+        // (see `Backend::FOR_SHARE`): a concurrent `delete_plan` either committed
+        // first (and the item is refused) or waits for it (and then cancels it).
+        let mut q = Query::<B>::new(
+            "INSERT INTO recurring_items (tenant_id, plan_id, created_at, updated_at",
+        );
+        q.columns(&RECURRING_ITEM_WRITABLE)
+            .push(") SELECT tenant_id, id, ")
+            .bind(now)
+            .push(", ")
+            .bind(now)
+            .values(
+                &RECURRING_ITEM_WRITABLE,
+                recurring_item_values(fields, None),
+            )
+            .push(" FROM plans WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(plan)
+            .push(" AND deleted_at IS NULL AND cancel_date IS NULL")
+            .push(B::FOR_SHARE)
+            .push(" RETURNING id");
+        let (id,): (i64,) = q
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(conflicted::<B>)?
+            .ok_or(StoreError::Stale)?;
+        insert_change::<B>(&mut tx, tenant, id, created).await?;
+        let item = find_item::<B>(&mut tx, tenant, &RecordKey::Id(id))
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(failed::<B>)?;
+        Ok(item)
+    }
+
+    async fn write_recurring_items(
+        &self,
+        tenant: TenantId,
+        plan: Option<(PlanId, i64, &PlanFields)>,
+        writes: &[ItemWrite],
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        // Returning early drops (and so rolls back) the transaction: all or nothing.
+        let mut tx = self.backend().begin_write().await?;
+        if let Some((id, version, fields)) = plan {
+            let mut q = Query::<B>::new("UPDATE plans SET version = version + 1, updated_at = ");
+            q.bind(now)
+                .assignments(&PLAN_WRITABLE, plan_values(fields))
+                .push(" WHERE tenant_id = ")
+                .bind(tenant)
+                .push(" AND id = ")
+                .bind(id)
+                .push(" AND version = ")
+                .bind(version);
+            if q.execute(&mut tx).await.map_err(conflicted::<B>)? == 0 {
+                return Err(StoreError::Stale);
+            }
+        }
+        if writes.len() > 1 {
+            // Batches naming the same items in different orders queue instead of
+            // deadlocking.
+            let ids: Vec<i64> = writes.iter().map(|w| w.id.0).collect();
+            B::lock_in_order(&mut tx, "recurring_items", tenant.0, &ids)
+                .await
+                .map_err(conflicted::<B>)?;
+        }
+        for write in writes {
+            let mut q =
+                Query::<B>::new("UPDATE recurring_items SET version = version + 1, updated_at = ");
+            q.bind(now).assignments(
+                &RECURRING_ITEM_WRITABLE,
+                recurring_item_values(&write.fields, write.cancellation),
+            );
+            q.push(", deleted_at = ");
+            if write.deleted {
+                q.push("COALESCE(deleted_at, ").bind(now).push(")");
+            } else {
+                q.push("NULL");
+            }
+            q.push(" WHERE tenant_id = ")
+                .bind(tenant)
+                .push(" AND id = ")
+                .bind(write.id)
+                .push(" AND version = ")
+                .bind(write.version);
+            // The history entry is appended only if the conditional update matched.
+            if q.execute(&mut tx).await.map_err(conflicted::<B>)? == 0 {
+                return Err(StoreError::Stale);
+            }
+            insert_change::<B>(&mut tx, tenant, write.id.0, &write.change).await?;
+        }
+        tx.commit().await.map_err(failed::<B>)
+    }
+
+    async fn find_recurring_item(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey,
+    ) -> StoreResult<Option<RecurringItem>> {
+        // One snapshot, so that the item and its history agree.
+        let mut tx = self.backend().begin_read().await?;
+        let item = find_item::<B>(&mut tx, tenant, key).await?;
+        tx.commit().await.map_err(failed::<B>)?;
+        Ok(item)
+    }
+
+    async fn list_recurring_items(
+        &self,
+        tenant: TenantId,
+        filter: &ItemFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<RecurringItem>> {
+        let columns = item_columns::<B>();
+        let listing = Listing {
+            columns: &columns,
+            from: ITEMS_JOINED,
+            key: "r.id",
+            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
+        };
+        let (total, rows, mut tx) = listing.read(self, page).await?;
+        let items = with_history::<B>(&mut tx, tenant, &rows).await?;
+        finish::<B, _>(tx, items, page, total, |i| i.id.0).await
+    }
+}

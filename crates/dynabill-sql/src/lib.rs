@@ -41,8 +41,8 @@ pub use invoices::{
     line_values, taxes_text,
 };
 pub use items::{
-    ITEM_CHANGE_WRITABLE, ItemChangeRow, RECURRING_ITEM_WRITABLE, RecurringItemRow, attach_changes,
-    item_change_values, recurring_item_values,
+    ITEM_CHANGE_WRITABLE, ITEMS_JOINED, ItemChangeRow, RECURRING_ITEM_WRITABLE, RecurringItemRow,
+    attach_changes, fetch_items, item_change_values, item_columns, recurring_item_values,
 };
 pub use one_time::{
     ONE_TIME_JOINED, ONE_TIME_WRITABLE, OneTimeItemRow, one_time_columns, one_time_values,

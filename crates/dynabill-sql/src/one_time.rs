@@ -92,7 +92,7 @@ impl TryFrom<OneTimeItemRow> for OneTimeItem {
     }
 }
 /// The columns of `one_time_items` a [`OneTimeItemRow`] reads (besides its plan's).
-const ONE_TIME_COLUMNS: [&str; 16] = [
+pub(crate) const ONE_TIME_COLUMNS: [&str; 16] = [
     "id",
     "plan_id",
     "ext_id",

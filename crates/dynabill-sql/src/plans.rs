@@ -99,7 +99,7 @@ impl TryFrom<PlanRow> for Plan {
 }
 
 /// The columns of `plans` a [`PlanRow`] reads (besides its account's `ExtID`).
-const PLAN_COLUMNS: [&str; 17] = [
+pub(crate) const PLAN_COLUMNS: [&str; 17] = [
     "id",
     "account_id",
     "ext_id",

@@ -257,3 +257,84 @@ impl<B: Backend> Query<B> {
 pub fn decode_all<R: RowOf<T>, T>(rows: &[R]) -> Result<Vec<T>, sqlx::Error> {
     rows.iter().map(RowOf::decode).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every column the shared rows read or the shared writes name.
+    fn columns() -> impl Iterator<Item = &'static str> {
+        crate::accounts::ACCOUNT_COLUMNS
+            .iter()
+            .chain(&crate::accounts::ACCOUNT_WRITABLE)
+            .chain(&crate::plans::PLAN_WRITABLE)
+            .chain(&crate::items::RECURRING_ITEM_WRITABLE)
+            .chain(&crate::items::ITEM_CHANGE_WRITABLE)
+            .chain(&crate::one_time::ONE_TIME_WRITABLE)
+            .chain(&crate::billing::LEDGER_WRITABLE)
+            .chain(&crate::invoices::INVOICE_WRITABLE)
+            .chain(&crate::invoices::LINE_WRITABLE)
+            .chain(&crate::tenants::TENANT_COLUMNS)
+            .chain(&crate::plans::PLAN_COLUMNS)
+            .chain(&crate::items::ITEM_COLUMNS)
+            .chain(&crate::items::CHANGE_COLUMNS)
+            .chain(&crate::one_time::ONE_TIME_COLUMNS)
+            .chain(&["paid_date", "last_scheduled_run", "rate"])
+            .copied()
+    }
+
+    #[test]
+    fn every_date_column_has_the_date_shape() {
+        for column in columns() {
+            if column.ends_with("_date")
+                || column.ends_with("_start")
+                || column.ends_with("_end")
+                || column == "test_today"
+                || column == "charged_through"
+                || column == "last_scheduled_run"
+            {
+                assert_eq!(shape_of(column), Shape::Date, "{column}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_amount_column_has_the_amount_shape() {
+        let amounts = [
+            "subtotal",
+            "tax_total",
+            "total",
+            "credit_applied",
+            "credit_added",
+            "amount_due",
+            "amount",
+            "tax_amount",
+            "fraction",
+            "quantity",
+            "unit_price",
+            "discount_percent",
+            "credit_balance",
+            "rate",
+        ];
+        for column in columns() {
+            if amounts.contains(&column) {
+                assert_eq!(shape_of(column), Shape::Amount, "{column}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_shaped_column_is_a_column_of_the_schema() {
+        for column in CODE_COLUMNS
+            .iter()
+            .chain(&DATE_COLUMNS)
+            .chain(&AMOUNT_COLUMNS)
+        {
+            assert!(
+                columns().any(|c| c == *column)
+                    || ["response_status", "tax_attempts"].contains(column),
+                "{column} is no column the shared queries name"
+            );
+        }
+    }
+}

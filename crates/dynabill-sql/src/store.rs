@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use dynabill_app::model::*;
 use dynabill_app::store::*;
-use dynabill_core::domain::{AccountId, InvoiceId, PlanId, TenantId};
+use dynabill_core::domain::{AccountId, InvoiceId, TenantId};
 use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -46,7 +46,7 @@ impl<B: Backend> SqlStore<B> {
 #[async_trait]
 impl<B> Store for SqlStore<B>
 where
-    B: Backend + RecurringItemStore + BillingStore + InvoiceStore + TaxRateStore,
+    B: Backend + BillingStore + InvoiceStore + TaxRateStore,
 {
     async fn migrate(&self) -> StoreResult<()> {
         self.backend.migrate().await
@@ -66,50 +66,6 @@ where
 }
 
 // While the entities move here one by one, the others are still the backend's.
-
-#[async_trait]
-impl<B: Backend + RecurringItemStore> RecurringItemStore for SqlStore<B> {
-    async fn insert_recurring_item(
-        &self,
-        tenant: TenantId,
-        plan: PlanId,
-        fields: &RecurringItemFields,
-        created: &ItemChange,
-        now: Timestamp,
-    ) -> StoreResult<RecurringItem> {
-        self.backend
-            .insert_recurring_item(tenant, plan, fields, created, now)
-            .await
-    }
-    async fn write_recurring_items(
-        &self,
-        tenant: TenantId,
-        plan: Option<(PlanId, i64, &PlanFields)>,
-        writes: &[ItemWrite],
-        now: Timestamp,
-    ) -> StoreResult<()> {
-        self.backend
-            .write_recurring_items(tenant, plan, writes, now)
-            .await
-    }
-    async fn find_recurring_item(
-        &self,
-        tenant: TenantId,
-        key: &RecordKey,
-    ) -> StoreResult<Option<RecurringItem>> {
-        self.backend.find_recurring_item(tenant, key).await
-    }
-    async fn list_recurring_items(
-        &self,
-        tenant: TenantId,
-        filter: &ItemFilter,
-        page: PageRequest,
-    ) -> StoreResult<Page<RecurringItem>> {
-        self.backend
-            .list_recurring_items(tenant, filter, page)
-            .await
-    }
-}
 
 #[async_trait]
 impl<B: Backend + BillingStore> BillingStore for SqlStore<B> {

@@ -20,8 +20,8 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
-use crate::items::{ITEM_FROM, ITEM_SELECT, fetch_items};
 use crate::{SqliteBackend, db_error, is_unique_violation, push_columns};
+use dynabill_sql::{Query, fetch_items};
 
 const INVOICE_SELECT: &str = "SELECT i.id, i.account_id, a.ext_id AS account_ext_id, i.plan_id, i.invoice_number, \
     i.status, i.invoice_date, i.due_date, i.currency, i.subtotal, i.tax_total, i.total, i.credit_applied, \
@@ -281,17 +281,23 @@ impl BillingStore for SqliteBackend {
 
         // Every query here is driven from the batch's plans (CROSS JOIN fixes the
         // join order in SQLite): its cost follows the batch, not the whole book.
-        let mut qb = QueryBuilder::<Sqlite>::new(from_plans(
-            ITEM_SELECT,
-            ITEM_FROM,
+        let mut q = Query::<SqliteBackend>::new(from_plans(
+            &format!(
+                "SELECT {} {}",
+                dynabill_sql::item_columns::<SqliteBackend>(),
+                dynabill_sql::ITEMS_JOINED
+            ),
+            dynabill_sql::ITEMS_JOINED,
             "recurring_items r ON r.plan_id = p.id",
         ));
-        qb.push(" WHERE p.tenant_id = ").push_bind(tenant.0);
-        qb.push(" AND r.tenant_id = ").push_bind(tenant.0);
-        qb.push(" AND r.deleted_at IS NULL AND p.account_id IN ");
-        push_ids(&mut qb, ids());
-        qb.push(" ORDER BY r.id");
-        let items = fetch_items(&mut tx, tenant, &mut qb).await?;
+        q.push(" WHERE p.tenant_id = ").bind(tenant);
+        q.push(" AND r.tenant_id = ").bind(tenant);
+        q.push(" AND r.deleted_at IS NULL").and_in(
+            "p.account_id",
+            &accounts.iter().map(|a| a.0).collect::<Vec<_>>(),
+        );
+        q.push(" ORDER BY r.id");
+        let items = fetch_items::<SqliteBackend>(&mut tx, tenant, q).await?;
 
         let mut qb = QueryBuilder::<Sqlite>::new(
             "SELECT l.item_id, l.period_start, l.period_end, l.entry, l.base_seq FROM plans p \

@@ -8,7 +8,6 @@
 
 mod billing;
 mod group;
-mod items;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -288,47 +287,15 @@ fn push_separated_value(
     };
 }
 
-// Helpers of the entities not moved to dynabill-sql yet.
+// Helpers of the bill run, until it moves to dynabill-sql.
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-pub(crate) fn push_value(qb: &mut QueryBuilder<Sqlite>, value: Value) {
-    match value {
-        Value::Text(s) => qb.push_bind(s),
-        Value::OptText(s) => qb.push_bind(s),
-        Value::Int(i) => qb.push_bind(i),
-        Value::OptInt(i) => qb.push_bind(i),
-        Value::Bool(b) => qb.push_bind(b),
-        Value::OptBool(b) => qb.push_bind(b),
-        Value::Bytes(b) => qb.push_bind(b),
-    };
 }
 
 /// Appends `, c1, c2, ...` (column names).
 pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
     for column in columns {
         qb.push(", ").push(*column);
-    }
-}
-
-/// Appends `, c1 = ?, c2 = ?` for paired columns and values.
-pub(crate) fn push_assignments(
-    qb: &mut QueryBuilder<Sqlite>,
-    columns: &[&str],
-    values: Vec<Value>,
-) {
-    for (column, value) in columns.iter().zip(values) {
-        qb.push(", ").push(*column).push(" = ");
-        push_value(qb, value);
-    }
-}
-
-/// Appends `, ?` for each value.
-pub(crate) fn push_values(qb: &mut QueryBuilder<Sqlite>, values: Vec<Value>) {
-    for value in values {
-        qb.push(", ");
-        push_value(qb, value);
     }
 }
