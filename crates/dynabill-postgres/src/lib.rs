@@ -223,8 +223,8 @@ impl Backend for PgBackend {
         })
     }
 
-    /// Two arrays, whatever their length.
-    const PAIRS_PER_STATEMENT: usize = usize::MAX;
+    /// Lists and pairs travel as arrays, whatever their length.
+    const BINDS_PER_STATEMENT: usize = usize::MAX;
 
     fn push_pairs(qb: &mut QueryBuilder<Postgres>, pairs: &[(i64, i64)]) {
         let (ids, others): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();

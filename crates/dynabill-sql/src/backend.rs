@@ -270,8 +270,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
         rows: Vec<Vec<Value>>,
         own_ids: bool,
     ) -> BoxFuture<'e, Result<(), sqlx::Error>>;
-    /// How many `(id, other)` pairs [`Self::push_pairs`] takes in one statement.
-    const PAIRS_PER_STATEMENT: usize;
+    /// How many values a statement binds at most (for the lists of IDs and pairs
+    /// written in bulk; arrays count as one).
+    const BINDS_PER_STATEMENT: usize;
     /// A table `v (id, other)` of the pairs, for `... FROM <it> WHERE t.id = v.id`.
     fn push_pairs(qb: &mut QueryBuilder<Self::Db>, pairs: &[(i64, i64)]);
     /// Told after a bill commit wrote `ledger_rows` ledger entries.

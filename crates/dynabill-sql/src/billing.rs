@@ -8,7 +8,12 @@ use dynabill_app::store::StoreError;
 use dynabill_core::billing::{EntryKey, LedgerEntry};
 use dynabill_core::domain::{AccountId, InvoiceId, RecurringItemId};
 
+use dynabill_app::store::StoreResult;
+use dynabill_core::domain::TenantId;
+
 use crate::accounts::AccountRow;
+use crate::backend::{Backend, Conn, conflicted};
+use crate::query::Query;
 use crate::values::{Value, date_text, parse_date};
 
 /// A ledger row: what an earlier bill run billed or settled for an item's piece.
@@ -178,4 +183,35 @@ pub fn ledger_values(e: &LedgerEntry, invoice: Option<i64>) -> Vec<Value> {
         Int(e.base_seq),
         OptInt(invoice),
     ]
+}
+
+/// Recomputes the charged-through date of `items` from their unreleased base and
+/// remainder entries, bumping their version (so that edits read before retry).
+pub(crate) async fn refresh_charged_through<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    items: &[i64],
+) -> StoreResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    B::lock_in_order(conn, "recurring_items", tenant.0, items)
+        .await
+        .map_err(conflicted::<B>)?;
+    for chunk in items.chunks(B::BINDS_PER_STATEMENT) {
+        let mut q = Query::<B>::new(
+            "UPDATE recurring_items SET version = version + 1, charged_through = \
+             (SELECT MAX(l.period_end) FROM billing_ledger l \
+              WHERE l.tenant_id = recurring_items.tenant_id AND l.item_id = recurring_items.id \
+                AND NOT l.released AND l.entry <= 0) WHERE ",
+        );
+        // Look the items up by ID, never by the tenant's index.
+        q.push(B::TENANT_ID_UNINDEXED)
+            .push(" = ")
+            .bind(tenant)
+            .and_in("id", chunk)
+            .per_batch();
+        q.execute(conn).await.map_err(conflicted::<B>)?;
+    }
+    Ok(())
 }

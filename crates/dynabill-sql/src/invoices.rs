@@ -1,19 +1,30 @@
 //! Invoices and their lines.
 
 use anyhow::anyhow;
-use dynabill_app::model::{Invoice, InvoiceLineRecord, LineTax, NewInvoice};
-use dynabill_app::store::StoreError;
+use async_trait::async_trait;
+use dynabill_app::model::{
+    Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, LineTax, NewInvoice, Page,
+    PageRequest, PostInvoice,
+};
+use dynabill_app::store::{InvoiceStore, StoreError, StoreResult};
 use dynabill_core::billing::LineType;
 use dynabill_core::domain::{
-    AccountId, InvoiceId, InvoiceStatus, OneTimeItemId, PlanId, RecurringItemId,
+    AccountId, InvoiceId, InvoiceStatus, OneTimeItemId, PlanId, RecurringItemId, TenantId,
 };
 use jiff::Timestamp;
+use rust_decimal::Decimal;
 
+use crate::backend::{Backend, Conn, conflicted, failed};
+use crate::billing::refresh_charged_through;
+use crate::paging::{Listing, finish};
+use crate::query::{Query, decode_all, select_list};
+use crate::store::SqlStore;
 use crate::values::{
     Value, amount, coded, date_text, from_micros, micros, parse_date, parse_decimal,
     parse_opt_date, stored,
 };
 
+/// A row of `invoices`, with its account's `ExtID`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct InvoiceRow {
     pub id: i64,
@@ -117,6 +128,7 @@ pub fn invoice_values(i: &NewInvoice, now: Timestamp) -> Vec<Value> {
     ]
 }
 
+/// A row of `invoice_lines`.
 #[derive(Debug, sqlx::FromRow)]
 pub struct InvoiceLineRow {
     pub id: i64,
@@ -281,4 +293,509 @@ pub fn attach_lines(
             r.into_invoice(lines)
         })
         .collect()
+}
+
+/// The columns of `invoices` an [`InvoiceRow`] reads (besides its account's `ExtID`).
+pub(crate) const INVOICE_COLUMNS: [&str; 25] = [
+    "id",
+    "account_id",
+    "plan_id",
+    "invoice_number",
+    "status",
+    "invoice_date",
+    "due_date",
+    "currency",
+    "subtotal",
+    "tax_total",
+    "total",
+    "credit_applied",
+    "credit_added",
+    "amount_due",
+    "po_number",
+    "memo",
+    "paid_date",
+    "payment_reference",
+    "cancel_reason",
+    "tax_error",
+    "tax_attempts",
+    "next_tax_attempt",
+    "created_at",
+    "updated_at",
+    "version",
+];
+
+/// The columns an [`InvoiceLineRow`] reads.
+pub(crate) const LINE_COLUMNS: [&str; 20] = [
+    "id",
+    "invoice_id",
+    "line_type",
+    "recurring_item_id",
+    "one_time_item_id",
+    "item_ext_id",
+    "product_code",
+    "description",
+    "quantity",
+    "unit_price",
+    "discount_percent",
+    "fraction",
+    "amount",
+    "service_start",
+    "service_end",
+    "period_start",
+    "period_end",
+    "tax_code",
+    "tax_amount",
+    "taxes",
+];
+
+/// Invoices `i` joined with their accounts `a` (of the same tenant).
+const INVOICES_JOINED: &str =
+    "FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
+
+fn invoice_columns<B: Backend>() -> String {
+    let mut columns: Vec<String> = INVOICE_COLUMNS.iter().map(|c| format!("i.{c}")).collect();
+    columns.push("a.ext_id AS account_ext_id".to_owned());
+    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+    select_list::<B>(&columns)
+}
+
+fn invoice_number(prefix: &str, seq: i64) -> String {
+    format!("{prefix}{seq:06}")
+}
+
+/// Takes `count` invoice numbers from the tenant's sequence, in the caller's
+/// transaction. The row lock this takes makes other posters of the tenant wait
+/// until the transaction ends; it gives the numbers back if it rolls back, so
+/// numbers have no gaps.
+pub(crate) async fn take_numbers<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    count: usize,
+    prefix: &str,
+) -> StoreResult<Vec<String>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    let count = count as i64;
+    let mut q = Query::<B>::new("UPDATE tenants SET invoice_seq = invoice_seq + ");
+    q.bind(count)
+        .push(" WHERE id = ")
+        .bind(tenant)
+        .push(" RETURNING invoice_seq");
+    let (last,): (i64,) = q.fetch_one(conn).await.map_err(conflicted::<B>)?;
+    Ok((last - count + 1..=last)
+        .map(|seq| invoice_number(prefix, seq))
+        .collect())
+}
+
+/// Moves an account's credit balance from `before` to `after`, or `Stale` if it
+/// moved meanwhile. A concurrent mover makes this wait, then re-check the condition
+/// against the balance it left. The balance is written normalised, so that SQLite
+/// (which compares the text) and PostgreSQL read back the same digits.
+pub(crate) async fn move_credit<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    account: AccountId,
+    before: Decimal,
+    after: Decimal,
+) -> StoreResult<()> {
+    if before == after {
+        return Ok(());
+    }
+    let mut q = Query::<B>::new("UPDATE accounts SET credit_balance = ");
+    q.bind_amount(after.normalize())
+        .push(" WHERE tenant_id = ")
+        .bind(tenant)
+        .push(" AND id = ")
+        .bind(account)
+        .push(" AND credit_balance = ")
+        .bind_amount(before.normalize());
+    if q.execute(conn).await.map_err(conflicted::<B>)? == 0 {
+        return Err(StoreError::Stale);
+    }
+    Ok(())
+}
+
+async fn lines_of<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    invoices: &[i64],
+) -> StoreResult<Vec<InvoiceLineRow>> {
+    if invoices.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::<B>::new(format!(
+        "SELECT {} FROM invoice_lines WHERE tenant_id = ",
+        select_list::<B>(&LINE_COLUMNS)
+    ));
+    q.bind(tenant)
+        .and_in("invoice_id", invoices)
+        .push(" ORDER BY invoice_id, id");
+    q.fetch_all(conn).await.map_err(failed::<B>)
+}
+
+/// The invoices of `rows`, with their lines if asked for (read on the same connection).
+async fn with_lines<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    rows: &[crate::backend::Row<B>],
+    lines: bool,
+) -> StoreResult<Vec<Invoice>> {
+    let records: Vec<InvoiceRow> = decode_all(rows).map_err(failed::<B>)?;
+    let lines = if lines {
+        let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+        lines_of::<B>(conn, tenant, &ids).await?
+    } else {
+        Vec::new()
+    };
+    attach_lines(records, lines)
+}
+
+async fn invoice_by_id<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    id: InvoiceId,
+    lines: bool,
+) -> StoreResult<Option<Invoice>> {
+    let mut q = Query::<B>::new(format!(
+        "SELECT {} {INVOICES_JOINED} WHERE i.tenant_id = ",
+        invoice_columns::<B>()
+    ));
+    q.bind(tenant).push(" AND i.id = ").bind(id);
+    let rows = q.fetch_rows(conn).await.map_err(failed::<B>)?;
+    Ok(with_lines::<B>(conn, tenant, &rows, lines).await?.pop())
+}
+
+fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &InvoiceFilter) {
+    q.push(" WHERE i.tenant_id = ").bind(tenant);
+    if let Some(id) = filter.id {
+        q.push(" AND i.id = ").bind(id);
+    }
+    if let Some(account) = filter.account_id {
+        q.push(" AND i.account_id = ").bind(account);
+    }
+    if let Some(ext_id) = &filter.account_ext_id {
+        q.push(" AND a.ext_id = ").bind(ext_id);
+    }
+    if let Some(plan) = filter.plan_id {
+        q.push(" AND i.plan_id = ").bind(plan);
+    }
+    if !filter.statuses.is_empty() {
+        let codes: Vec<i64> = filter.statuses.iter().map(|s| s.code()).collect();
+        q.and_in("i.status", &codes);
+    }
+    if let Some(from) = filter.date_from {
+        q.push(" AND i.invoice_date >= ").bind_date(from);
+    }
+    if let Some(to) = filter.date_to {
+        q.push(" AND i.invoice_date <= ").bind_date(to);
+    }
+}
+
+/// Sets the invoice's number to the tenant's next one. Last in its transaction, so
+/// that the tenant's sequence stays locked only for the end of it; a refused write
+/// never takes a number.
+async fn number_invoice<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    id: InvoiceId,
+    prefix: &str,
+) -> StoreResult<()> {
+    let number = take_numbers::<B>(conn, tenant, 1, prefix).await?.pop();
+    let mut q = Query::<B>::new("UPDATE invoices SET invoice_number = ");
+    q.bind(number)
+        .push(" WHERE tenant_id = ")
+        .bind(tenant)
+        .push(" AND id = ")
+        .bind(id);
+    q.execute(conn).await.map_err(conflicted::<B>)?;
+    Ok(())
+}
+
+#[async_trait]
+impl<B: Backend> InvoiceStore for SqlStore<B> {
+    async fn find_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        with_lines: bool,
+    ) -> StoreResult<Option<Invoice>> {
+        let mut tx = self.backend().begin_read().await?;
+        let invoice = invoice_by_id::<B>(&mut tx, tenant, id, with_lines).await?;
+        tx.commit().await.map_err(failed::<B>)?;
+        Ok(invoice)
+    }
+
+    async fn list_invoices(
+        &self,
+        tenant: TenantId,
+        filter: &InvoiceFilter,
+        page: PageRequest,
+        lines: bool,
+    ) -> StoreResult<Page<Invoice>> {
+        let columns = invoice_columns::<B>();
+        let listing = Listing {
+            columns: &columns,
+            from: INVOICES_JOINED,
+            key: "i.id",
+            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
+        };
+        let (total, rows, mut tx) = listing.read(self, page).await?;
+        let invoices = with_lines::<B>(&mut tx, tenant, &rows, lines).await?;
+        finish::<B, _>(tx, invoices, page, total, |i| i.id.0).await
+    }
+
+    async fn update_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        update: &InvoiceUpdate,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        // Returning early drops (and so rolls back) the transaction.
+        let mut tx = self.backend().begin_write().await?;
+        let mut q = Query::<B>::new("UPDATE invoices SET version = version + 1, updated_at = ");
+        q.bind(now);
+        if let Some(status) = update.status {
+            q.push(", status = ").bind(status.code());
+        }
+        if let Some(due) = update.due_date {
+            q.push(", due_date = ").bind_date(due);
+        }
+        if let Some(po) = &update.po_number {
+            q.push(", po_number = ").bind(po);
+        }
+        if let Some(memo) = &update.memo {
+            q.push(", memo = ").bind(memo);
+        }
+        if let Some(paid) = update.paid_date {
+            q.push(", paid_date = ").bind_date(paid);
+        }
+        if let Some(reference) = &update.payment_reference {
+            q.push(", payment_reference = ").bind(reference);
+        }
+        q.push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            .push(" AND version = ")
+            .bind(version);
+        if q.execute(&mut tx).await.map_err(conflicted::<B>)? == 0 {
+            return Err(StoreError::Stale);
+        }
+        if update.status == Some(InvoiceStatus::Posted) {
+            number_invoice::<B>(&mut tx, tenant, id, prefix).await?;
+        }
+        let invoice = invoice_by_id::<B>(&mut tx, tenant, id, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(conflicted::<B>)?;
+        Ok(invoice)
+    }
+
+    async fn cancel_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        reason: Option<&str>,
+        rebill: bool,
+        balance: (Decimal, Decimal),
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        // Returning early drops (and so rolls back) the transaction.
+        let mut tx = self.backend().begin_write().await?;
+        let mut q = Query::<B>::new("UPDATE invoices SET status = 5, cancel_reason = ");
+        q.bind(reason)
+            .push(", rebill = ")
+            .bind(rebill)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(", version = version + 1 WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            .push(" AND version = ")
+            .bind(version)
+            .push(" AND status IN (1, 2, 3) RETURNING account_id");
+        let (account,): (i64,) = q
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(conflicted::<B>)?
+            .ok_or(StoreError::Stale)?;
+        move_credit::<B>(&mut tx, tenant, AccountId(account), balance.0, balance.1).await?;
+        if rebill {
+            let mut q =
+                Query::<B>::new("UPDATE billing_ledger SET released = TRUE WHERE tenant_id = ");
+            q.bind(tenant)
+                .push(" AND invoice_id = ")
+                .bind(id)
+                .push(" AND NOT released RETURNING item_id");
+            let released: Vec<(i64,)> = q.fetch_all(&mut tx).await.map_err(conflicted::<B>)?;
+            let mut q = Query::<B>::new(
+                "UPDATE one_time_items SET invoiced = FALSE, invoice_id = NULL, updated_at = ",
+            );
+            q.bind(now)
+                .push(", version = version + 1 WHERE tenant_id = ")
+                .bind(tenant)
+                .push(" AND invoice_id = ")
+                .bind(id);
+            q.execute(&mut tx).await.map_err(conflicted::<B>)?;
+            let mut items: Vec<i64> = released.into_iter().map(|(item,)| item).collect();
+            items.sort_unstable();
+            items.dedup();
+            refresh_charged_through::<B>(&mut tx, tenant, &items).await?;
+        }
+        let invoice = invoice_by_id::<B>(&mut tx, tenant, id, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(conflicted::<B>)?;
+        Ok(invoice)
+    }
+
+    async fn post_invoice(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        version: i64,
+        post: &PostInvoice,
+        prefix: &str,
+        now: Timestamp,
+    ) -> StoreResult<Invoice> {
+        // Returning early drops (and so rolls back) the transaction.
+        let mut tx = self.backend().begin_write().await?;
+        // The row lock this takes queues other writers of the invoice; each re-checks
+        // the version and status once it gets the row, so only the first one matches.
+        let mut q = Query::<B>::new("UPDATE invoices SET status = ");
+        q.bind(post.status.code())
+            .push(", tax_total = ")
+            .bind_amount(post.tax_total)
+            .push(", total = ")
+            .bind_amount(post.total)
+            .push(", credit_applied = ")
+            .bind_amount(post.credit_applied)
+            .push(", credit_added = ")
+            .bind_amount(post.credit_added)
+            .push(", amount_due = ")
+            .bind_amount(post.amount_due)
+            .push(", tax_error = NULL, next_tax_attempt = NULL, updated_at = ")
+            .bind(now)
+            .push(", version = version + 1 WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            .push(" AND version = ")
+            .bind(version)
+            .push(" AND status IN (1, 2) RETURNING account_id");
+        let (account,): (i64,) = q
+            .fetch_optional(&mut tx)
+            .await
+            .map_err(conflicted::<B>)?
+            .ok_or(StoreError::Stale)?;
+        // Every line's taxes are replaced: the lines named get theirs, the rest none.
+        let mut q = Query::<B>::new("UPDATE invoice_lines SET taxes = '[]', tax_amount = ");
+        q.bind_amount(Decimal::ZERO)
+            .push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND invoice_id = ")
+            .bind(id);
+        q.execute(&mut tx).await.map_err(conflicted::<B>)?;
+        for line in &post.line_taxes {
+            let tax_amount: Decimal = line.taxes.iter().map(|t| t.amount).sum();
+            let mut q = Query::<B>::new("UPDATE invoice_lines SET taxes = ");
+            q.bind(taxes_text(&line.taxes))
+                .push(", tax_amount = ")
+                .bind_amount(tax_amount)
+                .push(", tax_code = COALESCE(")
+                .bind(line.tax_code.clone())
+                .push(", tax_code) WHERE tenant_id = ")
+                .bind(tenant)
+                .push(" AND invoice_id = ")
+                .bind(id)
+                .push(" AND id = ")
+                .bind(line.line_id);
+            q.execute(&mut tx).await.map_err(conflicted::<B>)?;
+        }
+        move_credit::<B>(
+            &mut tx,
+            tenant,
+            AccountId(account),
+            post.balance.0,
+            post.balance.1,
+        )
+        .await?;
+        if post.status == InvoiceStatus::Posted {
+            number_invoice::<B>(&mut tx, tenant, id, prefix).await?;
+        }
+        let invoice = invoice_by_id::<B>(&mut tx, tenant, id, true)
+            .await?
+            .ok_or(StoreError::Stale)?;
+        tx.commit().await.map_err(conflicted::<B>)?;
+        Ok(invoice)
+    }
+
+    async fn record_tax_error(
+        &self,
+        tenant: TenantId,
+        id: InvoiceId,
+        error: &str,
+        next_attempt: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut q = Query::<B>::new("UPDATE invoices SET tax_error = ");
+        q.bind(error)
+            .push(", tax_attempts = tax_attempts + 1, next_tax_attempt = ")
+            .bind(next_attempt)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            .push(" AND status = 2");
+        q.execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(())
+    }
+
+    async fn account_has_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        self.invoice_exists(tenant, account, "status <> 5").await
+    }
+
+    async fn account_has_unpaid_invoices(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+    ) -> StoreResult<bool> {
+        self.invoice_exists(tenant, account, "status IN (2, 3)")
+            .await
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Whether the account has an invoice whose status meets `condition`.
+    async fn invoice_exists(
+        &self,
+        tenant: TenantId,
+        account: AccountId,
+        condition: &str,
+    ) -> StoreResult<bool> {
+        let mut q = Query::<B>::new("SELECT EXISTS (SELECT 1 FROM invoices WHERE tenant_id = ");
+        q.bind(tenant)
+            .push(" AND account_id = ")
+            .bind(account)
+            .push(format_args!(" AND {condition})"));
+        let (exists,): (bool,) = q
+            .fetch_one(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(exists)
+    }
 }

@@ -225,7 +225,7 @@ impl Backend for SqliteBackend {
         })
     }
 
-    const PAIRS_PER_STATEMENT: usize = BIND_LIMIT / 2;
+    const BINDS_PER_STATEMENT: usize = BIND_LIMIT;
 
     fn push_pairs(qb: &mut QueryBuilder<Sqlite>, pairs: &[(i64, i64)]) {
         qb.push("(SELECT column1 AS id, column2 AS other FROM (");
