@@ -7,7 +7,6 @@
 //! `dynabill-sql`'s row types share with SQLite (dates as text, codes as BIGINT).
 //! The queries are `dynabill-sql`'s; this crate holds what is PostgreSQL's alone.
 
-mod billing;
 mod bulk;
 mod statistics;
 
@@ -289,12 +288,6 @@ fn is_unavailable(e: &sqlx::Error) -> bool {
 /// so it is reported as `Stale` (the caller re-reads and retries).
 pub(crate) fn lost_conflict(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("40P01"))
-}
-
-/// Whether `e` is a violation of the unique constraint named `constraint`.
-pub(crate) fn violates(e: &sqlx::Error, constraint: &str) -> bool {
-    matches!(e, sqlx::Error::Database(db)
-        if db.is_unique_violation() && db.constraint() == Some(constraint))
 }
 
 /// `AND column = ANY(ids) AND column BETWEEN min AND max`, for reads keyed by a

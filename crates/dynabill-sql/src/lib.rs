@@ -34,19 +34,12 @@ pub use rows::{Decodes, RowOf};
 pub use store::SqlStore;
 pub use values::{Value, date_text, from_micros, micros};
 
-pub use accounts::{ACCOUNT_COLUMNS, ACCOUNT_WRITABLE, AccountRow, account_values};
-pub use billing::{BillRows, LEDGER_WRITABLE, LedgerRow, billing_accounts, ledger_values};
-pub use invoices::{
-    INVOICE_WRITABLE, InvoiceLineRow, InvoiceRow, LINE_WRITABLE, attach_lines, invoice_values,
-    line_values, taxes_text,
-};
-pub use items::{
-    ITEM_CHANGE_WRITABLE, ITEMS_JOINED, ItemChangeRow, RECURRING_ITEM_WRITABLE, RecurringItemRow,
-    attach_changes, fetch_items, item_change_values, item_columns, recurring_item_values,
-};
-pub use one_time::{
-    ONE_TIME_JOINED, ONE_TIME_WRITABLE, OneTimeItemRow, one_time_columns, one_time_values,
-};
-pub use plans::{PLAN_WRITABLE, PLANS_JOINED, PlanRow, plan_columns, plan_values, select_plans};
+pub use accounts::AccountRow;
+pub use billing::LedgerRow;
+pub use idempotency::KeyRow;
+pub use invoices::{InvoiceLineRow, InvoiceRow};
+pub use items::{CancelledItemRow, ItemChangeRow, RecurringItemRow};
+pub use one_time::OneTimeItemRow;
+pub use plans::PlanRow;
 pub use tax_rates::TaxRateRow;
-pub use tenants::{CredentialRow, TENANT_COLUMNS, TenantRow};
+pub use tenants::{CredentialRow, TenantRow};

@@ -1,10 +1,7 @@
 //! [`SqlStore`]: the storage traits implemented once over a [`Backend`].
 
 use async_trait::async_trait;
-use dynabill_app::model::*;
-use dynabill_app::store::*;
-use dynabill_core::domain::{AccountId, InvoiceId, TenantId};
-use jiff::Timestamp;
+use dynabill_app::store::{Store, StoreResult};
 use sqlx::pool::PoolConnection;
 
 use crate::backend::{Backend, failed};
@@ -42,10 +39,7 @@ impl<B: Backend> SqlStore<B> {
 }
 
 #[async_trait]
-impl<B> Store for SqlStore<B>
-where
-    B: Backend + BillingStore,
-{
+impl<B: Backend> Store for SqlStore<B> {
     async fn migrate(&self) -> StoreResult<()> {
         self.backend.migrate().await
     }
@@ -60,35 +54,5 @@ where
 
     async fn close(&self) {
         self.backend.close().await;
-    }
-}
-
-// While the entities move here one by one, the others are still the backend's.
-
-#[async_trait]
-impl<B: Backend + BillingStore> BillingStore for SqlStore<B> {
-    async fn billable_accounts(
-        &self,
-        tenant: TenantId,
-        after: Option<i64>,
-        limit: u32,
-    ) -> StoreResult<Vec<AccountId>> {
-        self.backend.billable_accounts(tenant, after, limit).await
-    }
-    async fn billing_snapshot(
-        &self,
-        tenant: TenantId,
-        accounts: &[AccountId],
-    ) -> StoreResult<Vec<BillingAccount>> {
-        self.backend.billing_snapshot(tenant, accounts).await
-    }
-    async fn commit_bills(
-        &self,
-        tenant: TenantId,
-        bills: &[AccountBill],
-        prefix: &str,
-        now: Timestamp,
-    ) -> StoreResult<Vec<Vec<InvoiceId>>> {
-        self.backend.commit_bills(tenant, bills, prefix, now).await
     }
 }

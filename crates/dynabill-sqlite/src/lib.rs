@@ -6,7 +6,6 @@
 //! beside `serve`) queues for the lock instead of failing. The queries are
 //! `dynabill-sql`'s; this crate holds what is SQLite's alone.
 
-mod billing;
 mod group;
 
 use std::str::FromStr;
@@ -285,17 +284,4 @@ fn push_separated_value(
         Value::OptBool(b) => row.push_bind(b),
         Value::Bytes(b) => row.push_bind(b),
     };
-}
-
-// Helpers of the bill run, until it moves to dynabill-sql.
-
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-/// Appends `, c1, c2, ...` (column names).
-pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
-    for column in columns {
-        qb.push(", ").push(*column);
-    }
 }
