@@ -1,6 +1,6 @@
 //! Account use cases: create-or-update, read, list, delete.
 
-use dynabill_core::domain::{DueDateMethod, InvoiceGrouping};
+use dynabill_core::domain::{AccountId, DueDateMethod, InvoiceGrouping};
 
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
@@ -82,7 +82,7 @@ impl App {
     pub async fn upsert_account(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<AccountId>,
         patch: AccountPatch,
     ) -> Result<Account, AppError> {
         // Most calls without an ID create: try the insert first, and read only when
@@ -161,7 +161,7 @@ impl App {
     async fn account_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<AccountId>,
         patch: &AccountPatch,
     ) -> Result<Option<Account>, AppError> {
         if let Some(id) = id {
@@ -197,7 +197,7 @@ impl App {
     pub async fn get_account(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<AccountId>,
         include_deleted: bool,
     ) -> Result<Account, AppError> {
         let found = self.store().find_account(tenant.id, key).await?;
@@ -221,7 +221,7 @@ impl App {
     pub async fn delete_account(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<AccountId>,
     ) -> Result<Account, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
@@ -260,7 +260,10 @@ impl App {
     }
 }
 
-pub(crate) fn not_found_by_key(entity: Entity, key: &RecordKey) -> AppError {
+pub(crate) fn not_found_by_key<I: std::fmt::Display>(
+    entity: Entity,
+    key: &RecordKey<I>,
+) -> AppError {
     match key {
         RecordKey::Id(id) => AppError::not_found(entity, Field::Id, id),
         RecordKey::ExtId(ext_id) => AppError::not_found(entity, Field::ExtId, ext_id),

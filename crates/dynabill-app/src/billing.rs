@@ -374,7 +374,7 @@ impl App {
         // waits for the other): the database and the engine work at the same time.
         let mut next = self.read_batch(tenant, None, date).await?;
         while let Some((last, snapshot)) = next {
-            let after = Some(last.0);
+            let after = Some(last);
             summary.accounts_seen += snapshot.len() as u64;
             let (billed, read) = tokio::join!(
                 self.bill_batch(tenant, snapshot, date, &rules, &mut summary),
@@ -393,7 +393,7 @@ impl App {
     async fn read_batch(
         &self,
         tenant: &Tenant,
-        after: Option<i64>,
+        after: Option<AccountId>,
         date: Date,
     ) -> Result<Option<(AccountId, Vec<BillingAccount>)>, AppError> {
         let ids = self
@@ -585,7 +585,7 @@ impl App {
             let mut end = plan.fields.end_date;
             while end.is_some_and(|end| end <= date) {
                 let renewed_plan = self
-                    .renew_plan(tenant, &RecordKey::Id(plan.id.0), Renewal::default())
+                    .renew_plan(tenant, &RecordKey::Id(plan.id), Renewal::default())
                     .await?;
                 end = renewed_plan.fields.end_date;
                 renewed = true;

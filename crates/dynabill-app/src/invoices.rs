@@ -93,9 +93,9 @@ fn checked_update(
 }
 
 impl App {
-    pub async fn get_invoice(&self, tenant: &Tenant, id: i64) -> Result<Invoice, AppError> {
+    pub async fn get_invoice(&self, tenant: &Tenant, id: InvoiceId) -> Result<Invoice, AppError> {
         self.store()
-            .find_invoice(tenant.id, InvoiceId(id), true)
+            .find_invoice(tenant.id, id, true)
             .await?
             .ok_or_else(|| AppError::not_found(Entity::Invoice, Field::Id, id))
     }
@@ -117,7 +117,7 @@ impl App {
     pub async fn update_invoice(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         update: InvoiceUpdate,
     ) -> Result<Invoice, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -188,7 +188,7 @@ impl App {
     pub async fn cancel_invoice(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         reason: Option<String>,
         rebill: bool,
     ) -> Result<Invoice, AppError> {
@@ -218,7 +218,7 @@ impl App {
                     })?;
             }
             let account = self
-                .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+                .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
                 .await?;
             let before = account.credit_balance;
             let after = before + invoice.credit_applied - invoice.credit_added;

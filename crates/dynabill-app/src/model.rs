@@ -8,7 +8,7 @@ use dynabill_core::calendar::{
 use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, BillingTiming, Country, DueDateMethod, Email,
     InvoiceGrouping, InvoiceId, InvoiceStatus, ItemStatus, OneTimeItemId, OneTimeStatus, PlanId,
-    PlanStatus, RecurringItemId, TaxMode, TenantId,
+    PlanStatus, RecurringItemId, TaxMode, TaxRateId, TenantId,
 };
 use dynabill_core::items::next_billing_date;
 use dynabill_core::money::Currency;
@@ -36,10 +36,10 @@ pub struct Tenant {
     pub created_at: Timestamp,
 }
 
-/// How a call names one record: internal ID or the caller's `ExtID`.
+/// How a call names one record: its ID (of type `I`) or the caller's `ExtID`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordKey {
-    Id(i64),
+pub enum RecordKey<I> {
+    Id(I),
     ExtId(String),
 }
 
@@ -113,7 +113,7 @@ pub struct AccountPatch {
 
 #[derive(Clone, Debug, Default)]
 pub struct AccountFilter {
-    pub id: Option<i64>,
+    pub id: Option<AccountId>,
     pub ext_id: Option<String>,
     pub ext_id2: Option<String>,
     pub status: Option<AccountStatus>,
@@ -164,7 +164,7 @@ impl Plan {
 #[derive(Clone, Debug, Default)]
 pub struct PlanPatch {
     pub ext_id: Change<String>,
-    pub account: Change<RecordKey>,
+    pub account: Change<RecordKey<AccountId>>,
     pub name: Change<Option<String>>,
     pub start_date: Change<Date>,
     pub end_date: Change<Option<Date>>,
@@ -178,9 +178,9 @@ pub struct PlanPatch {
 
 #[derive(Clone, Debug, Default)]
 pub struct PlanFilter {
-    pub id: Option<i64>,
+    pub id: Option<PlanId>,
     pub ext_id: Option<String>,
-    pub account_id: Option<i64>,
+    pub account_id: Option<AccountId>,
     pub account_ext_id: Option<String>,
     pub status: Option<PlanStatus>,
     pub include_deleted: bool,
@@ -413,7 +413,7 @@ impl RecurringItem {
 #[derive(Clone, Debug, Default)]
 pub struct RecurringItemPatch {
     pub ext_id: Change<String>,
-    pub plan: Change<RecordKey>,
+    pub plan: Change<RecordKey<PlanId>>,
     pub product_code: Change<String>,
     pub name: Change<String>,
     pub description: Change<Option<String>>,
@@ -440,13 +440,24 @@ pub struct ItemWrite {
     pub deleted: bool,
 }
 
-/// Filters of item lists (recurring and one-time alike).
-#[derive(Clone, Debug, Default)]
-pub struct ItemFilter {
-    pub id: Option<i64>,
+/// Filters of item lists (recurring and one-time alike; `I` is the item's ID type).
+#[derive(Clone, Debug)]
+pub struct ItemFilter<I> {
+    pub id: Option<I>,
     pub ext_id: Option<String>,
-    pub plan_id: Option<i64>,
+    pub plan_id: Option<PlanId>,
     pub include_deleted: bool,
+}
+
+impl<I> Default for ItemFilter<I> {
+    fn default() -> Self {
+        ItemFilter {
+            id: None,
+            ext_id: None,
+            plan_id: None,
+            include_deleted: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -493,7 +504,7 @@ impl OneTimeItem {
 #[derive(Clone, Debug, Default)]
 pub struct OneTimeItemPatch {
     pub ext_id: Change<String>,
-    pub plan: Change<RecordKey>,
+    pub plan: Change<RecordKey<PlanId>>,
     pub product_code: Change<String>,
     pub name: Change<String>,
     pub description: Change<Option<String>>,
@@ -548,7 +559,7 @@ pub struct LineTax {
 /// A rule of a tenant's built-in rate table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaxRateRecord {
-    pub id: i64,
+    pub id: TaxRateId,
     pub rule: TaxRule,
 }
 
@@ -639,10 +650,10 @@ pub struct Invoice {
 
 #[derive(Clone, Debug, Default)]
 pub struct InvoiceFilter {
-    pub id: Option<i64>,
-    pub account_id: Option<i64>,
+    pub id: Option<InvoiceId>,
+    pub account_id: Option<AccountId>,
     pub account_ext_id: Option<String>,
-    pub plan_id: Option<i64>,
+    pub plan_id: Option<PlanId>,
     pub statuses: Vec<InvoiceStatus>,
     pub date_from: Option<Date>,
     pub date_to: Option<Date>,

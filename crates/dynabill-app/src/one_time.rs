@@ -1,7 +1,7 @@
 //! One-time item use cases (entity 75): create-or-update, read, list, delete.
 //! A one-time item changes only while it is Pending (not invoiced, not cancelled).
 
-use dynabill_core::domain::OneTimeStatus;
+use dynabill_core::domain::{OneTimeItemId, OneTimeStatus};
 
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
@@ -74,7 +74,7 @@ impl App {
     pub async fn upsert_one_time_item(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<OneTimeItemId>,
         patch: OneTimeItemPatch,
     ) -> Result<OneTimeItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -154,7 +154,7 @@ impl App {
     async fn one_time_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<OneTimeItemId>,
         patch: &OneTimeItemPatch,
     ) -> Result<Option<OneTimeItem>, AppError> {
         if let Some(id) = id {
@@ -189,7 +189,7 @@ impl App {
     pub async fn get_one_time_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
         include_deleted: bool,
     ) -> Result<OneTimeItem, AppError> {
         let found = self.store().find_one_time_item(tenant.id, key).await?;
@@ -203,7 +203,7 @@ impl App {
     pub async fn list_one_time_items(
         &self,
         tenant: &Tenant,
-        filter: &ItemFilter,
+        filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> Result<Page<OneTimeItem>, AppError> {
         let filter = self
@@ -219,7 +219,7 @@ impl App {
     pub async fn delete_one_time_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
     ) -> Result<OneTimeItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;

@@ -1,5 +1,6 @@
 //! Account plan use cases: create-or-update, read, list, cancel, delete.
 
+use dynabill_core::domain::{AccountId, PlanId};
 use jiff::civil::Date;
 
 use crate::accounts::not_found_by_key;
@@ -74,7 +75,7 @@ impl App {
     pub async fn upsert_plan(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<PlanId>,
         patch: PlanPatch,
     ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -151,7 +152,11 @@ impl App {
     }
 
     /// The live account a plan hangs from; a deleted account cannot take new plans.
-    async fn parent_account(&self, tenant: &Tenant, key: &RecordKey) -> Result<Account, AppError> {
+    async fn parent_account(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<AccountId>,
+    ) -> Result<Account, AppError> {
         let found = self.store().find_account(tenant.id, key).await?;
         match found {
             Some(a) if a.deleted_at.is_none() => Ok(a),
@@ -167,7 +172,7 @@ impl App {
     async fn plan_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<PlanId>,
         patch: &PlanPatch,
     ) -> Result<Option<Plan>, AppError> {
         if let Some(id) = id {
@@ -202,7 +207,7 @@ impl App {
     pub async fn get_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
         include_deleted: bool,
     ) -> Result<Plan, AppError> {
         let found = self.store().find_plan(tenant.id, key).await?;
@@ -228,7 +233,7 @@ impl App {
     pub async fn cancel_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
         cancel_date: Option<Date>,
     ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -263,7 +268,11 @@ impl App {
     }
 
     /// Delete (11/71): cancels the plan from today if it is active, then hides it.
-    pub async fn delete_plan(&self, tenant: &Tenant, key: &RecordKey) -> Result<Plan, AppError> {
+    pub async fn delete_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<PlanId>,
+    ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
             let plan = self.get_plan(tenant, key, true).await?;

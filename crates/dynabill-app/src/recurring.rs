@@ -2,7 +2,7 @@
 //! renew, upsell, cancel, change dates; and renewing a whole plan (12/71).
 
 use dynabill_core::calendar::ProrationMode;
-use dynabill_core::domain::BillingTiming;
+use dynabill_core::domain::{BillingTiming, PlanId, RecurringItemId};
 use dynabill_core::items::{end_of_current_period, renewed_end};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -99,7 +99,7 @@ impl App {
     pub async fn upsert_recurring_item(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<RecurringItemId>,
         patch: RecurringItemPatch,
     ) -> Result<RecurringItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -143,7 +143,7 @@ impl App {
                     {
                         Ok(()) => {
                             return self
-                                .get_recurring_item(tenant, &RecordKey::Id(current.id.0), true)
+                                .get_recurring_item(tenant, &RecordKey::Id(current.id), true)
                                 .await;
                         }
                         Err(e) => Err(e),
@@ -175,7 +175,7 @@ impl App {
     pub(crate) async fn parent_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
     ) -> Result<Plan, AppError> {
         let found = self.store().find_plan(tenant.id, key).await?;
         match found {
@@ -190,7 +190,7 @@ impl App {
     async fn item_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<RecurringItemId>,
         patch: &RecurringItemPatch,
     ) -> Result<Option<RecurringItem>, AppError> {
         if let Some(id) = id {
@@ -227,7 +227,7 @@ impl App {
     pub async fn get_recurring_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         include_deleted: bool,
     ) -> Result<RecurringItem, AppError> {
         let found = self.store().find_recurring_item(tenant.id, key).await?;
@@ -242,7 +242,7 @@ impl App {
     pub async fn list_recurring_items(
         &self,
         tenant: &Tenant,
-        filter: &ItemFilter,
+        filter: &ItemFilter<RecurringItemId>,
         page: PageRequest,
     ) -> Result<Page<RecurringItem>, AppError> {
         let filter = self
@@ -256,34 +256,37 @@ impl App {
 
     /// Resolves the `ExtID` filter of an item list: an item's `ExtID` stays a get
     /// (absent: error "3"); a plan's becomes a plan filter.
-    pub(crate) async fn item_filter_by_plan_ext_id(
+    pub(crate) async fn item_filter_by_plan_ext_id<I: Clone>(
         &self,
         tenant: &Tenant,
-        filter: &ItemFilter,
+        filter: &ItemFilter<I>,
         entity: Entity,
-    ) -> Result<ItemFilter, AppError> {
+    ) -> Result<ItemFilter<I>, AppError> {
         let Some(ext_id) = &filter.ext_id else {
             return Ok(filter.clone());
         };
-        let key = RecordKey::ExtId(ext_id.clone());
         let item_exists = match entity {
             Entity::OneTimeItem => self
                 .store()
-                .find_one_time_item(tenant.id, &key)
+                .find_one_time_item(tenant.id, &RecordKey::ExtId(ext_id.clone()))
                 .await?
                 .is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
             _ => self
                 .store()
-                .find_recurring_item(tenant.id, &key)
+                .find_recurring_item(tenant.id, &RecordKey::ExtId(ext_id.clone()))
                 .await?
                 .is_some_and(|i| filter.include_deleted || i.deleted_at.is_none()),
         };
         if item_exists {
             return Ok(filter.clone());
         }
-        match self.store().find_plan(tenant.id, &key).await? {
+        match self
+            .store()
+            .find_plan(tenant.id, &RecordKey::ExtId(ext_id.clone()))
+            .await?
+        {
             Some(plan) if filter.include_deleted || plan.deleted_at.is_none() => {
-                if filter.plan_id.is_some_and(|p| p != plan.id.0) {
+                if filter.plan_id.is_some_and(|p| p != plan.id) {
                     return Ok(ItemFilter {
                         ext_id: Some(ext_id.clone()),
                         ..filter.clone()
@@ -291,7 +294,7 @@ impl App {
                 }
                 Ok(ItemFilter {
                     ext_id: None,
-                    plan_id: Some(plan.id.0),
+                    plan_id: Some(plan.id),
                     ..filter.clone()
                 })
             }
@@ -304,7 +307,7 @@ impl App {
     async fn edit_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         edit: impl Fn(&RecurringItem, Date, jiff::Timestamp) -> Result<ItemWrite, AppError>,
     ) -> Result<RecurringItem, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -319,7 +322,7 @@ impl App {
             {
                 Ok(()) => {
                     return self
-                        .get_recurring_item(tenant, &RecordKey::Id(item.id.0), true)
+                        .get_recurring_item(tenant, &RecordKey::Id(item.id), true)
                         .await;
                 }
                 Err(StoreError::Stale) => continue,
@@ -335,7 +338,7 @@ impl App {
     pub async fn upsell_recurring_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         upsell: Upsell,
     ) -> Result<RecurringItem, AppError> {
         if upsell.quantity.is_none() && upsell.unit_price.is_none() {
@@ -372,7 +375,7 @@ impl App {
     pub async fn cancel_recurring_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         at: CancelAt,
         credit: bool,
     ) -> Result<RecurringItem, AppError> {
@@ -396,12 +399,12 @@ impl App {
     pub async fn renew_recurring_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         renewal: Renewal,
     ) -> Result<RecurringItem, AppError> {
         let item = self.get_recurring_item(tenant, key, false).await?;
         let plan = self
-            .get_plan(tenant, &RecordKey::Id(item.plan_id.0), true)
+            .get_plan(tenant, &RecordKey::Id(item.plan_id), true)
             .await?;
         self.edit_item(tenant, key, |item, _, now| {
             let new_end = match renewal.end_date {
@@ -420,7 +423,7 @@ impl App {
     pub async fn change_recurring_item_dates(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
         start: Option<Date>,
         end: Option<Option<Date>>,
     ) -> Result<RecurringItem, AppError> {
@@ -459,7 +462,7 @@ impl App {
     pub async fn delete_recurring_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
     ) -> Result<RecurringItem, AppError> {
         self.edit_item(tenant, key, |item, today, now| {
             if item.deleted_at.is_some() {
@@ -490,7 +493,7 @@ impl App {
     pub async fn renew_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
         renewal: Renewal,
     ) -> Result<Plan, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
@@ -522,7 +525,7 @@ impl App {
             let mut fields = plan.fields.clone();
             fields.end_date = Some(new_end);
             let filter = ItemFilter {
-                plan_id: Some(plan.id.0),
+                plan_id: Some(plan.id),
                 ..ItemFilter::default()
             };
             let items = self.all_recurring_items(tenant, &filter).await?;
@@ -553,9 +556,7 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    return self
-                        .get_plan(tenant, &RecordKey::Id(plan.id.0), false)
-                        .await;
+                    return self.get_plan(tenant, &RecordKey::Id(plan.id), false).await;
                 }
                 Err(StoreError::Stale) => continue,
                 Err(e) => return Err(e.into()),
@@ -570,7 +571,7 @@ impl App {
     async fn all_recurring_items(
         &self,
         tenant: &Tenant,
-        filter: &ItemFilter,
+        filter: &ItemFilter<RecurringItemId>,
     ) -> Result<Vec<RecurringItem>, AppError> {
         let mut items = Vec::new();
         let mut after = None;

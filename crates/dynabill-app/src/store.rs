@@ -2,7 +2,9 @@
 //! suite in `dynabill-store-contract` holds both backends to the same behaviour.
 
 use async_trait::async_trait;
-use dynabill_core::domain::{AccountId, InvoiceId, OneTimeItemId, PlanId, TenantId};
+use dynabill_core::domain::{
+    AccountId, InvoiceId, OneTimeItemId, PlanId, RecurringItemId, TaxRateId, TenantId,
+};
 use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -135,8 +137,11 @@ pub trait AccountStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Account>;
     /// Finds an account, deleted or not.
-    async fn find_account(&self, tenant: TenantId, key: &RecordKey)
-    -> StoreResult<Option<Account>>;
+    async fn find_account(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey<AccountId>,
+    ) -> StoreResult<Option<Account>>;
     async fn list_accounts(
         &self,
         tenant: TenantId,
@@ -176,7 +181,11 @@ pub trait PlanStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Plan>;
     /// Finds a plan, deleted or not.
-    async fn find_plan(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<Plan>>;
+    async fn find_plan(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey<PlanId>,
+    ) -> StoreResult<Option<Plan>>;
     /// Lists plans; `today` decides the derived `PlanStatus` the filter may name.
     async fn list_plans(
         &self,
@@ -240,12 +249,12 @@ pub trait RecurringItemStore: Send + Sync {
     async fn find_recurring_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
     ) -> StoreResult<Option<RecurringItem>>;
     async fn list_recurring_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<RecurringItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<RecurringItem>>;
 }
@@ -276,12 +285,12 @@ pub trait OneTimeItemStore: Send + Sync {
     async fn find_one_time_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
     ) -> StoreResult<Option<OneTimeItem>>;
     async fn list_one_time_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<OneTimeItem>>;
 }
@@ -293,7 +302,7 @@ pub trait BillingStore: Send + Sync {
     async fn billable_accounts(
         &self,
         tenant: TenantId,
-        after: Option<i64>,
+        after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>>;
     /// What a bill run needs of these accounts, read consistently.
@@ -415,7 +424,7 @@ pub trait TaxRateStore: Send + Sync {
     /// The tenant's rules, oldest first.
     async fn list_tax_rates(&self, tenant: TenantId) -> StoreResult<Vec<TaxRateRecord>>;
     /// True if the rule existed.
-    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool>;
+    async fn remove_tax_rate(&self, tenant: TenantId, id: TaxRateId) -> StoreResult<bool>;
 }
 
 /// What became of a request carrying an `Idempotency-Key`.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use dynabill_core::billing::apply_credit;
-use dynabill_core::domain::{Country, InvoiceId, InvoiceStatus, TaxMode};
+use dynabill_core::domain::{Country, InvoiceId, InvoiceStatus, TaxMode, TaxRateId};
 use dynabill_core::money::Currency;
 use dynabill_core::tax::{TaxRule, TaxableLine, applicable_rules, tax_amount};
 use jiff::{SignedDuration, Timestamp};
@@ -124,7 +124,7 @@ impl App {
         Ok(self.store().list_tax_rates(tenant.id).await?)
     }
 
-    pub async fn remove_tax_rate(&self, app_key: &str, id: i64) -> Result<(), AppError> {
+    pub async fn remove_tax_rate(&self, app_key: &str, id: TaxRateId) -> Result<(), AppError> {
         let tenant = self.tenant_by_app_key(app_key).await?;
         if !self.store().remove_tax_rate(tenant.id, id).await? {
             return Err(AppError::NotAllowed(format!(
@@ -160,9 +160,9 @@ impl App {
     ) -> Result<Invoice, AppError> {
         for attempt in 0..WRITE_RACE_RETRIES {
             race_backoff(attempt).await;
-            let invoice = self.get_invoice(tenant, id.0).await?;
+            let invoice = self.get_invoice(tenant, id).await?;
             let account = self
-                .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+                .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
                 .await?;
             let line_taxes = taxes_of(&invoice, &account)?;
             let rounding = tenant.settings.rounding;
@@ -234,7 +234,7 @@ impl App {
         invoice: &Invoice,
     ) -> Result<Invoice, AppError> {
         let account = self
-            .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+            .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
             .await?;
         match effective_mode(tenant, &account) {
             TaxMode::None => {
@@ -291,7 +291,7 @@ impl App {
     pub async fn update_invoice_tax(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         lines: Vec<ExternalLineTaxes>,
     ) -> Result<Invoice, AppError> {
         let invoice = self.get_invoice(tenant, id).await?;
@@ -358,7 +358,7 @@ impl App {
     pub async fn pending_tax_lines(
         &self,
         tenant: &Tenant,
-        invoice: Option<i64>,
+        invoice: Option<InvoiceId>,
         page: PageRequest,
     ) -> Result<Page<PendingTaxLine>, AppError> {
         let filter = InvoiceFilter {
@@ -376,7 +376,7 @@ impl App {
             let account = match accounts.entry(invoice.account_id.0) {
                 std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    let key = RecordKey::Id(invoice.account_id.0);
+                    let key = RecordKey::Id(invoice.account_id);
                     slot.insert(self.get_account(tenant, &key, true).await?)
                 }
             };
@@ -403,12 +403,12 @@ impl App {
         tenant: &Tenant,
         id: InvoiceId,
     ) -> Result<Invoice, AppError> {
-        let invoice = self.get_invoice(tenant, id.0).await?;
+        let invoice = self.get_invoice(tenant, id).await?;
         if invoice.status != InvoiceStatus::PendingTax {
             return Ok(invoice);
         }
         let account = self
-            .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+            .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
             .await?;
         if account.fields.tax_exempt {
             return self
@@ -467,7 +467,7 @@ impl App {
                 self.store()
                     .record_tax_error(tenant.id, id, &error, next, now)
                     .await?;
-                self.get_invoice(tenant, id.0).await
+                self.get_invoice(tenant, id).await
             }
         }
     }

@@ -15,7 +15,16 @@ use dynabill_core::domain::TaxMode;
 /// The user name given to a tenant's first API user when none is chosen.
 pub const DEFAULT_USER_NAME: &str = "api";
 
-pub(crate) fn tenant_from_row(row: StoredTenant) -> Result<Tenant, AppError> {
+impl TryFrom<StoredTenant> for Tenant {
+    type Error = AppError;
+
+    /// Parses a stored tenant's currency, time zone and settings.
+    fn try_from(row: StoredTenant) -> Result<Tenant, AppError> {
+        tenant_from_row(row)
+    }
+}
+
+fn tenant_from_row(row: StoredTenant) -> Result<Tenant, AppError> {
     let currency: Currency = row.currency.parse().map_err(|_| {
         anyhow::anyhow!(
             "tenant {} has an unknown currency {:?}",

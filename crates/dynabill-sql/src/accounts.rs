@@ -13,6 +13,7 @@ use crate::backend::{Backend, conflicted, failed, refused};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::paging::{Listing, convert, finish};
 use crate::query::{Query, select_list};
+use crate::rows::RowOf;
 use crate::store::SqlStore;
 use crate::values::{Value, coded, from_micros, parse_decimal, small, stored};
 
@@ -237,8 +238,12 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .push(") RETURNING ")
             .push(select_list::<B>(&ACCOUNT_COLUMNS));
         let rows = self.backend().create(q).await.map_err(refused::<B>)?;
-        let accounts = convert::<B, AccountRow, Account>(&rows)?;
-        accounts.into_iter().next().ok_or(StoreError::Stale)
+        let row: AccountRow = rows
+            .first()
+            .ok_or(StoreError::Stale)?
+            .decode()
+            .map_err(failed::<B>)?;
+        row.try_into()
     }
 
     async fn update_account(
@@ -270,7 +275,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
     async fn find_account(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<AccountId>,
     ) -> StoreResult<Option<Account>> {
         let mut q = select_accounts::<B>();
         q.push(" WHERE tenant_id = ").bind(tenant);
@@ -298,8 +303,8 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             key: "id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
         };
-        let (total, rows, tx) = listing.read(self, page).await?;
-        let accounts = convert::<B, AccountRow, Account>(&rows)?;
+        let (total, rows, tx) = listing.read::<AccountRow>(self, page).await?;
+        let accounts: Vec<Account> = convert(rows)?;
         finish::<B, _>(tx, accounts, page, total, |a| a.id.0).await
     }
 

@@ -33,6 +33,14 @@ pub trait SqlDb: Database<Row: Decodes> + HasStatementCache {
         qb: &'e mut QueryBuilder<Self>,
         persistent: bool,
     ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>>;
+    /// Runs the query and decodes each row with `decode` as it arrives (so that
+    /// rows are not held longer than it takes).
+    fn fetch_decoded<'e, T: Send + 'e>(
+        conn: &'e mut Self::Connection,
+        qb: &'e mut QueryBuilder<Self>,
+        persistent: bool,
+        decode: fn(&Self::Row) -> Result<T, sqlx::Error>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>>;
     fn execute<'e>(
         conn: &'e mut Self::Connection,
         qb: &'e mut QueryBuilder<Self>,
@@ -71,6 +79,22 @@ where
         persistent: bool,
     ) -> BoxFuture<'e, Result<Vec<Self::Row>, sqlx::Error>> {
         Box::pin(async move { qb.build().persistent(persistent).fetch_all(conn).await })
+    }
+
+    fn fetch_decoded<'e, T: Send + 'e>(
+        conn: &'e mut Self::Connection,
+        qb: &'e mut QueryBuilder<Self>,
+        persistent: bool,
+        decode: fn(&Self::Row) -> Result<T, sqlx::Error>,
+    ) -> BoxFuture<'e, Result<Vec<T>, sqlx::Error>> {
+        Box::pin(async move {
+            let mut rows = qb.build().persistent(persistent).fetch(conn);
+            let mut decoded = Vec::new();
+            while let Some(row) = std::future::poll_fn(|cx| rows.as_mut().poll_next(cx)).await {
+                decoded.push(decode(&row?)?);
+            }
+            Ok(decoded)
+        })
     }
 
     fn execute<'e>(

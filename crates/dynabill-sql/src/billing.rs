@@ -319,13 +319,13 @@ impl<B: Backend> BillingStore for SqlStore<B> {
     async fn billable_accounts(
         &self,
         tenant: TenantId,
-        after: Option<i64>,
+        after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
         let mut q = Query::<B>::new("SELECT id FROM accounts WHERE tenant_id = ");
         q.bind(tenant)
             .push(" AND id > ")
-            .bind(after.unwrap_or(0))
+            .bind(after.map_or(0, |a| a.0))
             .push(" AND status IN (1, 3) AND deleted_at IS NULL ORDER BY id LIMIT ")
             .bind(i64::from(limit));
         let ids: Vec<(i64,)> = q
@@ -414,7 +414,7 @@ impl<B: Backend> BillingStore for SqlStore<B> {
             .and_batch("p.account_id", &ids)
             .push(" ORDER BY o.id")
             .per_batch();
-        let one_time_rows = q.fetch_rows(&mut tx).await.map_err(failed::<B>)?;
+        let one_time_rows: Vec<OneTimeItemRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
         tx.commit().await.map_err(failed::<B>)?;
 
         let plans = plan_rows
@@ -425,7 +425,7 @@ impl<B: Backend> BillingStore for SqlStore<B> {
             .into_iter()
             .map(LedgerEntry::try_from)
             .collect::<StoreResult<Vec<_>>>()?;
-        let one_time = convert::<B, OneTimeItemRow, OneTimeItem>(&one_time_rows)?;
+        let one_time: Vec<OneTimeItem> = convert(one_time_rows)?;
         billing_accounts(account_rows, plans, items, ledger, one_time)
     }
 

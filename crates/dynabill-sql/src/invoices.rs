@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::billing::refresh_charged_through;
 use crate::paging::{Listing, finish};
-use crate::query::{Query, decode_all, select_list};
+use crate::query::{Query, select_list};
 use crate::store::SqlStore;
 use crate::values::{
     Value, amount, coded, date_text, from_micros, micros, parse_date, parse_decimal,
@@ -438,10 +438,9 @@ async fn lines_of<B: Backend>(
 async fn with_lines<B: Backend>(
     conn: &mut Conn<B>,
     tenant: TenantId,
-    rows: &[crate::backend::Row<B>],
+    records: Vec<InvoiceRow>,
     lines: bool,
 ) -> StoreResult<Vec<Invoice>> {
-    let records: Vec<InvoiceRow> = decode_all(rows).map_err(failed::<B>)?;
     let lines = if lines {
         let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
         lines_of::<B>(conn, tenant, &ids).await?
@@ -462,8 +461,8 @@ async fn invoice_by_id<B: Backend>(
         invoice_columns::<B>()
     ));
     q.bind(tenant).push(" AND i.id = ").bind(id);
-    let rows = q.fetch_rows(conn).await.map_err(failed::<B>)?;
-    Ok(with_lines::<B>(conn, tenant, &rows, lines).await?.pop())
+    let rows: Vec<InvoiceRow> = q.fetch_all(conn).await.map_err(failed::<B>)?;
+    Ok(with_lines::<B>(conn, tenant, rows, lines).await?.pop())
 }
 
 fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &InvoiceFilter) {
@@ -540,8 +539,8 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
             key: "i.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
         };
-        let (total, rows, mut tx) = listing.read(self, page).await?;
-        let invoices = with_lines::<B>(&mut tx, tenant, &rows, lines).await?;
+        let (total, rows, mut tx) = listing.read::<InvoiceRow>(self, page).await?;
+        let invoices = with_lines::<B>(&mut tx, tenant, rows, lines).await?;
         finish::<B, _>(tx, invoices, page, total, |i| i.id.0).await
     }
 

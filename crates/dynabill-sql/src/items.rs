@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
-use crate::backend::{Backend, Conn, Row, conflicted, failed};
+use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::paging::{Listing, finish};
 use crate::plans::{PLAN_WRITABLE, plan_values};
 use crate::query::{Query, select_list};
@@ -408,9 +408,8 @@ pub fn item_columns<B: Backend>() -> String {
 pub(crate) async fn with_history<B: Backend>(
     conn: &mut Conn<B>,
     tenant: TenantId,
-    rows: &[Row<B>],
+    records: Vec<RecurringItemRow>,
 ) -> StoreResult<Vec<RecurringItem>> {
-    let records: Vec<RecurringItemRow> = crate::query::decode_all(rows).map_err(failed::<B>)?;
     if records.is_empty() {
         return Ok(Vec::new());
     }
@@ -432,14 +431,14 @@ pub async fn fetch_items<B: Backend>(
     tenant: TenantId,
     q: Query<B>,
 ) -> StoreResult<Vec<RecurringItem>> {
-    let rows = q.fetch_rows(conn).await.map_err(failed::<B>)?;
-    with_history::<B>(conn, tenant, &rows).await
+    let rows: Vec<RecurringItemRow> = q.fetch_all(conn).await.map_err(failed::<B>)?;
+    with_history::<B>(conn, tenant, rows).await
 }
 
 async fn find_item<B: Backend>(
     conn: &mut Conn<B>,
     tenant: TenantId,
-    key: &RecordKey,
+    key: &RecordKey<RecurringItemId>,
 ) -> StoreResult<Option<RecurringItem>> {
     let mut q = Query::<B>::new(format!(
         "SELECT {} {ITEMS_JOINED} WHERE r.tenant_id = ",
@@ -471,7 +470,11 @@ async fn insert_change<B: Backend>(
     Ok(())
 }
 
-fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilter) {
+fn push_filter<B: Backend>(
+    q: &mut Query<B>,
+    tenant: TenantId,
+    filter: &ItemFilter<RecurringItemId>,
+) {
     q.push(" WHERE r.tenant_id = ").bind(tenant);
     if let Some(id) = filter.id {
         q.push(" AND r.id = ").bind(id);
@@ -527,7 +530,7 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
             .map_err(conflicted::<B>)?
             .ok_or(StoreError::Stale)?;
         insert_change::<B>(&mut tx, tenant, id, created).await?;
-        let item = find_item::<B>(&mut tx, tenant, &RecordKey::Id(id))
+        let item = find_item::<B>(&mut tx, tenant, &RecordKey::Id(RecurringItemId(id)))
             .await?
             .ok_or(StoreError::Stale)?;
         tx.commit().await.map_err(failed::<B>)?;
@@ -596,7 +599,7 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
     async fn find_recurring_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
     ) -> StoreResult<Option<RecurringItem>> {
         // One snapshot, so that the item and its history agree.
         let mut tx = self.backend().begin_read().await?;
@@ -608,7 +611,7 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
     async fn list_recurring_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<RecurringItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<RecurringItem>> {
         let columns = item_columns::<B>();
@@ -618,8 +621,8 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
             key: "r.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
         };
-        let (total, rows, mut tx) = listing.read(self, page).await?;
-        let items = with_history::<B>(&mut tx, tenant, &rows).await?;
+        let (total, rows, mut tx) = listing.read::<RecurringItemRow>(self, page).await?;
+        let items = with_history::<B>(&mut tx, tenant, rows).await?;
         finish::<B, _>(tx, items, page, total, |i| i.id.0).await
     }
 }

@@ -29,7 +29,7 @@ mod tenants;
 mod values;
 
 pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique};
-pub use query::{Query, decode_all, select_list, shape_of};
+pub use query::{Query, select_list, shape_of};
 pub use rows::{Decodes, RowOf};
 pub use store::SqlStore;
 pub use values::{Value, date_text, from_micros, micros};

@@ -140,7 +140,7 @@ fn returning_one_time<B: Backend>() -> String {
     format!(" RETURNING {}", select_list::<B>(&columns))
 }
 
-fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilter) {
+fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilter<OneTimeItemId>) {
     q.push(" WHERE o.tenant_id = ").bind(tenant);
     if let Some(id) = filter.id {
         q.push(" AND o.id = ").bind(id);
@@ -231,7 +231,7 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
     async fn find_one_time_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
     ) -> StoreResult<Option<OneTimeItem>> {
         let mut q = Query::<B>::new(format!(
             "SELECT {} {ONE_TIME_JOINED} WHERE o.tenant_id = ",
@@ -252,7 +252,7 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
     async fn list_one_time_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<OneTimeItem>> {
         let columns = one_time_columns::<B>();
@@ -262,8 +262,8 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
             key: "o.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
         };
-        let (total, rows, tx) = listing.read(self, page).await?;
-        let items = convert::<B, OneTimeItemRow, OneTimeItem>(&rows)?;
+        let (total, rows, tx) = listing.read::<OneTimeItemRow>(self, page).await?;
+        let items: Vec<OneTimeItem> = convert(rows)?;
         finish::<B, _>(tx, items, page, total, |i| i.id.0).await
     }
 }

@@ -4,7 +4,7 @@ use dynabill_app::model::{Page, PageRequest};
 use dynabill_app::store::{StoreError, StoreResult};
 use sqlx::Transaction;
 
-use crate::backend::{Backend, Row, failed};
+use crate::backend::{Backend, Conn, Row, failed};
 use crate::query::Query;
 use crate::rows::RowOf;
 use crate::store::SqlStore;
@@ -26,15 +26,16 @@ impl<B: Backend> Listing<'_, B> {
     /// committed between the count and the page is in both or in neither), and the
     /// snapshot, open for what the page's records need besides. Commit it with
     /// [`finish`].
-    pub(crate) async fn read(
+    pub(crate) async fn read<R: Send>(
         &self,
         store: &SqlStore<B>,
         page: PageRequest,
-    ) -> StoreResult<(i64, Vec<Row<B>>, Transaction<'static, B::Db>)> {
+    ) -> StoreResult<(i64, Vec<R>, Transaction<'static, B::Db>)>
+    where
+        Row<B>: RowOf<R>,
+    {
         let mut tx = store.backend().begin_read().await?;
-        let mut count = Query::<B>::new(format!("SELECT COUNT(*) {}", self.from));
-        (self.filter)(&mut count);
-        let (total,): (i64,) = count.fetch_one(&mut tx).await.map_err(failed::<B>)?;
+        let total = self.count(&mut tx).await?;
         let mut q = Query::<B>::new(format!("SELECT {} {}", self.columns, self.from));
         (self.filter)(&mut q);
         if let Some(after) = page.after {
@@ -42,8 +43,15 @@ impl<B: Backend> Listing<'_, B> {
         }
         q.push(format_args!(" ORDER BY {} LIMIT ", self.key))
             .bind(i64::from(page.size) + 1);
-        let rows = q.fetch_rows(&mut tx).await.map_err(failed::<B>)?;
+        let rows = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
         Ok((total, rows, tx))
+    }
+
+    async fn count(&self, conn: &mut Conn<B>) -> StoreResult<i64> {
+        let mut count = Query::<B>::new(format!("SELECT COUNT(*) {}", self.from));
+        (self.filter)(&mut count);
+        let (total,): (i64,) = count.fetch_one(conn).await.map_err(failed::<B>)?;
+        Ok(total)
     }
 }
 
@@ -59,13 +67,10 @@ pub(crate) async fn finish<B: Backend, T>(
     Ok(Page::from_rows(records, page.size, total, id))
 }
 
-/// Decodes rows and converts them into records.
-pub(crate) fn convert<B: Backend, R, T>(rows: &[Row<B>]) -> StoreResult<Vec<T>>
+/// Converts rows into records.
+pub(crate) fn convert<R, T>(rows: Vec<R>) -> StoreResult<Vec<T>>
 where
-    Row<B>: RowOf<R>,
     T: TryFrom<R, Error = StoreError>,
 {
-    rows.iter()
-        .map(|row| T::try_from(row.decode().map_err(failed::<B>)?))
-        .collect()
+    rows.into_iter().map(T::try_from).collect()
 }

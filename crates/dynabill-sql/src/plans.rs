@@ -273,7 +273,11 @@ impl<B: Backend> PlanStore for SqlStore<B> {
         .await
     }
 
-    async fn find_plan(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<Plan>> {
+    async fn find_plan(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey<PlanId>,
+    ) -> StoreResult<Option<Plan>> {
         let mut q = select_plans::<B>();
         q.push(" WHERE p.tenant_id = ").bind(tenant);
         match key {
@@ -301,8 +305,8 @@ impl<B: Backend> PlanStore for SqlStore<B> {
             key: "p.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter, today),
         };
-        let (total, rows, tx) = listing.read(self, page).await?;
-        let plans = convert::<B, PlanRow, Plan>(&rows)?;
+        let (total, rows, tx) = listing.read::<PlanRow>(self, page).await?;
+        let plans: Vec<Plan> = convert(rows)?;
         finish::<B, _>(tx, plans, page, total, |p| p.id.0).await
     }
 

@@ -218,27 +218,24 @@ impl<B: Backend> Query<B> {
         B::Db::fetch_all(conn, &mut self.qb, self.persistent).await
     }
 
-    pub async fn fetch_all<T>(self, conn: &mut Conn<B>) -> Result<Vec<T>, sqlx::Error>
+    /// Runs the statement to completion and decodes its rows as they arrive.
+    pub async fn fetch_all<T: Send>(mut self, conn: &mut Conn<B>) -> Result<Vec<T>, sqlx::Error>
     where
         Row<B>: RowOf<T>,
     {
-        decode_all(&self.fetch_rows(conn).await?)
+        B::Db::fetch_decoded(conn, &mut self.qb, self.persistent, RowOf::<T>::decode).await
     }
 
     /// The first row, if any. The statement still runs to completion (a write
     /// must, and SQLite's `RETURNING` returns rows as it writes them).
-    pub async fn fetch_optional<T>(self, conn: &mut Conn<B>) -> Result<Option<T>, sqlx::Error>
+    pub async fn fetch_optional<T: Send>(self, conn: &mut Conn<B>) -> Result<Option<T>, sqlx::Error>
     where
         Row<B>: RowOf<T>,
     {
-        self.fetch_rows(conn)
-            .await?
-            .first()
-            .map(RowOf::decode)
-            .transpose()
+        Ok(self.fetch_all(conn).await?.into_iter().next())
     }
 
-    pub async fn fetch_one<T>(self, conn: &mut Conn<B>) -> Result<T, sqlx::Error>
+    pub async fn fetch_one<T: Send>(self, conn: &mut Conn<B>) -> Result<T, sqlx::Error>
     where
         Row<B>: RowOf<T>,
     {
@@ -252,10 +249,6 @@ impl<B: Backend> Query<B> {
         let done = B::Db::execute(conn, &mut self.qb, self.persistent).await?;
         Ok(B::rows_affected(&done))
     }
-}
-
-pub fn decode_all<R: RowOf<T>, T>(rows: &[R]) -> Result<Vec<T>, sqlx::Error> {
-    rows.iter().map(RowOf::decode).collect()
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use dynabill_app::model::TaxRateRecord;
 use dynabill_app::store::{StoreError, StoreResult, TaxRateStore};
-use dynabill_core::domain::TenantId;
+use dynabill_core::domain::{TaxRateId, TenantId};
 use dynabill_core::tax::TaxRule;
 
 use crate::backend::{Backend, failed};
@@ -27,7 +27,7 @@ impl TryFrom<TaxRateRow> for TaxRateRecord {
 
     fn try_from(r: TaxRateRow) -> Result<Self, StoreError> {
         Ok(TaxRateRecord {
-            id: r.id,
+            id: TaxRateId(r.id),
             rule: TaxRule {
                 name: r.name,
                 country: r.country,
@@ -62,7 +62,7 @@ impl<B: Backend> TaxRateStore for SqlStore<B> {
             .await
             .map_err(failed::<B>)?;
         Ok(TaxRateRecord {
-            id,
+            id: TaxRateId(id),
             rule: rule.clone(),
         })
     }
@@ -80,7 +80,7 @@ impl<B: Backend> TaxRateStore for SqlStore<B> {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
-    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool> {
+    async fn remove_tax_rate(&self, tenant: TenantId, id: TaxRateId) -> StoreResult<bool> {
         let mut q = Query::<B>::new("DELETE FROM tax_rates WHERE tenant_id = ");
         q.bind(tenant).push(" AND id = ").bind(id);
         let removed = q

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use anyhow::anyhow;
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::{
-    AccountId, InvoiceId, OneTimeItemId, PlanId, RecurringItemId, TenantId,
+    AccountId, InvoiceId, OneTimeItemId, PlanId, RecurringItemId, TaxRateId, TenantId,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -156,5 +156,6 @@ id_values!(
     PlanId,
     RecurringItemId,
     OneTimeItemId,
-    InvoiceId
+    InvoiceId,
+    TaxRateId
 );

@@ -171,12 +171,7 @@ pub async fn billable_accounts_are_active_or_with_billing_issues_not_deleted_in_
 
     let billable = |after: Option<AccountId>, limit| {
         let store = Arc::clone(&store);
-        async move {
-            store
-                .billable_accounts(t, after.map(|a| a.0), limit)
-                .await
-                .unwrap()
-        }
+        async move { store.billable_accounts(t, after, limit).await.unwrap() }
     };
     assert_eq!(billable(None, 100).await, [active.id, troubled.id, last.id]);
     assert_eq!(billable(None, 2).await, [active.id, troubled.id]);
@@ -372,12 +367,12 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
     sa.plans.sort_by_key(|p| p.id);
     let plans = [
         store
-            .find_plan(t, &RecordKey::Id(a.plan.id.0))
+            .find_plan(t, &RecordKey::Id(a.plan.id))
             .await
             .unwrap()
             .unwrap(),
         store
-            .find_plan(t, &RecordKey::Id(second.id.0))
+            .find_plan(t, &RecordKey::Id(second.id))
             .await
             .unwrap()
             .unwrap(),

@@ -102,7 +102,7 @@ async fn assert_one_time_untouched(store: &dyn Store, tenant: TenantId, items: &
 
 async fn find_plan(store: &dyn Store, tenant: TenantId, plan: &Plan) -> Plan {
     store
-        .find_plan(tenant, &dynabill_app::model::RecordKey::Id(plan.id.0))
+        .find_plan(tenant, &dynabill_app::model::RecordKey::Id(plan.id))
         .await
         .unwrap()
         .unwrap()

@@ -104,7 +104,7 @@ pub async fn concurrent_inserts_of_many_accounts_each_come_back_as_written(store
                     "each create gets its own record"
                 );
                 let read = store
-                    .find_account(t, &RecordKey::Id(created.id.0))
+                    .find_account(t, &RecordKey::Id(created.id))
                     .await
                     .unwrap();
                 assert_eq!(read.as_ref(), Some(created), "what was answered is stored");
@@ -152,7 +152,7 @@ pub async fn concurrent_updates_at_one_version_succeed_exactly_once(store: Arc<d
         "results: {results:?}"
     );
     let now = store
-        .find_account(t, &RecordKey::Id(read.id.0))
+        .find_account(t, &RecordKey::Id(read.id))
         .await
         .unwrap()
         .unwrap();
@@ -245,7 +245,7 @@ pub async fn a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refu
             );
         }
         let on_account = PlanFilter {
-            account_id: Some(acc.id.0),
+            account_id: Some(acc.id),
             ..PlanFilter::default()
         };
         let plans = store
@@ -375,7 +375,7 @@ pub async fn concurrent_item_batches_at_one_version_succeed_exactly_once(store: 
     );
     for read in [&a, &b] {
         let now = store
-            .find_recurring_item(t, &RecordKey::Id(read.id.0))
+            .find_recurring_item(t, &RecordKey::Id(read.id))
             .await
             .unwrap()
             .unwrap();
@@ -439,15 +439,19 @@ pub async fn an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refuse
             );
         }
         let on_plan = ItemFilter {
-            plan_id: Some(p.id.0),
+            plan_id: Some(p.id),
             ..all_items()
         };
         let items = store
             .list_recurring_items(t, &on_plan, EVERYTHING)
             .await
             .unwrap();
+        let one_time_on_plan = ItemFilter {
+            plan_id: Some(p.id),
+            ..all_items()
+        };
         let one_time_items = store
-            .list_one_time_items(t, &on_plan, EVERYTHING)
+            .list_one_time_items(t, &one_time_on_plan, EVERYTHING)
             .await
             .unwrap();
         let inserted = results[1..].iter().filter(|r| r.is_ok()).count();

@@ -132,6 +132,7 @@ pub async fn item_pages_count_what_they_list_while_items_are_added(store: Arc<dy
             .await
             .expect("inserting a one-time item");
     });
+    let all = ItemFilter::default();
     read_while_adding(writers, "one-time items", || {
         store.list_one_time_items(t, &all, EVERYTHING)
     })

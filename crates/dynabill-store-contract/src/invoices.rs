@@ -157,7 +157,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     assert_eq!(listed(all()).await, [a1, a2, a3, b1, b2]);
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(a2),
+            id: Some(InvoiceId(a2)),
             ..all()
         })
         .await,
@@ -165,7 +165,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(b2 + 100),
+            id: Some(InvoiceId(b2 + 100)),
             ..all()
         })
         .await,
@@ -173,7 +173,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(a.account.id.0),
+            account_id: Some(a.account.id),
             ..all()
         })
         .await,
@@ -181,7 +181,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(b.account.id.0),
+            account_id: Some(b.account.id),
             ..all()
         })
         .await,
@@ -205,7 +205,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            plan_id: Some(a.plan.id.0),
+            plan_id: Some(a.plan.id),
             ..all()
         })
         .await,
@@ -213,7 +213,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            plan_id: Some(b.plan.id.0),
+            plan_id: Some(b.plan.id),
             ..all()
         })
         .await,
@@ -262,7 +262,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     };
     assert_eq!(listed(between).await, [a2, a3, b1]);
     let combined = InvoiceFilter {
-        account_id: Some(a.account.id.0),
+        account_id: Some(a.account.id),
         statuses: vec![InvoiceStatus::Posted, InvoiceStatus::Paid],
         date_from: Some(date(2025, 1, 2)),
         ..all()
@@ -857,7 +857,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
     assert_eq!(listed(InvoiceFilter::default()).await, [] as [i64; 0]);
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(invoice.id.0),
+            id: Some(invoice.id),
             ..InvoiceFilter::default()
         })
         .await,
@@ -865,7 +865,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(theirs.account.id.0),
+            account_id: Some(theirs.account.id),
             ..InvoiceFilter::default()
         })
         .await,

@@ -84,7 +84,7 @@ pub async fn a_one_time_item_keeps_every_field_exactly_and_is_found_by_id_and_by
         .unwrap();
     assert_eq!(missing, None);
     let missing = store
-        .find_one_time_item(t, &RecordKey::Id(bare.id.0 + 1000))
+        .find_one_time_item(t, &RecordKey::Id(OneTimeItemId(bare.id.0 + 1000)))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -374,11 +374,11 @@ pub async fn listing_one_time_items_filters_by_id_ext_id_plan_and_deletion(store
         .unwrap();
     let o3 = o3.id.0;
 
-    let ids = |filter: ItemFilter| one_time_ids(&*store, t, filter);
+    let ids = |filter: ItemFilter<OneTimeItemId>| one_time_ids(&*store, t, filter);
     assert_eq!(ids(ItemFilter::default()).await, [o1, o2]);
     assert_eq!(ids(all_items()).await, [o1, o2, o3]);
     let by_id = ItemFilter {
-        id: Some(o2),
+        id: Some(OneTimeItemId(o2)),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_id).await, [o2]);
@@ -393,17 +393,17 @@ pub async fn listing_one_time_items_filters_by_id_ext_id_plan_and_deletion(store
     };
     assert_eq!(ids(deleted_by_ext_id).await, [] as [i64; 0]);
     let by_plan = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..all_items()
     };
     assert_eq!(ids(by_plan).await, [o1, o3]);
     let by_other_plan = ItemFilter {
-        plan_id: Some(two.id.0),
+        plan_id: Some(two.id),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_other_plan).await, [o2]);
     let by_plan_and_ext_id = ItemFilter {
-        plan_id: Some(two.id.0),
+        plan_id: Some(two.id),
         ext_id: Some("o-1".to_owned()),
         ..all_items()
     };
@@ -428,7 +428,7 @@ pub async fn one_time_item_pages_follow_id_order_with_the_full_total_and_a_resum
     }
 
     let filter = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..ItemFilter::default()
     };
     let first = store

@@ -10,7 +10,7 @@ use dynabill_app::model::{
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::LineType;
-use dynabill_core::domain::{InvoiceId, InvoiceStatus, TenantId};
+use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxRateId, TenantId};
 use dynabill_core::tax::TaxRule;
 use jiff::civil::date;
 use rust_decimal::{Decimal, dec};
@@ -101,7 +101,7 @@ pub async fn tax_rates_are_listed_oldest_first_with_their_exact_rates_and_remove
         assert_eq!(&record.rule, rule);
         added.push(record);
     }
-    let ids: Vec<i64> = added.iter().map(|r| r.id).collect();
+    let ids: Vec<TaxRateId> = added.iter().map(|r| r.id).collect();
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),
         "IDs grow in the order added: {ids:?}"
@@ -121,7 +121,12 @@ pub async fn tax_rates_are_listed_oldest_first_with_their_exact_rates_and_remove
         !store.remove_tax_rate(t, ids[1]).await.unwrap(),
         "a rule is removed once"
     );
-    assert!(!store.remove_tax_rate(t, ids[4] + 1000).await.unwrap());
+    assert!(
+        !store
+            .remove_tax_rate(t, TaxRateId(ids[4].0 + 1000))
+            .await
+            .unwrap()
+    );
     let mut left = added.clone();
     left.remove(1);
     assert_eq!(store.list_tax_rates(t).await.unwrap(), left);

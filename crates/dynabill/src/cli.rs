@@ -15,7 +15,7 @@ use dynabill_app::tenants::DEFAULT_USER_NAME;
 use dynabill_app::tenants::SettingsChange;
 use dynabill_app::{App, SystemClock};
 use dynabill_core::calendar::ProrationPolicy;
-use dynabill_core::domain::TaxMode;
+use dynabill_core::domain::{TaxMode, TaxRateId};
 use dynabill_core::money::Rounding;
 use dynabill_core::tax::TaxRule;
 use dynabill_http::{HttpOptions, RateLimit};
@@ -376,7 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             database,
         }) => {
             let app = open_app(config_file, database).await?;
-            let removed = app.remove_tax_rate(&app_key, id).await;
+            let removed = app.remove_tax_rate(&app_key, TaxRateId(id)).await;
             app.store().close().await;
             removed?;
             println!("{}", serde_json::json!({ "Removed": id }));
@@ -418,7 +418,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn tax_rate_json(r: &TaxRateRecord) -> serde_json::Value {
     serde_json::json!({
-        "ID": r.id,
+        "ID": r.id.0,
         "Name": r.rule.name,
         "Country": r.rule.country,
         "State": r.rule.state,
