@@ -5,7 +5,9 @@ use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxMode};
 use rust_decimal::Decimal;
 
 use crate::error::{AppError, Entity, Field};
-use crate::model::{Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant};
+use crate::model::{
+    CreditMove, Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant,
+};
 use crate::store::StoreError;
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
@@ -237,7 +239,7 @@ impl App {
                     invoice.version,
                     reason.as_deref(),
                     rebill,
-                    (before, after),
+                    CreditMove { before, after },
                     now,
                 )
                 .await

@@ -584,8 +584,46 @@ pub struct PostInvoice {
     pub credit_applied: Decimal,
     pub credit_added: Decimal,
     pub amount_due: Decimal,
-    /// The account's credit balance before and after (refused if it moved).
-    pub balance: (Decimal, Decimal),
+    /// The account's credit balance: refused if it moved from `before`.
+    pub balance: CreditMove,
+}
+
+/// A move of an account's credit balance, conditional on where it starts: refused
+/// (`Stale`) if the balance is no longer `before`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreditMove {
+    pub before: Decimal,
+    pub after: Decimal,
+}
+
+/// What a write of a one-time item marks besides its fields. A mark, once set,
+/// stays (a cancelled item stays cancelled from when it was first cancelled).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OneTimeMark {
+    /// The fields alone.
+    Fields,
+    /// Cancelled: no bill run takes it.
+    Cancelled,
+    /// Deleted: listed only on request.
+    Deleted,
+    /// Both: what deleting a pending item does.
+    CancelledAndDeleted,
+}
+
+impl OneTimeMark {
+    pub fn cancels(self) -> bool {
+        matches!(
+            self,
+            OneTimeMark::Cancelled | OneTimeMark::CancelledAndDeleted
+        )
+    }
+
+    pub fn deletes(self) -> bool {
+        matches!(
+            self,
+            OneTimeMark::Deleted | OneTimeMark::CancelledAndDeleted
+        )
+    }
 }
 
 /// One line of a stored invoice.

@@ -6,8 +6,8 @@ use dynabill_core::domain::{OneTimeItemId, OneTimeStatus};
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
-    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, Page, PageRequest, Plan,
-    RecordKey, Tenant,
+    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, OneTimeMark, Page, PageRequest,
+    Plan, RecordKey, Tenant,
 };
 use crate::store::StoreError;
 use crate::{App, WRITE_RACE_RETRIES, race_backoff};
@@ -123,8 +123,7 @@ impl App {
                             current.id,
                             current.version,
                             &fields,
-                            false,
-                            false,
+                            OneTimeMark::Fields,
                             now,
                         )
                         .await
@@ -233,8 +232,7 @@ impl App {
                     item.id,
                     item.version,
                     &item.fields,
-                    true,
-                    true,
+                    OneTimeMark::CancelledAndDeleted,
                     now,
                 )
                 .await

@@ -8,13 +8,12 @@ use dynabill_core::domain::{
 use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rust_decimal::Decimal;
 
 use crate::model::{
-    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Invoice, InvoiceFilter,
-    InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, Page,
-    PageRequest, Plan, PlanFields, PlanFilter, PostInvoice, RecordKey, RecurringItem,
-    RecurringItemFields, TaxRateRecord,
+    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, CreditMove, Invoice,
+    InvoiceFilter, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
+    OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields, PlanFilter, PostInvoice,
+    RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -270,16 +269,14 @@ pub trait OneTimeItemStore: Send + Sync {
         fields: &OneTimeItemFields,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem>;
-    /// Writes the item if it is still at `version`; `cancel` and `delete` mark it so.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the item if it is still at `version`, and marks it as `mark` says.
     async fn update_one_time_item(
         &self,
         tenant: TenantId,
         id: OneTimeItemId,
         version: i64,
         fields: &OneTimeItemFields,
-        cancel: bool,
-        delete: bool,
+        mark: OneTimeMark,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem>;
     async fn find_one_time_item(
@@ -370,10 +367,13 @@ pub trait InvoiceStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Invoice>;
     /// Cancels the invoice (at `version`) with `reason`, in one transaction:
-    /// restores the account's credit (`balance_before` → `balance_after`, `Stale`
-    /// if it moved) and, with `rebill`, releases its ledger entries and returns its
-    /// one-time items to Pending, so the next bill run bills them afresh.
-    #[allow(clippy::too_many_arguments)]
+    /// restores the account's credit (`balance`, `Stale` if it moved) and, with
+    /// `rebill`, releases its ledger entries and returns its one-time items to
+    /// Pending, so the next bill run bills them afresh.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one conditional write of its parts"
+    )]
     async fn cancel_invoice(
         &self,
         tenant: TenantId,
@@ -381,7 +381,7 @@ pub trait InvoiceStore: Send + Sync {
         version: i64,
         reason: Option<&str>,
         rebill: bool,
-        balance: (Decimal, Decimal),
+        balance: CreditMove,
         now: Timestamp,
     ) -> StoreResult<Invoice>;
     /// Moves a Draft or Pending Tax invoice (at `version`) on, in one transaction:

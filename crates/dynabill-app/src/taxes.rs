@@ -13,8 +13,8 @@ use rust_decimal::Decimal;
 
 use crate::error::{AppError, Field};
 use crate::model::{
-    Account, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, Page, PageRequest,
-    PostInvoice, RecordKey, TaxRateRecord, Tenant,
+    Account, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, Page,
+    PageRequest, PostInvoice, RecordKey, TaxRateRecord, Tenant,
 };
 use crate::store::StoreError;
 use crate::tax_engine::{TaxAddress, TaxDocument, TaxDocumentLine};
@@ -201,7 +201,10 @@ impl App {
                 credit_applied: rounding.to_minor_unit(credit_applied, invoice.currency),
                 credit_added: rounding.to_minor_unit(credit_added, invoice.currency),
                 amount_due: rounding.to_minor_unit(amount_due, invoice.currency),
-                balance: (balance, balance_after),
+                balance: CreditMove {
+                    before: balance,
+                    after: balance_after,
+                },
             };
             let prefix = &tenant.settings.invoice_prefix;
             match self

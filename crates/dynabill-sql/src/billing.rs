@@ -12,8 +12,8 @@
 use anyhow::anyhow;
 use async_trait::async_trait;
 use dynabill_app::model::{
-    Account, AccountBill, BillingAccount, InvoiceLineRecord, NewInvoice, OneTimeItem, Plan,
-    RecurringItem,
+    Account, AccountBill, BillingAccount, CreditMove, InvoiceLineRecord, NewInvoice, OneTimeItem,
+    Plan, RecurringItem,
 };
 use dynabill_app::store::{BillingStore, StoreError, StoreResult};
 use dynabill_core::billing::{EntryKey, LedgerEntry};
@@ -440,14 +440,11 @@ impl<B: Backend> BillingStore for SqlStore<B> {
         let mut tx = self.backend().begin_write().await?;
         // Bills come in account order, so concurrent committers lock balances in one order.
         for bill in bills {
-            move_credit::<B>(
-                &mut tx,
-                tenant,
-                bill.account,
-                bill.credit_balance_before,
-                bill.credit_balance_after,
-            )
-            .await?;
+            let balance = CreditMove {
+                before: bill.credit_balance_before,
+                after: bill.credit_balance_after,
+            };
+            move_credit::<B>(&mut tx, tenant, bill.account, balance).await?;
         }
         // IDs are given first, so that lines, ledger entries and one-time items name
         // their invoice without reading IDs back.

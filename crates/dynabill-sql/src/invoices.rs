@@ -3,8 +3,8 @@
 use anyhow::anyhow;
 use async_trait::async_trait;
 use dynabill_app::model::{
-    Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, LineTax, NewInvoice, Page,
-    PageRequest, PostInvoice,
+    CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, LineTax, NewInvoice,
+    Page, PageRequest, PostInvoice,
 };
 use dynabill_app::store::{InvoiceStore, StoreError, StoreResult};
 use dynabill_core::billing::LineType;
@@ -396,8 +396,7 @@ pub(crate) async fn move_credit<B: Backend>(
     conn: &mut Conn<B>,
     tenant: TenantId,
     account: AccountId,
-    before: Decimal,
-    after: Decimal,
+    CreditMove { before, after }: CreditMove,
 ) -> StoreResult<()> {
     if before == after {
         return Ok(());
@@ -601,7 +600,7 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
         version: i64,
         reason: Option<&str>,
         rebill: bool,
-        balance: (Decimal, Decimal),
+        balance: CreditMove,
         now: Timestamp,
     ) -> StoreResult<Invoice> {
         // Returning early drops (and so rolls back) the transaction.
@@ -624,7 +623,7 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
             .await
             .map_err(conflicted::<B>)?
             .ok_or(StoreError::Stale)?;
-        move_credit::<B>(&mut tx, tenant, AccountId(account), balance.0, balance.1).await?;
+        move_credit::<B>(&mut tx, tenant, AccountId(account), balance).await?;
         if rebill {
             let mut q =
                 Query::<B>::new("UPDATE billing_ledger SET released = TRUE WHERE tenant_id = ");
@@ -717,14 +716,7 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
                 .bind(line.line_id);
             q.execute(&mut tx).await.map_err(conflicted::<B>)?;
         }
-        move_credit::<B>(
-            &mut tx,
-            tenant,
-            AccountId(account),
-            post.balance.0,
-            post.balance.1,
-        )
-        .await?;
+        move_credit::<B>(&mut tx, tenant, AccountId(account), post.balance).await?;
         if post.status == InvoiceStatus::Posted {
             number_invoice::<B>(&mut tx, tenant, id, prefix).await?;
         }

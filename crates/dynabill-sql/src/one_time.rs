@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use dynabill_app::model::{
-    ItemFilter, OneTimeItem, OneTimeItemFields, Page, PageRequest, RecordKey,
+    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, RecordKey,
 };
 use dynabill_app::store::{OneTimeItemStore, StoreError, StoreResult};
 use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId, TenantId};
@@ -196,20 +196,19 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
         id: OneTimeItemId,
         version: i64,
         fields: &OneTimeItemFields,
-        cancel: bool,
-        delete: bool,
+        mark: OneTimeMark,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem> {
         let mut q =
             Query::<B>::new("UPDATE one_time_items SET version = version + 1, updated_at = ");
         q.bind(now)
             .assignments(&ONE_TIME_WRITABLE, one_time_values(fields));
-        if cancel {
+        if mark.cancels() {
             q.push(", cancelled_at = COALESCE(cancelled_at, ")
                 .bind(now)
                 .push(")");
         }
-        if delete {
+        if mark.deletes() {
             q.push(", deleted_at = COALESCE(deleted_at, ")
                 .bind(now)
                 .push(")");

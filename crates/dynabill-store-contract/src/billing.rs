@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, AccountFields, Invoice, InvoiceFilter, InvoiceLineRecord, ItemChange,
-    ItemChangeKind, NewInvoice, RecordKey,
+    AccountBill, AccountFields, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, ItemChange,
+    ItemChangeKind, NewInvoice, OneTimeMark, RecordKey,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::{EntryKey, LedgerEntry, LineType};
@@ -269,8 +269,7 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             cancelled.id,
             cancelled.version,
             &cancelled.fields,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(1),
         )
         .await
@@ -283,8 +282,7 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             deleted.id,
             deleted.version,
             &deleted.fields,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(1),
         )
         .await
@@ -342,7 +340,10 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             january.version,
             None,
             true,
-            (Decimal::ZERO, Decimal::ZERO),
+            CreditMove {
+                before: Decimal::ZERO,
+                after: Decimal::ZERO,
+            },
             minutes(5),
         )
         .await
@@ -948,8 +949,7 @@ pub async fn a_one_time_item_is_invoiced_once_and_only_while_pending(store: Arc<
             cancelled.id,
             cancelled.version,
             &cancelled.fields,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(3),
         )
         .await

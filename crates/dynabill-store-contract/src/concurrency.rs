@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountFilter, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, PostInvoice, RecordKey,
+    AccountFilter, CreditMove, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, PostInvoice,
+    RecordKey,
 };
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use dynabill_core::domain::InvoiceStatus;
@@ -653,7 +654,10 @@ pub async fn concurrent_postings_use_an_accounts_credit_once_and_take_one_number
         .map(|draft| PostInvoice {
             credit_applied: dec!(5.00),
             amount_due: dec!(0.00),
-            balance: (dec!(30.00), dec!(25.00)),
+            balance: CreditMove {
+                before: dec!(30.00),
+                after: dec!(25.00),
+            },
             ..crate::taxes::untaxed(draft, InvoiceStatus::Posted, dec!(30))
         })
         .collect();

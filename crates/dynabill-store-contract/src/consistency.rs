@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, ItemFilter, Page, PlanFilter};
+use dynabill_app::model::{AccountFilter, ItemFilter, OneTimeMark, Page, PlanFilter};
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::{InvoiceStatus, TenantId};
 use jiff::civil::date;
@@ -236,8 +236,7 @@ pub async fn every_unique_constraint_is_reported_as_its_own_error(store: Arc<dyn
                 other.one_time.id,
                 other.one_time.version,
                 &bk.one_time.fields,
-                false,
-                false,
+                OneTimeMark::Fields,
                 T0,
             )
             .await,

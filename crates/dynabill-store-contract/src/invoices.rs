@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, NewInvoice, PageRequest,
+    AccountBill, CreditMove, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, NewInvoice,
+    PageRequest,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::LineType;
@@ -74,7 +75,7 @@ async fn cancel(
     tenant: TenantId,
     id: InvoiceId,
     rebill: bool,
-    balance: (Decimal, Decimal),
+    balance: CreditMove,
 ) -> Result<dynabill_app::model::Invoice, StoreError> {
     let invoice = find_invoice(store, tenant, id).await;
     store
@@ -147,7 +148,10 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
         t,
         InvoiceId(b1),
         false,
-        (Decimal::ZERO, Decimal::ZERO),
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
     )
     .await
     .unwrap();
@@ -527,7 +531,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version - 1,
             None,
             true,
-            (dec!(10), dec!(30)),
+            CreditMove {
+                before: dec!(10),
+                after: dec!(30),
+            },
             minutes(3),
         )
         .await;
@@ -539,7 +546,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version,
             None,
             true,
-            (dec!(5), dec!(25)),
+            CreditMove {
+                before: dec!(5),
+                after: dec!(25),
+            },
             minutes(3),
         )
         .await;
@@ -561,7 +571,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version,
             Some("wrong price – 'Ω'"),
             true,
-            (dec!(10.00), dec!(30.00)),
+            CreditMove {
+                before: dec!(10.00),
+                after: dec!(30.00),
+            },
             minutes(4),
         )
         .await
@@ -607,7 +620,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             cancelled.version,
             None,
             true,
-            (dec!(30), dec!(50)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(50),
+            },
             minutes(5),
         )
         .await;
@@ -645,7 +661,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             second.version,
             None,
             false,
-            (dec!(30), dec!(30)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(30),
+            },
             minutes(7),
         )
         .await
@@ -699,7 +718,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             paid.version,
             None,
             true,
-            (dec!(30), dec!(30)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(30),
+            },
             minutes(11),
         )
         .await;
@@ -785,9 +807,18 @@ pub async fn an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_wh
     )
     .await;
     assert_eq!(flags(a.account.id).await, (true, true));
-    cancel(&*store, t, owed[0], false, (Decimal::ZERO, Decimal::ZERO))
-        .await
-        .unwrap();
+    cancel(
+        &*store,
+        t,
+        owed[0],
+        false,
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         flags(a.account.id).await,
         (true, false),
@@ -808,9 +839,18 @@ pub async fn an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_wh
     )
     .await;
     assert_eq!(flags(b.account.id).await, (true, true));
-    cancel(&*store, t, only[0], true, (Decimal::ZERO, Decimal::ZERO))
-        .await
-        .unwrap();
+    cancel(
+        &*store,
+        t,
+        only[0],
+        true,
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         flags(b.account.id).await,
         (false, false),
@@ -899,7 +939,10 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
             invoice.version,
             None,
             true,
-            (Decimal::ZERO, Decimal::ZERO),
+            CreditMove {
+                before: Decimal::ZERO,
+                after: Decimal::ZERO,
+            },
             minutes(2),
         )
         .await;

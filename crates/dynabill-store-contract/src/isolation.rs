@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey};
+use dynabill_app::model::{
+    AccountFilter, ItemChangeKind, ItemFilter, OneTimeMark, PlanFilter, RecordKey,
+};
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use dynabill_core::domain::{OneTimeItemId, PlanId, RecurringItemId};
 use jiff::civil::date;
@@ -342,8 +344,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_items(store: Arc<dyn
             their_one_time.id,
             their_one_time.version,
             &one_time("stolen", today),
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(1),
         )
         .await;

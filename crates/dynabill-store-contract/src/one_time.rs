@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{ItemFilter, OneTimeItemFields, PageRequest, RecordKey};
+use dynabill_app::model::{ItemFilter, OneTimeItemFields, OneTimeMark, PageRequest, RecordKey};
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::{OneTimeItemId, OneTimeStatus, PlanId};
 use jiff::civil::date;
@@ -130,8 +130,7 @@ pub async fn a_one_time_item_ext_id_stays_taken_even_after_the_item_is_deleted(
             second.id,
             second.version,
             &one_time("once-1", charge),
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(2),
         )
         .await;
@@ -147,8 +146,7 @@ pub async fn a_one_time_item_ext_id_stays_taken_even_after_the_item_is_deleted(
             first.id,
             first.version,
             &first.fields,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(3),
         )
         .await
@@ -223,8 +221,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             before.id,
             before.version,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(1),
         )
         .await
@@ -247,8 +244,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             before.id,
             before.version,
             &changed,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(2),
         )
         .await;
@@ -262,8 +258,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             OneTimeItemId(before.id.0 + 1000),
             1,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(2),
         )
         .await;
@@ -283,8 +278,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             after.id,
             after.version,
             &changed,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(3),
         )
         .await
@@ -299,8 +293,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             cancelled.id,
             cancelled.version,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(4),
         )
         .await
@@ -311,7 +304,14 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
         "a write without the cancel mark does not undo a cancellation"
     );
     let deleted = store
-        .update_one_time_item(t, kept.id, kept.version, &changed, true, true, minutes(5))
+        .update_one_time_item(
+            t,
+            kept.id,
+            kept.version,
+            &changed,
+            OneTimeMark::CancelledAndDeleted,
+            minutes(5),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -343,8 +343,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             other.id,
             other.version,
             &other.fields,
-            false,
-            true,
+            OneTimeMark::Deleted,
             minutes(6),
         )
         .await
@@ -369,7 +368,14 @@ pub async fn listing_one_time_items_filters_by_id_ext_id_plan_and_deletion(store
         .0;
     let o3 = insert_one_time(&*store, t, &one, one_time("o-3", start)).await;
     store
-        .update_one_time_item(t, o3.id, o3.version, &o3.fields, true, true, minutes(1))
+        .update_one_time_item(
+            t,
+            o3.id,
+            o3.version,
+            &o3.fields,
+            OneTimeMark::CancelledAndDeleted,
+            minutes(1),
+        )
         .await
         .unwrap();
     let o3 = o3.id.0;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, PostInvoice,
-    TaxRateRecord,
+    AccountBill, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate,
+    PostInvoice, TaxRateRecord,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::LineType;
@@ -57,7 +57,10 @@ pub(crate) fn untaxed(invoice: &Invoice, status: InvoiceStatus, balance: Decimal
         credit_applied: dec!(0.00),
         credit_added: dec!(0.00),
         amount_due: invoice.subtotal,
-        balance: (balance, balance),
+        balance: CreditMove {
+            before: balance,
+            after: balance,
+        },
     }
 }
 
@@ -348,7 +351,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
         credit_applied: dec!(30.00),
         credit_added: dec!(0.00),
         amount_due: dec!(85.34),
-        balance: (dec!(30.00), dec!(0.00)),
+        balance: CreditMove {
+            before: dec!(30.00),
+            after: dec!(0.00),
+        },
     };
     assert_eq!(draft.subtotal, dec!(106.95));
 
@@ -389,7 +395,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
     let missing = post(&*store, t, &unknown, &posting, 3).await;
     assert!(matches!(missing, Err(StoreError::Stale)), "got {missing:?}");
     let moved = PostInvoice {
-        balance: (dec!(25.00), dec!(0.00)),
+        balance: CreditMove {
+            before: dec!(25.00),
+            after: dec!(0.00),
+        },
         ..posting.clone()
     };
     let moved = post(&*store, t, &draft, &moved, 3).await;
@@ -460,7 +469,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
 
     // A posted invoice is not posted again, and the refusal takes no number.
     let again = PostInvoice {
-        balance: (dec!(0), dec!(0)),
+        balance: CreditMove {
+            before: dec!(0),
+            after: dec!(0),
+        },
         ..posting.clone()
     };
     let twice = post(&*store, t, &posted, &again, 5).await;
