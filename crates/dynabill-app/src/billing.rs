@@ -16,15 +16,16 @@ use dynabill_core::tax::TaxRule;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::AppError;
 use crate::model::{
     AccountBill, BillingAccount, InvoiceLineRecord, ItemChange, ItemChangeKind, NewInvoice,
     OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
 };
+use crate::races::{WRITE_RACE_RETRIES, backoff};
 use crate::recurring::Renewal;
 use crate::store::StoreError;
 use crate::taxes::{built_in_taxes, effective_mode};
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
 pub const ACCOUNT_BATCH: u32 = 1000;
@@ -526,7 +527,7 @@ impl App {
     ) -> Result<(), AppError> {
         let mut snapshot = first;
         for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+            backoff(attempt).await;
             if attempt > 0 {
                 let Some(fresh) = self
                     .store()

@@ -4,12 +4,13 @@
 use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxMode};
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     CreditMove, Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant,
 };
+use crate::races::{Attempt, settle, until_done};
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 fn not_allowed(message: String) -> AppError {
     AppError::NotAllowed(message)
@@ -122,12 +123,12 @@ impl App {
         id: InvoiceId,
         update: InvoiceUpdate,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let update = &update;
+        until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
             let update = checked_update(&invoice, &update, self.today(tenant))?;
             if update == InvoiceUpdate::default() {
-                return Ok(invoice);
+                return Ok(Attempt::Done(invoice));
             }
             if let Some(due) = update.due_date
                 && due < invoice.invoice_date
@@ -156,33 +157,27 @@ impl App {
                         .await
                     {
                         Ok(edited) => edited,
-                        Err(StoreError::Stale) => continue,
+                        Err(StoreError::Stale) => return Ok(Attempt::Lost),
                         Err(e) => return Err(e.into()),
                     }
                 };
-                return self.post_draft(tenant, &edited).await;
+                return self.post_draft(tenant, &edited).await.map(Attempt::Done);
             }
             let prefix = &tenant.settings.invoice_prefix;
-            match self
-                .store()
-                .update_invoice(
-                    tenant.id,
-                    invoice.id,
-                    invoice.version,
-                    &update,
-                    prefix,
-                    self.clock().now(),
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .update_invoice(
+                        tenant.id,
+                        invoice.id,
+                        invoice.version,
+                        &update,
+                        prefix,
+                        self.clock().now(),
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 
     /// Cancel (14/119): voids a Draft, Pending Tax or Posted invoice; its credit
@@ -194,8 +189,8 @@ impl App {
         reason: Option<String>,
         rebill: bool,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let reason = &reason;
+        until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
             if !invoice.status.is_cancellable() {
                 return Err(not_allowed(format!(
@@ -231,26 +226,20 @@ impl App {
                 )));
             }
             let now = self.clock().now();
-            match self
-                .store()
-                .cancel_invoice(
-                    tenant.id,
-                    invoice.id,
-                    invoice.version,
-                    reason.as_deref(),
-                    rebill,
-                    CreditMove { before, after },
-                    now,
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .cancel_invoice(
+                        tenant.id,
+                        invoice.id,
+                        invoice.version,
+                        reason.as_deref(),
+                        rebill,
+                        CreditMove { before, after },
+                        now,
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 }

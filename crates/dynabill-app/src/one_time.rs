@@ -3,14 +3,14 @@
 
 use dynabill_core::domain::{OneTimeItemId, OneTimeStatus};
 
+use crate::App;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, OneTimeMark, Page, PageRequest,
     Plan, RecordKey, Tenant,
 };
-use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+use crate::races::{Attempt, settle, settle_upsert, until_done};
 
 fn new_one_time(
     patch: OneTimeItemPatch,
@@ -77,8 +77,8 @@ impl App {
         id: Option<OneTimeItemId>,
         patch: OneTimeItemPatch,
     ) -> Result<OneTimeItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let patch = &patch;
+        until_done("item", move || async move {
             // Read inside the loop: a plan deleted meanwhile makes the insert stale,
             // and the next attempt must see why.
             let plan: Option<Plan> = match &patch.plan {
@@ -114,7 +114,7 @@ impl App {
                     }
                     let fields = apply(patch.clone(), &current.fields);
                     if fields == current.fields {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     }
                     require_pending(&current, "changed")?;
                     self.store()
@@ -129,25 +129,15 @@ impl App {
                         .await
                 }
             };
-            match result {
-                Ok(item) => return Ok(item),
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another one-time item already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another one-time item already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     async fn one_time_for_upsert(
@@ -220,30 +210,23 @@ impl App {
         tenant: &Tenant,
         key: &RecordKey<OneTimeItemId>,
     ) -> Result<OneTimeItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("item", move || async move {
             let item = self.get_one_time_item(tenant, key, true).await?;
             require_pending(&item, "deleted")?;
             let now = self.clock().now();
-            match self
-                .store()
-                .update_one_time_item(
-                    tenant.id,
-                    item.id,
-                    item.version,
-                    &item.fields,
-                    OneTimeMark::CancelledAndDeleted,
-                    now,
-                )
-                .await
-            {
-                Ok(item) => return Ok(item),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .update_one_time_item(
+                        tenant.id,
+                        item.id,
+                        item.version,
+                        &item.fields,
+                        OneTimeMark::CancelledAndDeleted,
+                        now,
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 }

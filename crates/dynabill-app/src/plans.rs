@@ -3,13 +3,13 @@
 use dynabill_core::domain::{AccountId, PlanId};
 use jiff::civil::Date;
 
+use crate::App;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     Account, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey, Tenant,
 };
-use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+use crate::races::{Attempt, settle, settle_upsert, until_done};
 
 /// The renewal term of a plan that names none (SPEC §4.2).
 const DEFAULT_RENEWAL_TERM_MONTHS: u32 = 12;
@@ -78,8 +78,8 @@ impl App {
         id: Option<PlanId>,
         patch: PlanPatch,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let patch = &patch;
+        until_done("plan", move || async move {
             // Read inside the loop: an account deleted meanwhile makes the insert
             // stale, and the next attempt must see why.
             let account = match &patch.account {
@@ -123,32 +123,22 @@ impl App {
                     let fields = patch.clone().apply_to(&current.fields);
                     check_plan(&fields)?;
                     if fields == current.fields {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     }
                     self.store()
                         .update_plan(tenant.id, current.id, current.version, &fields, now)
                         .await
                 }
             };
-            match result {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another plan already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another plan already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     /// The live account a plan hangs from; a deleted account cannot take new plans.
@@ -236,8 +226,7 @@ impl App {
         key: &RecordKey<PlanId>,
         cancel_date: Option<Date>,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, false).await?;
             if let Some(date) = plan.cancel_date {
                 return Err(AppError::NotAllowed(format!(
@@ -252,19 +241,13 @@ impl App {
                     plan.fields.start_date
                 )));
             }
-            match self
-                .store()
-                .cancel_plan(tenant.id, plan.id, plan.version, date, self.clock().now())
-                .await
-            {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .cancel_plan(tenant.id, plan.id, plan.version, date, self.clock().now())
+                    .await,
+            )
+        })
+        .await
     }
 
     /// Delete (11/71): cancels the plan from today if it is active, then hides it.
@@ -273,8 +256,7 @@ impl App {
         tenant: &Tenant,
         key: &RecordKey<PlanId>,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, true).await?;
             if plan.deleted_at.is_some() {
                 return Err(AppError::NotAllowed(format!(
@@ -283,18 +265,12 @@ impl App {
                 )));
             }
             let today = self.today(tenant).max(plan.fields.start_date);
-            match self
-                .store()
-                .delete_plan(tenant.id, plan.id, plan.version, today, self.clock().now())
-                .await
-            {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .delete_plan(tenant.id, plan.id, plan.version, today, self.clock().now())
+                    .await,
+            )
+        })
+        .await
     }
 }

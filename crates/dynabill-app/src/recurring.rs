@@ -7,14 +7,15 @@ use dynabill_core::items::{end_of_current_period, renewed_end};
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     Cancellation, ItemChange, ItemChangeKind, ItemFilter, ItemWrite, Page, PageRequest, Plan,
     RecordKey, RecurringItem, RecurringItemFields, RecurringItemPatch, Tenant,
 };
+use crate::races::{Attempt, settle_upsert, until_done};
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// How `CancelAt` places a cancellation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,8 +103,8 @@ impl App {
         id: Option<RecurringItemId>,
         patch: RecurringItemPatch,
     ) -> Result<RecurringItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let patch = &patch;
+        until_done("item", move || async move {
             // Read inside the loop: a plan cancelled or deleted meanwhile makes the
             // insert stale, and the next attempt must see why.
             let plan = match &patch.plan {
@@ -134,7 +135,7 @@ impl App {
                 Some(current) => {
                     let Some(write) = updated_item(&current, patch.clone(), plan.as_ref(), now)?
                     else {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     };
                     match self
                         .store()
@@ -144,31 +145,22 @@ impl App {
                         Ok(()) => {
                             return self
                                 .get_recurring_item(tenant, &RecordKey::Id(current.id), true)
-                                .await;
+                                .await
+                                .map(Attempt::Done);
                         }
                         Err(e) => Err(e),
                     }
                 }
             };
-            match result {
-                Ok(item) => return Ok(item),
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another recurring item already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another recurring item already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     /// The live plan an item hangs from.
@@ -310,8 +302,8 @@ impl App {
         key: &RecordKey<RecurringItemId>,
         edit: impl Fn(&RecurringItem, Date, jiff::Timestamp) -> Result<ItemWrite, AppError>,
     ) -> Result<RecurringItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let edit = &edit;
+        until_done("item", move || async move {
             let item = self.get_recurring_item(tenant, key, true).await?;
             let now = self.clock().now();
             let write = edit(&item, self.today(tenant), now)?;
@@ -323,15 +315,14 @@ impl App {
                 Ok(()) => {
                     return self
                         .get_recurring_item(tenant, &RecordKey::Id(item.id), true)
-                        .await;
+                        .await
+                        .map(Attempt::Done);
                 }
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Stale) => return Ok(Attempt::Lost),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+        })
+        .await
     }
 
     /// Upsell (13/110).
@@ -496,8 +487,7 @@ impl App {
         key: &RecordKey<PlanId>,
         renewal: Renewal,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, false).await?;
             if let Some(date) = plan.cancel_date {
                 return Err(not_allowed(format!(
@@ -539,7 +529,7 @@ impl App {
                     (Some(end), _) => end,
                     (None, Some(end)) if end == old_end => new_end,
                     (None, Some(end)) => renewed_end(end, months)?,
-                    (None, None) => continue,
+                    (None, None) => return Ok(Attempt::Lost),
                 };
                 if item.fields.end_date.is_some_and(|end| item_end > end) {
                     writes.push(renewal_write(item, item_end, None, now)?);
@@ -556,15 +546,16 @@ impl App {
                 .await
             {
                 Ok(()) => {
-                    return self.get_plan(tenant, &RecordKey::Id(plan.id), false).await;
+                    return self
+                        .get_plan(tenant, &RecordKey::Id(plan.id), false)
+                        .await
+                        .map(Attempt::Done);
                 }
-                Err(StoreError::Stale) => continue,
+                Err(StoreError::Stale) => return Ok(Attempt::Lost),
                 Err(e) => return Err(e.into()),
             }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+        })
+        .await
     }
 
     /// Every item matching `filter`, page by page.

@@ -11,14 +11,14 @@ use dynabill_core::tax::{TaxRule, TaxableLine, applicable_rules, tax_amount};
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::{AppError, Field};
 use crate::model::{
     Account, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, Page,
     PageRequest, PostInvoice, RecordKey, TaxRateRecord, Tenant,
 };
-use crate::store::StoreError;
+use crate::races::{settle, until_done};
 use crate::tax_engine::{TaxAddress, TaxDocument, TaxDocumentLine};
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Tax amounts from an external tax service keep at most this many decimals (SPEC §5).
 pub const EXTERNAL_TAX_SCALE: u32 = 5;
@@ -158,8 +158,8 @@ impl App {
         status: InvoiceStatus,
         taxes_of: impl Fn(&Invoice, &Account) -> Result<Vec<LineTaxUpdate>, AppError>,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let taxes_of = &taxes_of;
+        until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
             let account = self
                 .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
@@ -207,26 +207,20 @@ impl App {
                 },
             };
             let prefix = &tenant.settings.invoice_prefix;
-            match self
-                .store()
-                .post_invoice(
-                    tenant.id,
-                    id,
-                    invoice.version,
-                    &post,
-                    prefix,
-                    self.clock().now(),
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .post_invoice(
+                        tenant.id,
+                        id,
+                        invoice.version,
+                        &post,
+                        prefix,
+                        self.clock().now(),
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 
     /// A Draft leaves Draft (10/119 with `InvoiceStatus` 3): posted with its
