@@ -270,7 +270,10 @@ pub fn compute_bill(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an invoice is made of all of these"
+)]
 fn new_invoice(
     tenant: &Tenant,
     snapshot: &BillingAccount,

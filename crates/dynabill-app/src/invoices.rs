@@ -126,7 +126,7 @@ impl App {
         let update = &update;
         until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
-            let update = checked_update(&invoice, &update, self.today(tenant))?;
+            let update = checked_update(&invoice, update, self.today(tenant))?;
             if update == InvoiceUpdate::default() {
                 return Ok(Attempt::Done(invoice));
             }

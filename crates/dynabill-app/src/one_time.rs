@@ -85,7 +85,7 @@ impl App {
                 Some(key) => Some(self.parent_plan(tenant, key).await?),
                 None => None,
             };
-            let existing = self.one_time_for_upsert(tenant, id, &patch).await?;
+            let existing = self.one_time_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {

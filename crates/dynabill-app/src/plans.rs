@@ -86,7 +86,7 @@ impl App {
                 Some(key) => Some(self.parent_account(tenant, key).await?),
                 None => None,
             };
-            let existing = self.plan_for_upsert(tenant, id, &patch).await?;
+            let existing = self.plan_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {

@@ -78,14 +78,14 @@ fn billing_accounts(
     items: Vec<RecurringItem>,
     ledger: Vec<LedgerEntry>,
     one_time: Vec<OneTimeItem>,
-) -> Result<Vec<dynabill_app::model::BillingAccount>, StoreError> {
+) -> Result<Vec<BillingAccount>, StoreError> {
     use std::collections::HashMap;
     let mut out = Vec::with_capacity(account_rows.len());
     let mut index = HashMap::with_capacity(account_rows.len());
     for row in account_rows {
         let account = Account::try_from(row)?;
         index.insert(account.id, out.len());
-        out.push(dynabill_app::model::BillingAccount {
+        out.push(BillingAccount {
             account,
             plans: Vec::new(),
             items: Vec::new(),
@@ -136,16 +136,13 @@ pub struct BillRows<'a> {
 
 impl<'a> BillRows<'a> {
     /// How many invoices `bills` hold.
-    pub fn invoice_count(bills: &[dynabill_app::model::AccountBill]) -> usize {
+    pub fn invoice_count(bills: &[AccountBill]) -> usize {
         bills.iter().map(|b| b.invoices.len()).sum()
     }
 
     /// The rows of `bills`, the invoices numbered from `ids` in bill order (it must
     /// yield [`Self::invoice_count`] IDs).
-    pub fn new(
-        bills: &'a [dynabill_app::model::AccountBill],
-        ids: impl IntoIterator<Item = i64>,
-    ) -> Self {
+    pub fn new(bills: &'a [AccountBill], ids: impl IntoIterator<Item = i64>) -> Self {
         let mut ids = ids.into_iter();
         let ids: Vec<Vec<i64>> = bills
             .iter()

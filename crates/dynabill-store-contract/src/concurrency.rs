@@ -250,7 +250,7 @@ pub async fn a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refu
             ..PlanFilter::default()
         };
         let plans = store
-            .list_plans(t, &on_account, today, crate::fixtures::EVERYTHING)
+            .list_plans(t, &on_account, today, EVERYTHING)
             .await
             .unwrap();
         let inserted = results[1..].iter().filter(|r| r.is_ok()).count();

@@ -34,14 +34,12 @@ impl App {
                 .write_recurring_items(tenant.id, None, &[write], now)
                 .await
             {
-                Ok(()) => {
-                    return self
-                        .get_recurring_item(tenant, &RecordKey::Id(item.id), true)
-                        .await
-                        .map(Attempt::Done);
-                }
-                Err(StoreError::Stale) => return Ok(Attempt::Lost),
-                Err(e) => return Err(e.into()),
+                Ok(()) => self
+                    .get_recurring_item(tenant, &RecordKey::Id(item.id), true)
+                    .await
+                    .map(Attempt::Done),
+                Err(StoreError::Stale) => Ok(Attempt::Lost),
+                Err(e) => Err(e.into()),
             }
         })
         .await

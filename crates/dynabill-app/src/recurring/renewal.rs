@@ -104,14 +104,12 @@ impl App {
                 )
                 .await
             {
-                Ok(()) => {
-                    return self
-                        .get_plan(tenant, &RecordKey::Id(plan.id), false)
-                        .await
-                        .map(Attempt::Done);
-                }
-                Err(StoreError::Stale) => return Ok(Attempt::Lost),
-                Err(e) => return Err(e.into()),
+                Ok(()) => self
+                    .get_plan(tenant, &RecordKey::Id(plan.id), false)
+                    .await
+                    .map(Attempt::Done),
+                Err(StoreError::Stale) => Ok(Attempt::Lost),
+                Err(e) => Err(e.into()),
             }
         })
         .await

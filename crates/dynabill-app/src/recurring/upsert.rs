@@ -29,7 +29,7 @@ impl App {
                 Some(key) => Some(self.parent_plan(tenant, key).await?),
                 None => None,
             };
-            let existing = self.item_for_upsert(tenant, id, &patch).await?;
+            let existing = self.item_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{Amount, stamp};
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct AccountOut<'a> {
     ID: String,
     ExtID: &'a str,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{Amount, Exact, Num, day, stamp};
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct TaxOut<'a> {
     Description: &'a str,
     Amount: Exact,
@@ -27,7 +27,7 @@ impl<'a> From<&'a dynabill_app::model::LineTax> for TaxOut<'a> {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct InvoiceLineOut<'a> {
     InvoiceLineID: String,
     LineType: i64,
@@ -80,7 +80,7 @@ impl<'a> InvoiceLineOut<'a> {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct InvoiceOut<'a> {
     ID: String,
     BillingInvoiceID: String,
@@ -150,7 +150,7 @@ impl<'a> InvoiceOut<'a> {
 
 /// One row of 1007/119, with DealHub's names for the two keys.
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct PendingTaxLineOut<'a> {
     BillingInvoiceID2: String,
     InvoiceLineID2: String,

@@ -20,7 +20,7 @@ fn name_of(kind: ItemChangeKind) -> &'static str {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct HistoryOut {
     Change: &'static str,
     ChangeType: i64,
@@ -54,7 +54,7 @@ impl From<&ItemChange> for HistoryOut {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct RecurringItemOut<'a> {
     ID: String,
     ExtID: &'a str,
@@ -128,7 +128,7 @@ impl<'a> RecurringItemOut<'a> {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct OneTimeItemOut<'a> {
     ID: String,
     ExtID: &'a str,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::{day, stamp};
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 pub struct PlanOut<'a> {
     ID: String,
     ExtID: &'a str,
