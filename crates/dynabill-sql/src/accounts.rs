@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use crate::backend::{Backend, conflicted, failed, refused};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, select_list};
+use crate::query::{Query, row_columns, select_list};
 use crate::rows::RowOf;
 use crate::store::SqlStore;
 use crate::values::{Value, coded, from_micros, parse_decimal, small, stored};
@@ -154,35 +154,19 @@ impl TryFrom<AccountRow> for Account {
 }
 
 /// The columns an [`AccountRow`] reads.
-pub const ACCOUNT_COLUMNS: [&str; 27] = [
-    "id",
-    "ext_id",
-    "name",
-    "account_type",
-    "status",
-    "email",
-    "ext_id2",
-    "invoice_name",
-    "phone",
-    "address",
-    "city",
-    "state",
-    "zip",
-    "country",
-    "account_manager",
-    "contact_person",
-    "due_date_method",
-    "due_date_days",
-    "invoice_grouping",
-    "currency",
-    "tax_exempt",
-    "tax_exemption_number",
-    "credit_balance",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "version",
-];
+pub(crate) fn account_columns() -> Vec<&'static str> {
+    row_columns(
+        &["id"],
+        &ACCOUNT_WRITABLE,
+        &[
+            "credit_balance",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "version",
+        ],
+    )
+}
 
 fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &AccountFilter) {
     q.push(" WHERE tenant_id = ").bind(tenant);
@@ -210,7 +194,7 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &AccountF
 pub(crate) fn select_accounts<B: Backend>() -> Query<B> {
     Query::new(format!(
         "SELECT {} FROM accounts",
-        select_list::<B>(&ACCOUNT_COLUMNS)
+        select_list::<B>(&account_columns())
     ))
 }
 
@@ -236,7 +220,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .bind(now)
             .values(&ACCOUNT_WRITABLE, account_values(fields))
             .push(") RETURNING ")
-            .push(select_list::<B>(&ACCOUNT_COLUMNS));
+            .push(select_list::<B>(&account_columns()));
         let rows = self.backend().create(q).await.map_err(refused::<B>)?;
         let row: AccountRow = rows
             .first()
@@ -264,7 +248,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .push(" AND version = ")
             .bind(version)
             .push(" RETURNING ")
-            .push(select_list::<B>(&ACCOUNT_COLUMNS));
+            .push(select_list::<B>(&account_columns()));
         let rows: Vec<AccountRow> = q
             .fetch_all(&mut *self.write_conn().await?)
             .await
@@ -296,7 +280,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         filter: &AccountFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Account>> {
-        let columns = select_list::<B>(&ACCOUNT_COLUMNS);
+        let columns = select_list::<B>(&account_columns());
         let listing = Listing {
             columns: &columns,
             from: "FROM accounts",
@@ -331,7 +315,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .push(" AND version = ")
             .bind(version)
             .push(" RETURNING ")
-            .push(select_list::<B>(&ACCOUNT_COLUMNS));
+            .push(select_list::<B>(&account_columns()));
         let row: AccountRow = q
             .fetch_optional(&mut tx)
             .await

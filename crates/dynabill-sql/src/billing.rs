@@ -20,7 +20,7 @@ use dynabill_core::billing::{EntryKey, LedgerEntry};
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, RecurringItemId, TenantId};
 use jiff::Timestamp;
 
-use crate::accounts::{ACCOUNT_COLUMNS, AccountRow};
+use crate::accounts::{AccountRow, account_columns};
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::invoices::{
     INVOICE_WRITABLE, LINE_WRITABLE, invoice_values, line_values, move_credit, take_numbers,
@@ -349,7 +349,7 @@ impl<B: Backend> BillingStore for SqlStore<B> {
 
         let mut q = Query::<B>::new(format!(
             "SELECT {} FROM accounts WHERE tenant_id = ",
-            select_list::<B>(&ACCOUNT_COLUMNS)
+            select_list::<B>(&account_columns())
         ));
         q.bind(tenant)
             .and_batch("id", &ids)

@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::billing::refresh_charged_through;
 use crate::paging::{Listing, finish};
-use crate::query::{Query, select_list};
+use crate::query::{Query, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{
     Value, amount, coded, date_text, from_micros, micros, parse_date, parse_decimal,
@@ -296,64 +296,37 @@ pub fn attach_lines(
 }
 
 /// The columns of `invoices` an [`InvoiceRow`] reads (besides its account's `ExtID`).
-pub(crate) const INVOICE_COLUMNS: [&str; 25] = [
-    "id",
-    "account_id",
-    "plan_id",
-    "invoice_number",
-    "status",
-    "invoice_date",
-    "due_date",
-    "currency",
-    "subtotal",
-    "tax_total",
-    "total",
-    "credit_applied",
-    "credit_added",
-    "amount_due",
-    "po_number",
-    "memo",
-    "paid_date",
-    "payment_reference",
-    "cancel_reason",
-    "tax_error",
-    "tax_attempts",
-    "next_tax_attempt",
-    "created_at",
-    "updated_at",
-    "version",
-];
+pub(crate) fn invoice_row_columns() -> Vec<&'static str> {
+    row_columns(
+        &["id", "account_id", "invoice_number"],
+        &INVOICE_WRITABLE,
+        &[
+            "memo",
+            "paid_date",
+            "payment_reference",
+            "cancel_reason",
+            "tax_error",
+            "tax_attempts",
+            "next_tax_attempt",
+            "version",
+        ],
+    )
+}
 
 /// The columns an [`InvoiceLineRow`] reads.
-pub(crate) const LINE_COLUMNS: [&str; 20] = [
-    "id",
-    "invoice_id",
-    "line_type",
-    "recurring_item_id",
-    "one_time_item_id",
-    "item_ext_id",
-    "product_code",
-    "description",
-    "quantity",
-    "unit_price",
-    "discount_percent",
-    "fraction",
-    "amount",
-    "service_start",
-    "service_end",
-    "period_start",
-    "period_end",
-    "tax_code",
-    "tax_amount",
-    "taxes",
-];
+pub(crate) fn line_columns() -> Vec<&'static str> {
+    row_columns(&["id", "invoice_id"], &LINE_WRITABLE, &[])
+}
 
 /// Invoices `i` joined with their accounts `a` (of the same tenant).
 const INVOICES_JOINED: &str =
     "FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
 
 fn invoice_columns<B: Backend>() -> String {
-    let mut columns: Vec<String> = INVOICE_COLUMNS.iter().map(|c| format!("i.{c}")).collect();
+    let mut columns: Vec<String> = invoice_row_columns()
+        .iter()
+        .map(|c| format!("i.{c}"))
+        .collect();
     columns.push("a.ext_id AS account_ext_id".to_owned());
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     select_list::<B>(&columns)
@@ -425,7 +398,7 @@ async fn lines_of<B: Backend>(
     }
     let mut q = Query::<B>::new(format!(
         "SELECT {} FROM invoice_lines WHERE tenant_id = ",
-        select_list::<B>(&LINE_COLUMNS)
+        select_list::<B>(&line_columns())
     ));
     q.bind(tenant)
         .and_in("invoice_id", invoices)

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::paging::{Listing, finish};
 use crate::plans::{PLAN_WRITABLE, plan_values};
-use crate::query::{Query, select_list};
+use crate::query::{Query, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{
     Value, coded, date_text, from_micros, micros, parse_date, parse_decimal, parse_opt_date, small,
@@ -345,43 +345,24 @@ const CANCELLATION_COLUMNS: [&str; 8] = [
 ];
 
 /// The columns of `recurring_items` a [`RecurringItemRow`] reads (besides its plan's).
-pub(crate) const ITEM_COLUMNS: [&str; 19] = [
-    "id",
-    "plan_id",
-    "ext_id",
-    "product_code",
-    "name",
-    "description",
-    "tax_code",
-    "billing_period",
-    "period_count",
-    "timing",
-    "start_date",
-    "end_date",
-    "cancel_date",
-    "cancel_credit",
-    "charged_through",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "version",
-];
+pub(crate) fn item_row_columns() -> Vec<&'static str> {
+    row_columns(
+        &["id", "plan_id"],
+        &RECURRING_ITEM_WRITABLE,
+        &[
+            "charged_through",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "version",
+        ],
+    )
+}
 
 /// The columns an [`ItemChangeRow`] reads.
-pub(crate) const CHANGE_COLUMNS: [&str; 12] = [
-    "id",
-    "item_id",
-    "kind",
-    "effective_date",
-    "quantity",
-    "unit_price",
-    "discount_percent",
-    "start_date",
-    "end_date",
-    "prorate",
-    "credit",
-    "recorded_at",
-];
+pub(crate) fn change_columns() -> Vec<&'static str> {
+    row_columns(&["id", "item_id"], &ITEM_CHANGE_WRITABLE, &[])
+}
 
 /// Items `r` joined with their plans `p` (of the same tenant, which the schema
 /// enforces).
@@ -390,7 +371,10 @@ pub const ITEMS_JOINED: &str =
 
 /// The select list of a [`RecurringItemRow`], from items `r` and their plans `p`.
 pub fn item_columns<B: Backend>() -> String {
-    let mut columns: Vec<String> = ITEM_COLUMNS.iter().map(|c| format!("r.{c}")).collect();
+    let mut columns: Vec<String> = item_row_columns()
+        .iter()
+        .map(|c| format!("r.{c}"))
+        .collect();
     columns.extend(
         [
             "p.ext_id AS plan_ext_id",
@@ -416,7 +400,7 @@ pub(crate) async fn with_history<B: Backend>(
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     let mut q = Query::<B>::new(format!(
         "SELECT {} FROM recurring_item_changes WHERE tenant_id = ",
-        select_list::<B>(&CHANGE_COLUMNS)
+        select_list::<B>(&change_columns())
     ));
     q.bind(tenant)
         .and_batch("item_id", &ids)

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::backend::{Backend, conflicted, failed};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, select_list};
+use crate::query::{Query, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_decimal};
 
@@ -92,24 +92,20 @@ impl TryFrom<OneTimeItemRow> for OneTimeItem {
     }
 }
 /// The columns of `one_time_items` a [`OneTimeItemRow`] reads (besides its plan's).
-pub(crate) const ONE_TIME_COLUMNS: [&str; 16] = [
-    "id",
-    "plan_id",
-    "ext_id",
-    "product_code",
-    "name",
-    "description",
-    "quantity",
-    "unit_price",
-    "charge_date",
-    "tax_code",
-    "cancelled_at",
-    "invoiced",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "version",
-];
+pub(crate) fn one_time_row_columns() -> Vec<&'static str> {
+    row_columns(
+        &["id", "plan_id"],
+        &ONE_TIME_WRITABLE,
+        &[
+            "cancelled_at",
+            "invoiced",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "version",
+        ],
+    )
+}
 
 /// One-time items `o` joined with their plans `p` (of the same tenant, which the
 /// schema enforces).
@@ -118,7 +114,10 @@ pub const ONE_TIME_JOINED: &str =
 
 /// The select list of a [`OneTimeItemRow`], from [`ONE_TIME_JOINED`].
 pub fn one_time_columns<B: Backend>() -> String {
-    let mut columns: Vec<String> = ONE_TIME_COLUMNS.iter().map(|c| format!("o.{c}")).collect();
+    let mut columns: Vec<String> = one_time_row_columns()
+        .iter()
+        .map(|c| format!("o.{c}"))
+        .collect();
     columns.push("p.ext_id AS plan_ext_id".to_owned());
     columns.push("p.account_id".to_owned());
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
@@ -128,7 +127,7 @@ pub fn one_time_columns<B: Backend>() -> String {
 /// The `RETURNING` list of a write to `one_time_items` that reads back a
 /// [`OneTimeItemRow`].
 fn returning_one_time<B: Backend>() -> String {
-    let mut columns: Vec<&str> = ONE_TIME_COLUMNS.to_vec();
+    let mut columns: Vec<&str> = one_time_row_columns();
     columns.push(
         "(SELECT p.ext_id FROM plans p WHERE p.tenant_id = one_time_items.tenant_id \
          AND p.id = one_time_items.plan_id) AS plan_ext_id",

@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use crate::backend::{Backend, conflicted, failed};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, select_list};
+use crate::query::{Query, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_opt_date, small, stored};
 
@@ -99,25 +99,19 @@ impl TryFrom<PlanRow> for Plan {
 }
 
 /// The columns of `plans` a [`PlanRow`] reads (besides its account's `ExtID`).
-pub(crate) const PLAN_COLUMNS: [&str; 17] = [
-    "id",
-    "account_id",
-    "ext_id",
-    "name",
-    "start_date",
-    "end_date",
-    "auto_renew",
-    "renewal_term_months",
-    "billing_day",
-    "currency",
-    "po_number",
-    "notes",
-    "cancel_date",
-    "created_at",
-    "updated_at",
-    "deleted_at",
-    "version",
-];
+pub(crate) fn plan_row_columns() -> Vec<&'static str> {
+    row_columns(
+        &["id", "account_id"],
+        &PLAN_WRITABLE,
+        &[
+            "cancel_date",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+            "version",
+        ],
+    )
+}
 
 /// Plans `p` joined with their accounts `a` (of the same tenant, which the schema
 /// enforces).
@@ -126,7 +120,10 @@ pub const PLANS_JOINED: &str =
 
 /// The select list of a [`PlanRow`], from [`PLANS_JOINED`].
 pub fn plan_columns<B: Backend>() -> String {
-    let mut columns: Vec<String> = PLAN_COLUMNS.iter().map(|c| format!("p.{c}")).collect();
+    let mut columns: Vec<String> = plan_row_columns()
+        .iter()
+        .map(|c| format!("p.{c}"))
+        .collect();
     columns.push("a.ext_id AS account_ext_id".to_owned());
     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
     select_list::<B>(&columns)
@@ -134,7 +131,7 @@ pub fn plan_columns<B: Backend>() -> String {
 
 /// The `RETURNING` list of a write to `plans` that reads back a [`PlanRow`].
 fn returning_plan<B: Backend>() -> String {
-    let mut columns: Vec<&str> = PLAN_COLUMNS.to_vec();
+    let mut columns: Vec<&str> = plan_row_columns();
     columns.push(
         "(SELECT a.ext_id FROM accounts a WHERE a.tenant_id = plans.tenant_id \
          AND a.id = plans.account_id) AS account_ext_id",

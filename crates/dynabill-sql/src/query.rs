@@ -113,6 +113,16 @@ pub fn select_list<B: Backend>(entries: &[&str]) -> String {
     list
 }
 
+/// The columns a row type reads: its keys, its writable columns (in the order
+/// its values are given), and the columns it reads besides.
+pub(crate) fn row_columns(
+    keys: &[&'static str],
+    writable: &[&'static str],
+    rest: &[&'static str],
+) -> Vec<&'static str> {
+    [keys, writable, rest].concat()
+}
+
 /// A statement for backend `B`.
 pub struct Query<B: Backend> {
     qb: QueryBuilder<B::Db>,
@@ -257,25 +267,17 @@ mod tests {
 
     /// Every column the shared rows read or the shared writes name.
     fn columns() -> impl Iterator<Item = &'static str> {
-        crate::accounts::ACCOUNT_COLUMNS
-            .iter()
-            .chain(&crate::accounts::ACCOUNT_WRITABLE)
-            .chain(&crate::plans::PLAN_WRITABLE)
-            .chain(&crate::items::RECURRING_ITEM_WRITABLE)
-            .chain(&crate::items::ITEM_CHANGE_WRITABLE)
-            .chain(&crate::one_time::ONE_TIME_WRITABLE)
-            .chain(&crate::billing::LEDGER_WRITABLE)
-            .chain(&crate::invoices::INVOICE_WRITABLE)
-            .chain(&crate::invoices::LINE_WRITABLE)
-            .chain(&crate::tenants::TENANT_COLUMNS)
-            .chain(&crate::plans::PLAN_COLUMNS)
-            .chain(&crate::items::ITEM_COLUMNS)
-            .chain(&crate::items::CHANGE_COLUMNS)
-            .chain(&crate::one_time::ONE_TIME_COLUMNS)
-            .chain(&crate::invoices::INVOICE_COLUMNS)
-            .chain(&crate::invoices::LINE_COLUMNS)
-            .chain(&["last_scheduled_run", "rate"])
-            .copied()
+        crate::accounts::account_columns()
+            .into_iter()
+            .chain(crate::billing::LEDGER_WRITABLE)
+            .chain(crate::tenants::TENANT_COLUMNS)
+            .chain(crate::plans::plan_row_columns())
+            .chain(crate::items::item_row_columns())
+            .chain(crate::items::change_columns())
+            .chain(crate::one_time::one_time_row_columns())
+            .chain(crate::invoices::invoice_row_columns())
+            .chain(crate::invoices::line_columns())
+            .chain(["last_scheduled_run", "rate"])
     }
 
     #[test]

@@ -26,45 +26,32 @@ where
     }
 }
 
-/// A result row that decodes into every shared row type (and the scalars the
-/// queries read). A new row type joins this list.
-pub trait Decodes:
-    RowOf<TenantRow>
-    + RowOf<CredentialRow>
-    + RowOf<AccountRow>
-    + RowOf<PlanRow>
-    + RowOf<RecurringItemRow>
-    + RowOf<ItemChangeRow>
-    + RowOf<OneTimeItemRow>
-    + RowOf<LedgerRow>
-    + RowOf<InvoiceRow>
-    + RowOf<InvoiceLineRow>
-    + RowOf<TaxRateRow>
-    + RowOf<KeyRow>
-    + RowOf<CancelledItemRow>
-    + RowOf<(i64,)>
-    + RowOf<(bool,)>
-    + Send
-{
+/// Declares [`Decodes`]: a row that decodes into each of the listed types, for
+/// every row that does.
+macro_rules! decodes {
+    ($($row:ty),+ $(,)?) => {
+        /// A result row that decodes into every shared row type (and the scalars the
+        /// queries read). A new row type joins the list below.
+        pub trait Decodes: $(RowOf<$row> +)+ Send {}
+
+        impl<R> Decodes for R where R: $(RowOf<$row> +)+ Send {}
+    };
 }
 
-impl<R> Decodes for R where
-    R: RowOf<TenantRow>
-        + RowOf<CredentialRow>
-        + RowOf<AccountRow>
-        + RowOf<PlanRow>
-        + RowOf<RecurringItemRow>
-        + RowOf<ItemChangeRow>
-        + RowOf<OneTimeItemRow>
-        + RowOf<LedgerRow>
-        + RowOf<InvoiceRow>
-        + RowOf<InvoiceLineRow>
-        + RowOf<TaxRateRow>
-        + RowOf<KeyRow>
-        + RowOf<CancelledItemRow>
-        + RowOf<CancelledItemRow>
-        + RowOf<(i64,)>
-        + RowOf<(bool,)>
-        + Send
-{
-}
+decodes!(
+    TenantRow,
+    CredentialRow,
+    AccountRow,
+    PlanRow,
+    RecurringItemRow,
+    ItemChangeRow,
+    OneTimeItemRow,
+    LedgerRow,
+    InvoiceRow,
+    InvoiceLineRow,
+    TaxRateRow,
+    KeyRow,
+    CancelledItemRow,
+    (i64,),
+    (bool,),
+);
