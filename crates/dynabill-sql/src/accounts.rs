@@ -12,7 +12,7 @@ use jiff::civil::Date;
 use crate::backend::{Backend, conflicted, failed, refused};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, row_columns, select_list};
+use crate::query::{Query, kept, row_columns, select_list};
 use crate::rows::RowOf;
 use crate::store::SqlStore;
 use crate::values::{Value, coded, from_micros, parse_decimal, small, stored};
@@ -190,12 +190,14 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &AccountF
     }
 }
 
+/// The select list of an [`AccountRow`].
+pub(crate) fn account_select<B: Backend>() -> &'static str {
+    kept::<B>("accounts", || select_list::<B>(&account_columns()))
+}
+
 /// `SELECT <account columns> FROM accounts`.
 pub(crate) fn select_accounts<B: Backend>() -> Query<B> {
-    Query::new(format!(
-        "SELECT {} FROM accounts",
-        select_list::<B>(&account_columns())
-    ))
+    Query::new(format!("SELECT {} FROM accounts", account_select::<B>()))
 }
 
 fn one(rows: Vec<AccountRow>) -> StoreResult<Account> {
@@ -220,7 +222,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .bind(now)
             .values(&ACCOUNT_WRITABLE, account_values(fields))
             .push(") RETURNING ")
-            .push(select_list::<B>(&account_columns()));
+            .push(account_select::<B>());
         let rows = self.backend().create(q).await.map_err(refused::<B>)?;
         let row: AccountRow = rows
             .first()
@@ -248,7 +250,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .push(" AND version = ")
             .bind(version)
             .push(" RETURNING ")
-            .push(select_list::<B>(&account_columns()));
+            .push(account_select::<B>());
         let rows: Vec<AccountRow> = q
             .fetch_all(&mut *self.write_conn().await?)
             .await
@@ -280,9 +282,9 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         filter: &AccountFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Account>> {
-        let columns = select_list::<B>(&account_columns());
+        let columns = account_select::<B>();
         let listing = Listing {
-            columns: &columns,
+            columns,
             from: "FROM accounts",
             key: "id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
@@ -315,7 +317,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
             .push(" AND version = ")
             .bind(version)
             .push(" RETURNING ")
-            .push(select_list::<B>(&account_columns()));
+            .push(account_select::<B>());
         let row: AccountRow = q
             .fetch_optional(&mut tx)
             .await

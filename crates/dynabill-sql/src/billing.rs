@@ -20,7 +20,7 @@ use dynabill_core::billing::{EntryKey, LedgerEntry};
 use dynabill_core::domain::{AccountId, InvoiceId, InvoiceStatus, RecurringItemId, TenantId};
 use jiff::Timestamp;
 
-use crate::accounts::{AccountRow, account_columns};
+use crate::accounts::{AccountRow, account_select};
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::invoices::{
     INVOICE_WRITABLE, LINE_WRITABLE, invoice_values, line_values, move_credit, take_numbers,
@@ -29,7 +29,7 @@ use crate::items::{fetch_items, item_columns};
 use crate::one_time::{OneTimeItemRow, one_time_columns};
 use crate::paging::convert;
 use crate::plans::{PlanRow, plan_columns};
-use crate::query::{Query, select_list};
+use crate::query::{Query, kept, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, parse_date};
 
@@ -349,7 +349,7 @@ impl<B: Backend> BillingStore for SqlStore<B> {
 
         let mut q = Query::<B>::new(format!(
             "SELECT {} FROM accounts WHERE tenant_id = ",
-            select_list::<B>(&account_columns())
+            account_select::<B>()
         ));
         q.bind(tenant)
             .and_batch("id", &ids)
@@ -386,7 +386,7 @@ impl<B: Backend> BillingStore for SqlStore<B> {
         let mut q = Query::<B>::new(format!(
             "SELECT {} {plans_and_items} {join} billing_ledger l \
              ON l.tenant_id = r.tenant_id AND l.item_id = r.id WHERE p.tenant_id = ",
-            select_list::<B>(&LEDGER_COLUMNS)
+            kept::<B>("ledger", || select_list::<B>(&LEDGER_COLUMNS))
         ));
         q.bind(tenant)
             .push(" AND r.tenant_id = ")

@@ -17,7 +17,7 @@ use rust_decimal::Decimal;
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::billing::refresh_charged_through;
 use crate::paging::{Listing, finish};
-use crate::query::{Query, row_columns, select_list};
+use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{
     Value, amount, coded, date_text, from_micros, micros, parse_date, parse_decimal,
@@ -322,7 +322,11 @@ pub(crate) fn line_columns() -> Vec<&'static str> {
 const INVOICES_JOINED: &str =
     "FROM invoices i JOIN accounts a ON a.tenant_id = i.tenant_id AND a.id = i.account_id";
 
-fn invoice_columns<B: Backend>() -> String {
+fn invoice_columns<B: Backend>() -> &'static str {
+    kept::<B>("invoices", build_invoice_columns::<B>)
+}
+
+fn build_invoice_columns<B: Backend>() -> String {
     let mut columns: Vec<String> = invoice_row_columns()
         .iter()
         .map(|c| format!("i.{c}"))
@@ -398,7 +402,7 @@ async fn lines_of<B: Backend>(
     }
     let mut q = Query::<B>::new(format!(
         "SELECT {} FROM invoice_lines WHERE tenant_id = ",
-        select_list::<B>(&line_columns())
+        kept::<B>("invoice lines", || select_list::<B>(&line_columns()))
     ));
     q.bind(tenant)
         .and_in("invoice_id", invoices)
@@ -506,7 +510,7 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
     ) -> StoreResult<Page<Invoice>> {
         let columns = invoice_columns::<B>();
         let listing = Listing {
-            columns: &columns,
+            columns,
             from: INVOICES_JOINED,
             key: "i.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),

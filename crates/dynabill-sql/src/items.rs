@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::paging::{Listing, finish};
 use crate::plans::{PLAN_WRITABLE, plan_values};
-use crate::query::{Query, row_columns, select_list};
+use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{
     Value, coded, date_text, from_micros, micros, parse_date, parse_decimal, parse_opt_date, small,
@@ -370,7 +370,11 @@ pub const ITEMS_JOINED: &str =
     "FROM recurring_items r JOIN plans p ON p.tenant_id = r.tenant_id AND p.id = r.plan_id";
 
 /// The select list of a [`RecurringItemRow`], from items `r` and their plans `p`.
-pub fn item_columns<B: Backend>() -> String {
+pub fn item_columns<B: Backend>() -> &'static str {
+    kept::<B>("recurring items", build_item_columns::<B>)
+}
+
+fn build_item_columns<B: Backend>() -> String {
     let mut columns: Vec<String> = item_row_columns()
         .iter()
         .map(|c| format!("r.{c}"))
@@ -400,7 +404,7 @@ pub(crate) async fn with_history<B: Backend>(
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
     let mut q = Query::<B>::new(format!(
         "SELECT {} FROM recurring_item_changes WHERE tenant_id = ",
-        select_list::<B>(&change_columns())
+        kept::<B>("item changes", || select_list::<B>(&change_columns()))
     ));
     q.bind(tenant)
         .and_batch("item_id", &ids)
@@ -600,7 +604,7 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
     ) -> StoreResult<Page<RecurringItem>> {
         let columns = item_columns::<B>();
         let listing = Listing {
-            columns: &columns,
+            columns,
             from: ITEMS_JOINED,
             key: "r.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),

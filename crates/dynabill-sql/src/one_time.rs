@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::backend::{Backend, conflicted, failed};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, row_columns, select_list};
+use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_decimal};
 
@@ -113,7 +113,11 @@ pub const ONE_TIME_JOINED: &str =
     "FROM one_time_items o JOIN plans p ON p.tenant_id = o.tenant_id AND p.id = o.plan_id";
 
 /// The select list of a [`OneTimeItemRow`], from [`ONE_TIME_JOINED`].
-pub fn one_time_columns<B: Backend>() -> String {
+pub fn one_time_columns<B: Backend>() -> &'static str {
+    kept::<B>("one-time items", build_one_time_columns::<B>)
+}
+
+fn build_one_time_columns<B: Backend>() -> String {
     let mut columns: Vec<String> = one_time_row_columns()
         .iter()
         .map(|c| format!("o.{c}"))
@@ -126,7 +130,11 @@ pub fn one_time_columns<B: Backend>() -> String {
 
 /// The `RETURNING` list of a write to `one_time_items` that reads back a
 /// [`OneTimeItemRow`].
-fn returning_one_time<B: Backend>() -> String {
+fn returning_one_time<B: Backend>() -> &'static str {
+    kept::<B>("one-time items returning", build_returning_one_time::<B>)
+}
+
+fn build_returning_one_time<B: Backend>() -> String {
     let mut columns: Vec<&str> = one_time_row_columns();
     columns.push(
         "(SELECT p.ext_id FROM plans p WHERE p.tenant_id = one_time_items.tenant_id \
@@ -255,7 +263,7 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
     ) -> StoreResult<Page<OneTimeItem>> {
         let columns = one_time_columns::<B>();
         let listing = Listing {
-            columns: &columns,
+            columns,
             from: ONE_TIME_JOINED,
             key: "o.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),

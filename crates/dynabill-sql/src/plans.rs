@@ -10,7 +10,7 @@ use jiff::civil::Date;
 use crate::backend::{Backend, conflicted, failed};
 use crate::items::{PlanScope, cancel_items_of};
 use crate::paging::{Listing, convert, finish};
-use crate::query::{Query, row_columns, select_list};
+use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_opt_date, small, stored};
 
@@ -119,7 +119,11 @@ pub const PLANS_JOINED: &str =
     "FROM plans p JOIN accounts a ON a.tenant_id = p.tenant_id AND a.id = p.account_id";
 
 /// The select list of a [`PlanRow`], from [`PLANS_JOINED`].
-pub fn plan_columns<B: Backend>() -> String {
+pub fn plan_columns<B: Backend>() -> &'static str {
+    kept::<B>("plans", build_plan_columns::<B>)
+}
+
+fn build_plan_columns<B: Backend>() -> String {
     let mut columns: Vec<String> = plan_row_columns()
         .iter()
         .map(|c| format!("p.{c}"))
@@ -130,7 +134,11 @@ pub fn plan_columns<B: Backend>() -> String {
 }
 
 /// The `RETURNING` list of a write to `plans` that reads back a [`PlanRow`].
-fn returning_plan<B: Backend>() -> String {
+fn returning_plan<B: Backend>() -> &'static str {
+    kept::<B>("plans returning", build_returning_plan::<B>)
+}
+
+fn build_returning_plan<B: Backend>() -> String {
     let mut columns: Vec<&str> = plan_row_columns();
     columns.push(
         "(SELECT a.ext_id FROM accounts a WHERE a.tenant_id = plans.tenant_id \
@@ -297,7 +305,7 @@ impl<B: Backend> PlanStore for SqlStore<B> {
     ) -> StoreResult<Page<Plan>> {
         let columns = plan_columns::<B>();
         let listing = Listing {
-            columns: &columns,
+            columns,
             from: PLANS_JOINED,
             key: "p.id",
             filter: &|q: &mut Query<B>| push_filter(q, tenant, filter, today),

@@ -2,8 +2,11 @@
 //! [`Value`]s with the casts `B` needs, and runs on `B`'s connections; and the
 //! column lists the shared row types read.
 
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::fmt::Display;
 use std::marker::PhantomData;
+use std::sync::{OnceLock, RwLock};
 
 use jiff::civil::Date;
 use rust_decimal::Decimal;
@@ -75,15 +78,33 @@ pub(crate) const AMOUNT_COLUMNS: [&str; 14] = [
 /// The shape of the column named `column` (the same name has the same type in
 /// every table).
 pub fn shape_of(column: &str) -> Shape {
-    if CODE_COLUMNS.contains(&column) {
-        Shape::Code
-    } else if DATE_COLUMNS.contains(&column) {
-        Shape::Date
-    } else if AMOUNT_COLUMNS.contains(&column) {
-        Shape::Amount
-    } else {
-        Shape::Plain
+    static SHAPES: OnceLock<HashMap<&'static str, Shape>> = OnceLock::new();
+    let shapes = SHAPES.get_or_init(|| {
+        let code = CODE_COLUMNS.iter().map(|c| (*c, Shape::Code));
+        let date = DATE_COLUMNS.iter().map(|c| (*c, Shape::Date));
+        let amount = AMOUNT_COLUMNS.iter().map(|c| (*c, Shape::Amount));
+        code.chain(date).chain(amount).collect()
+    });
+    shapes.get(column).copied().unwrap_or(Shape::Plain)
+}
+
+/// The SQL text `build` makes for backend `B`, made once per process under `key`
+/// and kept (the select lists: a fixed handful per backend, asked for by every
+/// query).
+pub(crate) fn kept<B: Backend>(key: &'static str, build: impl FnOnce() -> String) -> &'static str {
+    type Texts = RwLock<HashMap<(TypeId, &'static str), &'static str>>;
+    static TEXTS: OnceLock<Texts> = OnceLock::new();
+    let texts = TEXTS.get_or_init(Texts::default);
+    let id = (TypeId::of::<B>(), key);
+    if let Some(text) = texts.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        return text;
     }
+    let text: &'static str = Box::leak(build().into_boxed_str());
+    texts
+        .write()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_insert(text)
 }
 
 /// A select list for backend `B`: each entry (`t.column`, `t.column AS alias`, or

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::backend::{Backend, Conn, failed, refused};
-use crate::query::{Query, select_list};
+use crate::query::{Query, kept, select_list};
 use crate::store::SqlStore;
 use crate::values::{from_micros, parse_opt_date};
 
@@ -136,7 +136,7 @@ async fn insert_user<B: Backend>(
 fn select_tenants<B: Backend>() -> Query<B> {
     Query::new(format!(
         "SELECT {} FROM tenants t",
-        tenant_columns::<B>("t.")
+        kept::<B>("tenants", || tenant_columns::<B>("t."))
     ))
 }
 
@@ -163,7 +163,7 @@ impl<B: Backend> TenantStore for SqlStore<B> {
             .push(", ")
             .bind(now)
             .push(") RETURNING ")
-            .push(tenant_columns::<B>(""));
+            .push(kept::<B>("tenants returning", || tenant_columns::<B>("")));
         let row: TenantRow = q.fetch_one(&mut tx).await.map_err(refused::<B>)?;
         insert_user::<B>(&mut tx, row.id, user, now).await?;
         tx.commit().await.map_err(failed::<B>)?;
@@ -197,7 +197,7 @@ impl<B: Backend> TenantStore for SqlStore<B> {
     ) -> StoreResult<Option<(StoredTenant, [u8; 32])>> {
         let mut q = Query::<B>::new(format!(
             "SELECT {}, u.token_hash FROM tenants t JOIN api_users u ON u.tenant_id = t.id",
-            tenant_columns::<B>("t.")
+            kept::<B>("tenants", || tenant_columns::<B>("t."))
         ));
         q.push(" WHERE t.app_key = ")
             .bind(app_key)
