@@ -60,13 +60,26 @@ impl PgBackend {
         })
     }
 
-    /// A read-only transaction on one snapshot, so that a page and its `total`
-    /// count the same rows.
-    async fn begin_snapshot(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool
-            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .await
-            .map_err(db_error)
+    /// A transaction begun with `statement` (or a plain `BEGIN`), on a task of its
+    /// own. sqlx 0.9 counts a transaction only once the server has answered its
+    /// `BEGIN`: a caller dropped in between (a request whose client went away)
+    /// would give the connection back to the pool inside a transaction nobody
+    /// ends, and the next write on it would fail. On its own task the begin always
+    /// finishes; a transaction nobody takes is then dropped, so rolled back.
+    async fn begin_detached(
+        &self,
+        statement: Option<&'static str>,
+    ) -> StoreResult<Transaction<'static, Postgres>> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            match statement {
+                Some(statement) => pool.begin_with(statement).await,
+                None => pool.begin().await,
+            }
+        })
+        .await
+        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("beginning a transaction")))?
+        .map_err(db_error)
     }
 }
 
@@ -98,11 +111,13 @@ impl Backend for PgBackend {
     /// READ COMMITTED: each statement sees what committed before it, and its
     /// conditional updates wait for the rows' locks and re-check their conditions.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.pool.begin().await.map_err(db_error)
+        self.begin_detached(None).await
     }
 
+    /// One snapshot, read only.
     async fn begin_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.begin_snapshot().await
+        self.begin_detached(Some("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+            .await
     }
 
     fn error(e: sqlx::Error) -> StoreError {

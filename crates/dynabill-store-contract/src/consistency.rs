@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, ItemFilter, OneTimeMark, Page, PlanFilter};
+use dynabill_app::model::{AccountFilter, ItemFilter, OneTimeMark, Page, PlanFilter, RecordKey};
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::{InvoiceStatus, TenantId};
 use jiff::civil::date;
@@ -265,4 +265,48 @@ pub async fn every_unique_constraint_is_reported_as_its_own_error(store: Arc<dyn
         |e| matches!(e, StoreError::Stale),
         "a second bill of January",
     );
+}
+
+/// Lists dropped at every point of their read (as a request is when its client goes
+/// away) leave no transaction open behind them: the connections the store hands
+/// out afterwards write, and read what was written since.
+pub async fn a_read_dropped_midway_leaves_no_transaction_behind(store: Arc<dyn Store>) {
+    let t = tenant(&*store, "app-1").await;
+    let all = AccountFilter::default();
+    for round in 0..300u64 {
+        // Abort a list after a number of microseconds that sweeps its whole read:
+        // some rounds drop it while it begins its snapshot, others while it reads
+        // or ends it.
+        let reading = Arc::clone(&store);
+        let filter = all.clone();
+        let task = tokio::spawn(async move {
+            let _ = reading.list_accounts(t, &filter, EVERYTHING).await;
+        });
+        let cut = std::time::Duration::from_micros(round * 5 % 600);
+        let started = std::time::Instant::now();
+        while started.elapsed() < cut {
+            std::hint::spin_loop();
+        }
+        task.abort();
+        let _ = task.await;
+        // Writes and reads right after, on whichever connections they get.
+        let ext_id = format!("after-{round}");
+        store
+            .insert_account(t, &account(&ext_id), T0)
+            .await
+            .unwrap_or_else(|e| panic!("inserting {ext_id} after a dropped read: {e:?}"));
+        let found = store
+            .find_account(t, &RecordKey::ExtId(ext_id.clone()))
+            .await
+            .expect("finding an account after a dropped read");
+        assert!(
+            found.is_some(),
+            "{ext_id} is read back after a dropped read"
+        );
+    }
+    let page = store
+        .list_accounts(t, &all, EVERYTHING)
+        .await
+        .expect("listing after the dropped reads");
+    assert_eq!(page.items.len(), 300, "every account written is listed");
 }

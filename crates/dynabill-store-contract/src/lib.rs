@@ -146,6 +146,7 @@ macro_rules! contract_tests {
             a_plan_page_counts_what_it_lists_while_plans_are_added,
             item_pages_count_what_they_list_while_items_are_added,
             every_unique_constraint_is_reported_as_its_own_error,
+            a_read_dropped_midway_leaves_no_transaction_behind,
             // END CONTRACT LIST
         );
     };
