@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dynabill_app::store::{StoreError, StoreResult};
-use dynabill_sql::{Backend, BoxFuture, Conn, Done, Shape, SqlStore, Unique, Value};
+use dynabill_sql::{
+    Backend, BoxFuture, Conn, Done, Shape, SqlStore, Unique, Value, begin_detached,
+};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Pool, Postgres, QueryBuilder, Transaction};
 
@@ -59,28 +61,6 @@ impl PgBackend {
             ledger_growth: Arc::default(),
         })
     }
-
-    /// A transaction begun with `statement` (or a plain `BEGIN`), on a task of its
-    /// own. sqlx 0.9 counts a transaction only once the server has answered its
-    /// `BEGIN`: a caller dropped in between (a request whose client went away)
-    /// would give the connection back to the pool inside a transaction nobody
-    /// ends, and the next write on it would fail. On its own task the begin always
-    /// finishes; a transaction nobody takes is then dropped, so rolled back.
-    async fn begin_detached(
-        &self,
-        statement: Option<&'static str>,
-    ) -> StoreResult<Transaction<'static, Postgres>> {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            match statement {
-                Some(statement) => pool.begin_with(statement).await,
-                None => pool.begin().await,
-            }
-        })
-        .await
-        .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("beginning a transaction")))?
-        .map_err(db_error)
-    }
 }
 
 impl Backend for PgBackend {
@@ -111,13 +91,15 @@ impl Backend for PgBackend {
     /// READ COMMITTED: each statement sees what committed before it, and its
     /// conditional updates wait for the rows' locks and re-check their conditions.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.begin_detached(None).await
+        begin_detached(&self.pool, None).await.map_err(db_error)
     }
 
     /// One snapshot, read only.
     async fn begin_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        self.begin_detached(Some("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+        let snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+        begin_detached(&self.pool, Some(snapshot))
             .await
+            .map_err(db_error)
     }
 
     fn error(e: sqlx::Error) -> StoreError {

@@ -306,6 +306,34 @@ pub trait Backend: Send + Sync + Sized + 'static {
     }
 }
 
+/// A transaction begun with `statement` (or a plain `BEGIN`) on a connection of
+/// `pool`, on a task of its own. sqlx 0.9 counts a transaction on its connection
+/// only once the begin completes (PostgreSQL: once the server answered `BEGIN`;
+/// SQLite: on the connection's worker, whether or not anyone still waits): a
+/// caller dropped during the begin (a request whose client went away) would give
+/// the connection back to the pool inside a transaction nobody ends (a read-only
+/// snapshot the next write fails in, or SQLite's write lock). On its own task the
+/// begin always finishes; a transaction nobody takes is then dropped, and so
+/// rolled back.
+pub async fn begin_detached<DB: Database>(
+    pool: &Pool<DB>,
+    statement: Option<&'static str>,
+) -> Result<Transaction<'static, DB>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move {
+        match statement {
+            Some(statement) => pool.begin_with(statement).await,
+            None => pool.begin().await,
+        }
+    })
+    .await
+    .map_err(|e| {
+        sqlx::Error::Io(std::io::Error::other(format!(
+            "beginning a transaction: {e}"
+        )))
+    })?
+}
+
 /// An error of a read, or of a write nothing else is expected of.
 pub(crate) fn failed<B: Backend>(e: sqlx::Error) -> StoreError {
     B::error(e)

@@ -28,7 +28,7 @@ mod tax_rates;
 mod tenants;
 mod values;
 
-pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique};
+pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique, begin_detached};
 pub use query::{Query, select_list, shape_of};
 pub use rows::{Decodes, RowOf};
 pub use store::SqlStore;

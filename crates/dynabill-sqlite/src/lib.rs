@@ -12,7 +12,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use dynabill_app::store::{StoreError, StoreResult};
-use dynabill_sql::{Backend, BoxFuture, Conn, Done, Query, Row, Shape, SqlStore, Unique, Value};
+use dynabill_sql::{
+    Backend, BoxFuture, Conn, Done, Query, Row, Shape, SqlStore, Unique, Value, begin_detached,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
@@ -106,11 +108,13 @@ impl Backend for SqliteBackend {
     /// Holds the database's write lock from its first statement, so that a second
     /// process on the same file queues for it instead of failing midway.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        begin_detached(&self.writer, Some("BEGIN IMMEDIATE")).await
+        begin_detached(&self.writer, Some("BEGIN IMMEDIATE"))
+            .await
+            .map_err(db_error)
     }
 
     async fn begin_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        begin_detached(&self.reader, None).await
+        begin_detached(&self.reader, None).await.map_err(db_error)
     }
 
     /// Committed with the other creates waiting (see `group`).
@@ -230,29 +234,6 @@ impl Backend for SqliteBackend {
         });
         qb.push(")) AS v");
     }
-}
-
-/// A transaction begun with `statement` (or a plain `BEGIN`) on a connection of
-/// `pool`, on a task of its own. sqlx 0.9 counts the transaction on the
-/// connection's worker whether or not its caller is still there: a caller dropped
-/// during the begin (a request whose client went away) would give the connection
-/// back to the pool inside a transaction nobody ends (holding the write lock, or
-/// an old snapshot). On its own task the begin always finishes; a transaction
-/// nobody takes is then dropped, so rolled back.
-async fn begin_detached(
-    pool: &SqlitePool,
-    statement: Option<&'static str>,
-) -> StoreResult<Transaction<'static, Sqlite>> {
-    let pool = pool.clone();
-    tokio::spawn(async move {
-        match statement {
-            Some(statement) => pool.begin_with(statement).await,
-            None => pool.begin().await,
-        }
-    })
-    .await
-    .map_err(|e| StoreError::Other(anyhow::Error::new(e).context("beginning a transaction")))?
-    .map_err(db_error)
 }
 
 fn unavailable(e: sqlx::Error) -> StoreError {
