@@ -1,13 +1,14 @@
 //! Account use cases: create-or-update, read, list, delete.
 
-use dynabill_core::domain::{DueDateMethod, InvoiceGrouping};
+use dynabill_core::domain::{AccountId, DueDateMethod, InvoiceGrouping};
 
+use crate::App;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     Account, AccountFields, AccountFilter, AccountPatch, Page, PageRequest, RecordKey, Tenant,
 };
+use crate::races::{Attempt, settle, settle_upsert, until_done};
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Defaults of the optional account fields (SPEC §4.1).
 const DEFAULT_DUE_DATE_DAYS: u32 = 30;
@@ -82,7 +83,7 @@ impl App {
     pub async fn upsert_account(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<AccountId>,
         patch: AccountPatch,
     ) -> Result<Account, AppError> {
         // Most calls without an ID create: try the insert first, and read only when
@@ -100,9 +101,9 @@ impl App {
                 Err(e) => return Err(e.into()),
             }
         }
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
-            let existing = self.account_for_upsert(tenant, id, &patch).await?;
+        let patch = &patch;
+        until_done("account", move || async move {
+            let existing = self.account_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -118,7 +119,7 @@ impl App {
                     }
                     let fields = patch.clone().apply_to(&current.fields);
                     if fields == current.fields {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     }
                     if fields.currency != current.fields.currency
                         && self
@@ -136,32 +137,21 @@ impl App {
                         .await
                 }
             };
-            match result {
-                Ok(account) => return Ok(account),
-                // Another writer got there first: read again and decide again.
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another account already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the account is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another account already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     async fn account_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<AccountId>,
         patch: &AccountPatch,
     ) -> Result<Option<Account>, AppError> {
         if let Some(id) = id {
@@ -197,7 +187,7 @@ impl App {
     pub async fn get_account(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<AccountId>,
         include_deleted: bool,
     ) -> Result<Account, AppError> {
         let found = self.store().find_account(tenant.id, key).await?;
@@ -221,10 +211,9 @@ impl App {
     pub async fn delete_account(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<AccountId>,
     ) -> Result<Account, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("account", move || async move {
             let account = self.get_account(tenant, key, true).await?;
             if account.deleted_at.is_some() {
                 return Err(AppError::NotAllowed(format!(
@@ -244,23 +233,20 @@ impl App {
             }
             let today = self.today(tenant);
             let now = self.clock().now();
-            match self
-                .store()
-                .delete_account(tenant.id, account.id, account.version, today, now)
-                .await
-            {
-                Ok(deleted) => return Ok(deleted),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the account is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .delete_account(tenant.id, account.id, account.version, today, now)
+                    .await,
+            )
+        })
+        .await
     }
 }
 
-pub(crate) fn not_found_by_key(entity: Entity, key: &RecordKey) -> AppError {
+pub(crate) fn not_found_by_key<I: std::fmt::Display>(
+    entity: Entity,
+    key: &RecordKey<I>,
+) -> AppError {
     match key {
         RecordKey::Id(id) => AppError::not_found(entity, Field::Id, id),
         RecordKey::ExtId(ext_id) => AppError::not_found(entity, Field::ExtId, ext_id),

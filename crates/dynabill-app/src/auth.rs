@@ -9,7 +9,6 @@ use subtle::ConstantTimeEq;
 use crate::App;
 use crate::error::AppError;
 use crate::model::Tenant;
-use crate::tenants::tenant_from_row;
 
 /// A freshly issued credential, shown to its owner once and never stored in clear.
 #[derive(Clone, Debug)]
@@ -79,7 +78,7 @@ impl App {
         let matches: bool = presented.ct_eq(&stored).into();
         match row {
             Some(row) if matches => {
-                let tenant = tenant_from_row(row.clone())?;
+                let tenant = Tenant::try_from(row.clone())?;
                 self.credentials()
                     .put(app_key, user_name, stored, tenant.clone());
                 Ok(tenant)

@@ -16,15 +16,16 @@ use dynabill_core::tax::TaxRule;
 use jiff::civil::Date;
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::AppError;
 use crate::model::{
     AccountBill, BillingAccount, InvoiceLineRecord, ItemChange, ItemChangeKind, NewInvoice,
     OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
 };
+use crate::races::{WRITE_RACE_RETRIES, backoff};
 use crate::recurring::Renewal;
 use crate::store::StoreError;
 use crate::taxes::{built_in_taxes, effective_mode};
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
 pub const ACCOUNT_BATCH: u32 = 1000;
@@ -269,7 +270,10 @@ pub fn compute_bill(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "an invoice is made of all of these"
+)]
 fn new_invoice(
     tenant: &Tenant,
     snapshot: &BillingAccount,
@@ -374,7 +378,7 @@ impl App {
         // waits for the other): the database and the engine work at the same time.
         let mut next = self.read_batch(tenant, None, date).await?;
         while let Some((last, snapshot)) = next {
-            let after = Some(last.0);
+            let after = Some(last);
             summary.accounts_seen += snapshot.len() as u64;
             let (billed, read) = tokio::join!(
                 self.bill_batch(tenant, snapshot, date, &rules, &mut summary),
@@ -393,7 +397,7 @@ impl App {
     async fn read_batch(
         &self,
         tenant: &Tenant,
-        after: Option<i64>,
+        after: Option<AccountId>,
         date: Date,
     ) -> Result<Option<(AccountId, Vec<BillingAccount>)>, AppError> {
         let ids = self
@@ -526,7 +530,7 @@ impl App {
     ) -> Result<(), AppError> {
         let mut snapshot = first;
         for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+            backoff(attempt).await;
             if attempt > 0 {
                 let Some(fresh) = self
                     .store()
@@ -585,7 +589,7 @@ impl App {
             let mut end = plan.fields.end_date;
             while end.is_some_and(|end| end <= date) {
                 let renewed_plan = self
-                    .renew_plan(tenant, &RecordKey::Id(plan.id.0), Renewal::default())
+                    .renew_plan(tenant, &RecordKey::Id(plan.id), Renewal::default())
                     .await?;
                 end = renewed_plan.fields.end_date;
                 renewed = true;

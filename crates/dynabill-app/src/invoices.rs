@@ -4,10 +4,13 @@
 use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxMode};
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::{AppError, Entity, Field};
-use crate::model::{Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant};
+use crate::model::{
+    CreditMove, Invoice, InvoiceFilter, InvoiceUpdate, Page, PageRequest, RecordKey, Tenant,
+};
+use crate::races::{Attempt, settle, until_done};
 use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 fn not_allowed(message: String) -> AppError {
     AppError::NotAllowed(message)
@@ -93,9 +96,9 @@ fn checked_update(
 }
 
 impl App {
-    pub async fn get_invoice(&self, tenant: &Tenant, id: i64) -> Result<Invoice, AppError> {
+    pub async fn get_invoice(&self, tenant: &Tenant, id: InvoiceId) -> Result<Invoice, AppError> {
         self.store()
-            .find_invoice(tenant.id, InvoiceId(id), true)
+            .find_invoice(tenant.id, id, true)
             .await?
             .ok_or_else(|| AppError::not_found(Entity::Invoice, Field::Id, id))
     }
@@ -117,15 +120,15 @@ impl App {
     pub async fn update_invoice(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         update: InvoiceUpdate,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let update = &update;
+        until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
-            let update = checked_update(&invoice, &update, self.today(tenant))?;
+            let update = checked_update(&invoice, update, self.today(tenant))?;
             if update == InvoiceUpdate::default() {
-                return Ok(invoice);
+                return Ok(Attempt::Done(invoice));
             }
             if let Some(due) = update.due_date
                 && due < invoice.invoice_date
@@ -154,33 +157,27 @@ impl App {
                         .await
                     {
                         Ok(edited) => edited,
-                        Err(StoreError::Stale) => continue,
+                        Err(StoreError::Stale) => return Ok(Attempt::Lost),
                         Err(e) => return Err(e.into()),
                     }
                 };
-                return self.post_draft(tenant, &edited).await;
+                return self.post_draft(tenant, &edited).await.map(Attempt::Done);
             }
             let prefix = &tenant.settings.invoice_prefix;
-            match self
-                .store()
-                .update_invoice(
-                    tenant.id,
-                    invoice.id,
-                    invoice.version,
-                    &update,
-                    prefix,
-                    self.clock().now(),
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .update_invoice(
+                        tenant.id,
+                        invoice.id,
+                        invoice.version,
+                        &update,
+                        prefix,
+                        self.clock().now(),
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 
     /// Cancel (14/119): voids a Draft, Pending Tax or Posted invoice; its credit
@@ -188,12 +185,12 @@ impl App {
     pub async fn cancel_invoice(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         reason: Option<String>,
         rebill: bool,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let reason = &reason;
+        until_done("invoice", move || async move {
             let invoice = self.get_invoice(tenant, id).await?;
             if !invoice.status.is_cancellable() {
                 return Err(not_allowed(format!(
@@ -218,7 +215,7 @@ impl App {
                     })?;
             }
             let account = self
-                .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+                .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
                 .await?;
             let before = account.credit_balance;
             let after = before + invoice.credit_applied - invoice.credit_added;
@@ -229,26 +226,20 @@ impl App {
                 )));
             }
             let now = self.clock().now();
-            match self
-                .store()
-                .cancel_invoice(
-                    tenant.id,
-                    invoice.id,
-                    invoice.version,
-                    reason.as_deref(),
-                    rebill,
-                    (before, after),
-                    now,
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .cancel_invoice(
+                        tenant.id,
+                        invoice.id,
+                        invoice.version,
+                        reason.as_deref(),
+                        rebill,
+                        CreditMove { before, after },
+                        now,
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 }

@@ -11,6 +11,7 @@ pub mod invoices;
 pub mod model;
 pub mod one_time;
 pub mod plans;
+mod races;
 pub mod recurring;
 pub mod store;
 pub mod tax_engine;
@@ -75,21 +76,4 @@ impl App {
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
-}
-
-/// Writes retry this many times when a concurrent writer wins a race (an `ExtID`
-/// inserted meanwhile, or a record changed since it was read).
-const WRITE_RACE_RETRIES: u32 = 24;
-
-/// Waits a little before retrying a lost write race: a random delay that grows
-/// with the attempt, so that racers spread out instead of colliding again.
-async fn race_backoff(attempt: u32) {
-    if attempt == 0 {
-        return;
-    }
-    let mut bytes = [0u8; 2];
-    let _ = getrandom::fill(&mut bytes);
-    let ceiling_us = 100u64 << attempt.min(7);
-    let delay = u64::from(u16::from_le_bytes(bytes)) % ceiling_us;
-    tokio::time::sleep(std::time::Duration::from_micros(delay)).await;
 }

@@ -1,16 +1,16 @@
 //! One-time item use cases (entity 75): create-or-update, read, list, delete.
 //! A one-time item changes only while it is Pending (not invoiced, not cancelled).
 
-use dynabill_core::domain::OneTimeStatus;
+use dynabill_core::domain::{OneTimeItemId, OneTimeStatus};
 
+use crate::App;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
-    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, Page, PageRequest, Plan,
-    RecordKey, Tenant,
+    ItemFilter, OneTimeItem, OneTimeItemFields, OneTimeItemPatch, OneTimeMark, Page, PageRequest,
+    Plan, RecordKey, Tenant,
 };
-use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+use crate::races::{Attempt, settle, settle_upsert, until_done};
 
 fn new_one_time(
     patch: OneTimeItemPatch,
@@ -74,18 +74,18 @@ impl App {
     pub async fn upsert_one_time_item(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<OneTimeItemId>,
         patch: OneTimeItemPatch,
     ) -> Result<OneTimeItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let patch = &patch;
+        until_done("item", move || async move {
             // Read inside the loop: a plan deleted meanwhile makes the insert stale,
             // and the next attempt must see why.
             let plan: Option<Plan> = match &patch.plan {
                 Some(key) => Some(self.parent_plan(tenant, key).await?),
                 None => None,
             };
-            let existing = self.one_time_for_upsert(tenant, id, &patch).await?;
+            let existing = self.one_time_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -114,7 +114,7 @@ impl App {
                     }
                     let fields = apply(patch.clone(), &current.fields);
                     if fields == current.fields {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     }
                     require_pending(&current, "changed")?;
                     self.store()
@@ -123,38 +123,27 @@ impl App {
                             current.id,
                             current.version,
                             &fields,
-                            false,
-                            false,
+                            OneTimeMark::Fields,
                             now,
                         )
                         .await
                 }
             };
-            match result {
-                Ok(item) => return Ok(item),
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another one-time item already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another one-time item already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     async fn one_time_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<OneTimeItemId>,
         patch: &OneTimeItemPatch,
     ) -> Result<Option<OneTimeItem>, AppError> {
         if let Some(id) = id {
@@ -189,7 +178,7 @@ impl App {
     pub async fn get_one_time_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
         include_deleted: bool,
     ) -> Result<OneTimeItem, AppError> {
         let found = self.store().find_one_time_item(tenant.id, key).await?;
@@ -203,7 +192,7 @@ impl App {
     pub async fn list_one_time_items(
         &self,
         tenant: &Tenant,
-        filter: &ItemFilter,
+        filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> Result<Page<OneTimeItem>, AppError> {
         let filter = self
@@ -219,33 +208,25 @@ impl App {
     pub async fn delete_one_time_item(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
     ) -> Result<OneTimeItem, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("item", move || async move {
             let item = self.get_one_time_item(tenant, key, true).await?;
             require_pending(&item, "deleted")?;
             let now = self.clock().now();
-            match self
-                .store()
-                .update_one_time_item(
-                    tenant.id,
-                    item.id,
-                    item.version,
-                    &item.fields,
-                    true,
-                    true,
-                    now,
-                )
-                .await
-            {
-                Ok(item) => return Ok(item),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the item is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .update_one_time_item(
+                        tenant.id,
+                        item.id,
+                        item.version,
+                        &item.fields,
+                        OneTimeMark::CancelledAndDeleted,
+                        now,
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 }

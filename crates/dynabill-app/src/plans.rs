@@ -1,15 +1,16 @@
 //! Account plan use cases: create-or-update, read, list, cancel, delete.
 
+use dynabill_core::domain::{AccountId, PlanId};
 use jiff::civil::Date;
 
+use crate::App;
 use crate::accounts::not_found_by_key;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
     Account, Cancellation, Page, PageRequest, Plan, PlanFields, PlanFilter, PlanPatch, RecordKey,
     Tenant,
 };
-use crate::store::StoreError;
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
+use crate::races::{Attempt, settle, settle_upsert, until_done};
 
 /// The renewal term of a plan that names none (SPEC §4.2).
 const DEFAULT_RENEWAL_TERM_MONTHS: u32 = 12;
@@ -75,18 +76,18 @@ impl App {
     pub async fn upsert_plan(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<PlanId>,
         patch: PlanPatch,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        let patch = &patch;
+        until_done("plan", move || async move {
             // Read inside the loop: an account deleted meanwhile makes the insert
             // stale, and the next attempt must see why.
             let account = match &patch.account {
                 Some(key) => Some(self.parent_account(tenant, key).await?),
                 None => None,
             };
-            let existing = self.plan_for_upsert(tenant, id, &patch).await?;
+            let existing = self.plan_for_upsert(tenant, id, patch).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -123,36 +124,30 @@ impl App {
                     let fields = patch.clone().apply_to(&current.fields);
                     check_plan(&fields)?;
                     if fields == current.fields {
-                        return Ok(current);
+                        return Ok(Attempt::Done(current));
                     }
                     self.store()
                         .update_plan(tenant.id, current.id, current.version, &fields, now)
                         .await
                 }
             };
-            match result {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(StoreError::ExtIdTaken) if id.is_none() => continue,
-                Err(StoreError::ExtIdTaken) => {
-                    return Err(AppError::Duplicate {
-                        field: Field::ExtId,
-                        reason: format!(
-                            "another plan already has ExtID {:?}",
-                            patch.ext_id.unwrap_or_default()
-                        ),
-                    });
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            settle_upsert(result, id.is_some(), || AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!(
+                    "another plan already has ExtID {:?}",
+                    patch.ext_id.clone().unwrap_or_default()
+                ),
+            })
+        })
+        .await
     }
 
     /// The live account a plan hangs from; a deleted account cannot take new plans.
-    async fn parent_account(&self, tenant: &Tenant, key: &RecordKey) -> Result<Account, AppError> {
+    async fn parent_account(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<AccountId>,
+    ) -> Result<Account, AppError> {
         let found = self.store().find_account(tenant.id, key).await?;
         match found {
             Some(a) if a.deleted_at.is_none() => Ok(a),
@@ -168,7 +163,7 @@ impl App {
     async fn plan_for_upsert(
         &self,
         tenant: &Tenant,
-        id: Option<i64>,
+        id: Option<PlanId>,
         patch: &PlanPatch,
     ) -> Result<Option<Plan>, AppError> {
         if let Some(id) = id {
@@ -203,7 +198,7 @@ impl App {
     pub async fn get_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
         include_deleted: bool,
     ) -> Result<Plan, AppError> {
         let found = self.store().find_plan(tenant.id, key).await?;
@@ -231,12 +226,11 @@ impl App {
     pub async fn cancel_plan(
         &self,
         tenant: &Tenant,
-        key: &RecordKey,
+        key: &RecordKey<PlanId>,
         cancel_date: Option<Date>,
         credit: bool,
     ) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+        until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, false).await?;
             if let Some(date) = plan.cancel_date {
                 return Err(AppError::NotAllowed(format!(
@@ -251,31 +245,29 @@ impl App {
                     plan.fields.start_date
                 )));
             }
-            match self
-                .store()
-                .cancel_plan(
-                    tenant.id,
-                    plan.id,
-                    plan.version,
-                    Cancellation { date, credit },
-                    self.clock().now(),
-                )
-                .await
-            {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            let cancellation = Cancellation { date, credit };
+            settle(
+                self.store()
+                    .cancel_plan(
+                        tenant.id,
+                        plan.id,
+                        plan.version,
+                        cancellation,
+                        self.clock().now(),
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 
     /// Delete (11/71): cancels the plan from today if it is active, then hides it.
-    pub async fn delete_plan(&self, tenant: &Tenant, key: &RecordKey) -> Result<Plan, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
+    pub async fn delete_plan(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<PlanId>,
+    ) -> Result<Plan, AppError> {
+        until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, true).await?;
             if plan.deleted_at.is_some() {
                 return Err(AppError::NotAllowed(format!(
@@ -284,18 +276,12 @@ impl App {
                 )));
             }
             let today = self.today(tenant).max(plan.fields.start_date);
-            match self
-                .store()
-                .delete_plan(tenant.id, plan.id, plan.version, today, self.clock().now())
-                .await
-            {
-                Ok(plan) => return Ok(plan),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the plan is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .delete_plan(tenant.id, plan.id, plan.version, today, self.clock().now())
+                    .await,
+            )
+        })
+        .await
     }
 }

@@ -2,17 +2,18 @@
 //! suite in `dynabill-store-contract` holds both backends to the same behaviour.
 
 use async_trait::async_trait;
-use dynabill_core::domain::{AccountId, InvoiceId, OneTimeItemId, PlanId, TenantId};
+use dynabill_core::domain::{
+    AccountId, InvoiceId, OneTimeItemId, PlanId, RecurringItemId, TaxRateId, TenantId,
+};
 use dynabill_core::tax::TaxRule;
 use jiff::Timestamp;
 use jiff::civil::Date;
-use rust_decimal::Decimal;
 
 use crate::model::{
-    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, Invoice,
-    InvoiceFilter, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
-    OneTimeItemFields, Page, PageRequest, Plan, PlanFields, PlanFilter, PostInvoice, RecordKey,
-    RecurringItem, RecurringItemFields, TaxRateRecord,
+    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, CreditMove,
+    Invoice, InvoiceFilter, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
+    OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields, PlanFilter, PostInvoice,
+    RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,9 @@ pub enum StoreError {
     /// The tenant already has an API user of that name.
     #[error("user name already taken")]
     UserNameTaken,
+    /// Another tenant has that app key.
+    #[error("app key already taken")]
+    AppKeyTaken,
     /// The record changed (or vanished) since it was read.
     #[error("record changed since it was read")]
     Stale,
@@ -55,9 +59,9 @@ pub struct NewApiUser {
     pub token_hash: [u8; 32],
 }
 
-/// A tenant row as stored, before its currency, time zone and settings are parsed.
+/// A tenant as stored, before its currency, time zone and settings are parsed.
 #[derive(Clone, Debug)]
-pub struct TenantRow {
+pub struct StoredTenant {
     pub id: TenantId,
     pub app_key: String,
     pub name: String,
@@ -82,30 +86,33 @@ pub struct TenantRow {
 
 #[async_trait]
 pub trait TenantStore: Send + Sync {
+    /// `AppKeyTaken` when another tenant has the app key (and nothing is written).
     async fn create_tenant(
         &self,
         tenant: &NewTenant,
         user: &NewApiUser,
         now: Timestamp,
-    ) -> StoreResult<TenantRow>;
+    ) -> StoreResult<StoredTenant>;
+    /// `UserNameTaken` when the tenant has an API user of that name.
     async fn add_api_user(
         &self,
         tenant: TenantId,
         user: &NewApiUser,
         now: Timestamp,
     ) -> StoreResult<()>;
-    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<TenantRow>>;
+    async fn tenant_by_app_key(&self, app_key: &str) -> StoreResult<Option<StoredTenant>>;
     /// The tenant and the stored token hash of one of its users, in one lookup.
     async fn credential(
         &self,
         app_key: &str,
         user_name: &str,
-    ) -> StoreResult<Option<(TenantRow, [u8; 32])>>;
+    ) -> StoreResult<Option<(StoredTenant, [u8; 32])>>;
     async fn tenant_count(&self) -> StoreResult<i64>;
     /// Every tenant, oldest first.
-    async fn list_tenants(&self) -> StoreResult<Vec<TenantRow>>;
+    async fn list_tenants(&self) -> StoreResult<Vec<StoredTenant>>;
     /// Writes a tenant's settings and time zone (already validated).
-    async fn update_tenant_settings(&self, tenant: TenantId, row: &TenantRow) -> StoreResult<()>;
+    async fn update_tenant_settings(&self, tenant: TenantId, row: &StoredTenant)
+    -> StoreResult<()>;
     /// Sets (or clears) the tenant's test-clock date, and forgets which day's
     /// scheduled run was taken (so the scheduler runs the new date).
     async fn set_test_today(&self, tenant: TenantId, today: Option<Date>) -> StoreResult<()>;
@@ -133,8 +140,11 @@ pub trait AccountStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Account>;
     /// Finds an account, deleted or not.
-    async fn find_account(&self, tenant: TenantId, key: &RecordKey)
-    -> StoreResult<Option<Account>>;
+    async fn find_account(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey<AccountId>,
+    ) -> StoreResult<Option<Account>>;
     async fn list_accounts(
         &self,
         tenant: TenantId,
@@ -174,7 +184,11 @@ pub trait PlanStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Plan>;
     /// Finds a plan, deleted or not.
-    async fn find_plan(&self, tenant: TenantId, key: &RecordKey) -> StoreResult<Option<Plan>>;
+    async fn find_plan(
+        &self,
+        tenant: TenantId,
+        key: &RecordKey<PlanId>,
+    ) -> StoreResult<Option<Plan>>;
     /// Lists plans; `today` decides the derived `PlanStatus` the filter may name.
     async fn list_plans(
         &self,
@@ -239,12 +253,12 @@ pub trait RecurringItemStore: Send + Sync {
     async fn find_recurring_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<RecurringItemId>,
     ) -> StoreResult<Option<RecurringItem>>;
     async fn list_recurring_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<RecurringItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<RecurringItem>>;
 }
@@ -260,27 +274,25 @@ pub trait OneTimeItemStore: Send + Sync {
         fields: &OneTimeItemFields,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem>;
-    /// Writes the item if it is still at `version`; `cancel` and `delete` mark it so.
-    #[allow(clippy::too_many_arguments)]
+    /// Writes the item if it is still at `version`, and marks it as `mark` says.
     async fn update_one_time_item(
         &self,
         tenant: TenantId,
         id: OneTimeItemId,
         version: i64,
         fields: &OneTimeItemFields,
-        cancel: bool,
-        delete: bool,
+        mark: OneTimeMark,
         now: Timestamp,
     ) -> StoreResult<OneTimeItem>;
     async fn find_one_time_item(
         &self,
         tenant: TenantId,
-        key: &RecordKey,
+        key: &RecordKey<OneTimeItemId>,
     ) -> StoreResult<Option<OneTimeItem>>;
     async fn list_one_time_items(
         &self,
         tenant: TenantId,
-        filter: &ItemFilter,
+        filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<OneTimeItem>>;
 }
@@ -292,7 +304,7 @@ pub trait BillingStore: Send + Sync {
     async fn billable_accounts(
         &self,
         tenant: TenantId,
-        after: Option<i64>,
+        after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>>;
     /// What a bill run needs of these accounts, read consistently.
@@ -360,14 +372,17 @@ pub trait InvoiceStore: Send + Sync {
         now: Timestamp,
     ) -> StoreResult<Invoice>;
     /// Cancels the invoice (at `version`) with `reason`, in one transaction:
-    /// restores the account's credit (`balance_before` → `balance_after`, `Stale`
-    /// if it moved) and, with `rebill`, returns its one-time items to Pending and
-    /// releases its ledger entries and every entry of the periods it billed first
-    /// (their settlements and remainders, lineless or on cancelled invoices), so the
-    /// next bill run bills them afresh, as if the invoice had never existed.
-    /// `NotAllowed` (nothing written) when another live invoice adjusted one of
-    /// those periods: it must be cancelled with rebill first.
-    #[allow(clippy::too_many_arguments)]
+    /// restores the account's credit (`balance`, `Stale` if it moved) and, with
+    /// `rebill`, returns its one-time items to Pending and, for each piece (item and
+    /// period) it billed or adjusted, releases every ledger entry from its first one
+    /// on (its own, settlements that made no line, entries on invoices cancelled
+    /// since), so the next bill run bills them afresh, as if the invoice had never
+    /// existed. `NotAllowed` (nothing written) while another live invoice holds a
+    /// later entry of one of those pieces: it must be cancelled with rebill first.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "one conditional write of its parts"
+    )]
     async fn cancel_invoice(
         &self,
         tenant: TenantId,
@@ -375,7 +390,7 @@ pub trait InvoiceStore: Send + Sync {
         version: i64,
         reason: Option<&str>,
         rebill: bool,
-        balance: (Decimal, Decimal),
+        balance: CreditMove,
         now: Timestamp,
     ) -> StoreResult<Invoice>;
     /// Moves a Draft or Pending Tax invoice (at `version`) on, in one transaction:
@@ -418,7 +433,7 @@ pub trait TaxRateStore: Send + Sync {
     /// The tenant's rules, oldest first.
     async fn list_tax_rates(&self, tenant: TenantId) -> StoreResult<Vec<TaxRateRecord>>;
     /// True if the rule existed.
-    async fn remove_tax_rate(&self, tenant: TenantId, id: i64) -> StoreResult<bool>;
+    async fn remove_tax_rate(&self, tenant: TenantId, id: TaxRateId) -> StoreResult<bool>;
 }
 
 /// What became of a request carrying an `Idempotency-Key`.

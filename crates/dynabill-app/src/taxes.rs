@@ -5,20 +5,20 @@
 use std::collections::HashMap;
 
 use dynabill_core::billing::apply_credit;
-use dynabill_core::domain::{Country, InvoiceId, InvoiceStatus, TaxMode};
+use dynabill_core::domain::{Country, InvoiceId, InvoiceStatus, TaxMode, TaxRateId};
 use dynabill_core::money::Currency;
 use dynabill_core::tax::{TaxRule, TaxableLine, applicable_rules, tax_amount};
 use jiff::{SignedDuration, Timestamp};
 use rust_decimal::Decimal;
 
+use crate::App;
 use crate::error::{AppError, Field};
 use crate::model::{
-    Account, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, Page, PageRequest,
-    PostInvoice, RecordKey, TaxRateRecord, Tenant,
+    Account, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, Page,
+    PageRequest, PostInvoice, RecordKey, TaxRateRecord, Tenant,
 };
-use crate::store::StoreError;
+use crate::races::{settle, until_done};
 use crate::tax_engine::{TaxAddress, TaxDocument, TaxDocumentLine};
-use crate::{App, WRITE_RACE_RETRIES, race_backoff};
 
 /// Tax amounts from an external tax service keep at most this many decimals (SPEC §5).
 pub const EXTERNAL_TAX_SCALE: u32 = 5;
@@ -124,7 +124,7 @@ impl App {
         Ok(self.store().list_tax_rates(tenant.id).await?)
     }
 
-    pub async fn remove_tax_rate(&self, app_key: &str, id: i64) -> Result<(), AppError> {
+    pub async fn remove_tax_rate(&self, app_key: &str, id: TaxRateId) -> Result<(), AppError> {
         let tenant = self.tenant_by_app_key(app_key).await?;
         if !self.store().remove_tax_rate(tenant.id, id).await? {
             return Err(AppError::NotAllowed(format!(
@@ -158,11 +158,11 @@ impl App {
         status: InvoiceStatus,
         taxes_of: impl Fn(&Invoice, &Account) -> Result<Vec<LineTaxUpdate>, AppError>,
     ) -> Result<Invoice, AppError> {
-        for attempt in 0..WRITE_RACE_RETRIES {
-            race_backoff(attempt).await;
-            let invoice = self.get_invoice(tenant, id.0).await?;
+        let taxes_of = &taxes_of;
+        until_done("invoice", move || async move {
+            let invoice = self.get_invoice(tenant, id).await?;
             let account = self
-                .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+                .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
                 .await?;
             let line_taxes = taxes_of(&invoice, &account)?;
             let rounding = tenant.settings.rounding;
@@ -201,29 +201,26 @@ impl App {
                 credit_applied: rounding.to_minor_unit(credit_applied, invoice.currency),
                 credit_added: rounding.to_minor_unit(credit_added, invoice.currency),
                 amount_due: rounding.to_minor_unit(amount_due, invoice.currency),
-                balance: (balance, balance_after),
+                balance: CreditMove {
+                    before: balance,
+                    after: balance_after,
+                },
             };
             let prefix = &tenant.settings.invoice_prefix;
-            match self
-                .store()
-                .post_invoice(
-                    tenant.id,
-                    id,
-                    invoice.version,
-                    &post,
-                    prefix,
-                    self.clock().now(),
-                )
-                .await
-            {
-                Ok(invoice) => return Ok(invoice),
-                Err(StoreError::Stale) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(AppError::Unavailable(
-            "the invoice is being changed concurrently; retry".into(),
-        ))
+            settle(
+                self.store()
+                    .post_invoice(
+                        tenant.id,
+                        id,
+                        invoice.version,
+                        &post,
+                        prefix,
+                        self.clock().now(),
+                    )
+                    .await,
+            )
+        })
+        .await
     }
 
     /// A Draft leaves Draft (10/119 with `InvoiceStatus` 3): posted with its
@@ -234,7 +231,7 @@ impl App {
         invoice: &Invoice,
     ) -> Result<Invoice, AppError> {
         let account = self
-            .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+            .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
             .await?;
         match effective_mode(tenant, &account) {
             TaxMode::None => {
@@ -291,7 +288,7 @@ impl App {
     pub async fn update_invoice_tax(
         &self,
         tenant: &Tenant,
-        id: i64,
+        id: InvoiceId,
         lines: Vec<ExternalLineTaxes>,
     ) -> Result<Invoice, AppError> {
         let invoice = self.get_invoice(tenant, id).await?;
@@ -358,7 +355,7 @@ impl App {
     pub async fn pending_tax_lines(
         &self,
         tenant: &Tenant,
-        invoice: Option<i64>,
+        invoice: Option<InvoiceId>,
         page: PageRequest,
     ) -> Result<Page<PendingTaxLine>, AppError> {
         let filter = InvoiceFilter {
@@ -376,7 +373,7 @@ impl App {
             let account = match accounts.entry(invoice.account_id.0) {
                 std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    let key = RecordKey::Id(invoice.account_id.0);
+                    let key = RecordKey::Id(invoice.account_id);
                     slot.insert(self.get_account(tenant, &key, true).await?)
                 }
             };
@@ -403,12 +400,12 @@ impl App {
         tenant: &Tenant,
         id: InvoiceId,
     ) -> Result<Invoice, AppError> {
-        let invoice = self.get_invoice(tenant, id.0).await?;
+        let invoice = self.get_invoice(tenant, id).await?;
         if invoice.status != InvoiceStatus::PendingTax {
             return Ok(invoice);
         }
         let account = self
-            .get_account(tenant, &RecordKey::Id(invoice.account_id.0), true)
+            .get_account(tenant, &RecordKey::Id(invoice.account_id), true)
             .await?;
         if account.fields.tax_exempt {
             return self
@@ -467,7 +464,7 @@ impl App {
                 self.store()
                     .record_tax_error(tenant.id, id, &error, next, now)
                     .await?;
-                self.get_invoice(tenant, id.0).await
+                self.get_invoice(tenant, id).await
             }
         }
     }

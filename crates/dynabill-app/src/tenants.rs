@@ -8,14 +8,23 @@ use crate::App;
 use crate::auth::{IssuedCredential, new_access_token, new_app_key, token_hash};
 use crate::error::{AppError, Field};
 use crate::model::{Tenant, TenantSettings};
-use crate::store::{NewApiUser, NewTenant, StoreError, TenantRow};
+use crate::store::{NewApiUser, NewTenant, StoreError, StoredTenant};
 use crate::tax_engine::{AvaTaxSettings, Secret};
 use dynabill_core::domain::TaxMode;
 
 /// The user name given to a tenant's first API user when none is chosen.
 pub const DEFAULT_USER_NAME: &str = "api";
 
-pub(crate) fn tenant_from_row(row: TenantRow) -> Result<Tenant, AppError> {
+impl TryFrom<StoredTenant> for Tenant {
+    type Error = AppError;
+
+    /// Parses a stored tenant's currency, time zone and settings.
+    fn try_from(row: StoredTenant) -> Result<Tenant, AppError> {
+        tenant_from_row(row)
+    }
+}
+
+fn tenant_from_row(row: StoredTenant) -> Result<Tenant, AppError> {
     let currency: Currency = row.currency.parse().map_err(|_| {
         anyhow::anyhow!(
             "tenant {} has an unknown currency {:?}",

@@ -16,6 +16,12 @@ macro_rules! id_type {
                 self.0.fmt(f)
             }
         }
+
+        impl From<i64> for $name {
+            fn from(id: i64) -> Self {
+                $name(id)
+            }
+        }
     )*};
 }
 
@@ -32,6 +38,8 @@ id_type!(
     OneTimeItemId,
     /// An invoice (119).
     InvoiceId,
+    /// A rule of a tenant's built-in tax rate table.
+    TaxRateId,
 );
 
 /// Declares a wire-coded enumeration: each variant has the integer used on the wire.

@@ -7,7 +7,7 @@ use crate::codes::MethodError;
 use crate::error::DoorError;
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 struct Envelope<'a, T: Serialize> {
     API_STATUS: u8,
     METHOD_STATUS: u8,
@@ -21,7 +21,7 @@ struct Envelope<'a, T: Serialize> {
 }
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 struct ReadPart<'a, T: Serialize> {
     DATA: &'a [T],
     TOTAL_COUNT: i64,

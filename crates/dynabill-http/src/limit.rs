@@ -1,6 +1,8 @@
 //! Per-tenant rate limiting: a token bucket per tenant, refilled continuously.
 //! A request finding its tenant's bucket empty is answered 429 before any work.
 
+#![expect(clippy::float_arithmetic, reason = "tokens and seconds, never amounts")]
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -91,6 +91,11 @@ impl Params {
     }
 
     /// An integer, sent as a JSON number or a numeric string.
+    /// A record's ID: a whole number, as the ID type `I` of its entity.
+    pub fn id<I: From<i64>>(&self, name: &str) -> Result<Option<I>, DoorError> {
+        Ok(self.int(name)?.map(I::from))
+    }
+
     pub fn int(&self, name: &str) -> Result<Option<i64>, DoorError> {
         let Some(value) = self.present(name) else {
             return Ok(None);

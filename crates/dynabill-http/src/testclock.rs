@@ -19,7 +19,7 @@ use crate::params::Params;
 use crate::{RequestId, ServerState};
 
 #[derive(Serialize)]
-#[allow(non_snake_case)]
+#[expect(non_snake_case, reason = "the wire's field names")]
 struct ClockOut {
     Today: String,
     TestClock: u8,

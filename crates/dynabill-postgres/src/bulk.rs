@@ -3,17 +3,18 @@
 //! parameter per value, and PostgreSQL parses, binds and plans each of them; a bill
 //! run's batch writes tens of thousands.
 
-use dynabill_sql::Value;
+use dynabill_sql::{Backend, Value, shape_of};
 use sqlx::postgres::PgQueryResult;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 
-use crate::{DATE_COLUMNS, NUMERIC_COLUMNS};
+use crate::PgBackend;
 
 /// The values of one column, in row order.
 enum Column {
     Text(Vec<Option<String>>),
     Int(Vec<Option<i64>>),
     Bool(Vec<Option<bool>>),
+    Bytes(Vec<Option<Vec<u8>>>),
 }
 
 impl Column {
@@ -22,6 +23,7 @@ impl Column {
             Value::Text(_) | Value::OptText(_) => Column::Text(Vec::with_capacity(rows)),
             Value::Int(_) | Value::OptInt(_) => Column::Int(Vec::with_capacity(rows)),
             Value::Bool(_) | Value::OptBool(_) => Column::Bool(Vec::with_capacity(rows)),
+            Value::Bytes(_) => Column::Bytes(Vec::with_capacity(rows)),
         }
     }
 
@@ -34,6 +36,7 @@ impl Column {
             (Column::Int(c), Value::OptInt(i)) => c.push(i),
             (Column::Bool(c), Value::Bool(b)) => c.push(Some(b)),
             (Column::Bool(c), Value::OptBool(b)) => c.push(b),
+            (Column::Bytes(c), Value::Bytes(b)) => c.push(Some(b)),
             _ => return false,
         }
         true
@@ -44,13 +47,14 @@ impl Column {
             Column::Text(_) => "::text[]",
             Column::Int(_) => "::int8[]",
             Column::Bool(_) => "::bool[]",
+            Column::Bytes(_) => "::bytea[]",
         }
     }
 }
 
 /// Inserts `rows` (each a value per column of `columns`, in order) into `table`.
 /// `overriding` adds `OVERRIDING SYSTEM VALUE`, for rows that bring their own
-/// identity. Date and amount columns travel as text and are cast, as in `push_value`.
+/// identity. Date and amount columns travel as text and are cast to their types.
 pub(crate) async fn insert_rows(
     conn: &mut PgConnection,
     table: &str,
@@ -85,12 +89,8 @@ pub(crate) async fn insert_rows(
         if n > 0 {
             qb.push(", ");
         }
-        qb.push(format!("v.c{n}"));
-        if DATE_COLUMNS.contains(column) {
-            qb.push("::date");
-        } else if NUMERIC_COLUMNS.contains(column) {
-            qb.push("::numeric");
-        }
+        qb.push(format!("v.c{n}"))
+            .push(PgBackend::write_cast(shape_of(column)));
     }
     qb.push(" FROM UNNEST(");
     let mut aliases = Vec::with_capacity(arrays.len());
@@ -103,6 +103,7 @@ pub(crate) async fn insert_rows(
             Column::Text(values) => qb.push_bind(values),
             Column::Int(values) => qb.push_bind(values),
             Column::Bool(values) => qb.push_bind(values),
+            Column::Bytes(values) => qb.push_bind(values),
         };
         qb.push(cast);
         aliases.push(format!("c{n}"));

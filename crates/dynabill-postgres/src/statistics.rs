@@ -105,13 +105,14 @@ mod tests {
         };
         let store = crate::PgStore::connect(schema.url()).await.unwrap();
         store.migrate().await.unwrap();
-        assert_eq!(ledger_reltuples(&store.pool).await, -1.0);
+        let backend = store.backend();
+        assert_eq!(ledger_reltuples(&backend.pool).await, -1.0);
 
-        store.ledger_growth.add(&store.pool, FLOOR - 1).await;
-        assert_eq!(ledger_reltuples(&store.pool).await, -1.0, "not yet");
-        store.ledger_growth.add(&store.pool, 1).await;
+        backend.ledger_growth.add(&backend.pool, FLOOR - 1).await;
+        assert_eq!(ledger_reltuples(&backend.pool).await, -1.0, "not yet");
+        backend.ledger_growth.add(&backend.pool, 1).await;
         assert_eq!(
-            ledger_reltuples(&store.pool).await,
+            ledger_reltuples(&backend.pool).await,
             0.0,
             "analyzed (and empty)"
         );

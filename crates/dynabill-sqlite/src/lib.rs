@@ -3,25 +3,20 @@
 //! One writer connection (SQLite serialises writes anyway) and a pool of readers,
 //! WAL with `synchronous=NORMAL`, a generous `busy_timeout`, and `BEGIN IMMEDIATE`
 //! for write transactions, so that a second process on the same file (a bill run
-//! beside `serve`) queues for the lock instead of failing.
+//! beside `serve`) queues for the lock instead of failing. The queries are
+//! `dynabill-sql`'s; this crate holds what is SQLite's alone.
 
-mod accounts;
-mod billing;
 mod group;
-mod idempotency;
-mod items;
-mod one_time;
-mod plans;
-mod tenants;
 
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use dynabill_app::store::{Store, StoreError, StoreResult};
-use dynabill_sql::Value;
+use dynabill_app::store::{StoreError, StoreResult};
+use dynabill_sql::{
+    Backend, BoxFuture, Conn, Done, Query, Row, Shape, SqlStore, Unique, Value, begin_detached,
+};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{Pool, QueryBuilder, Sqlite, SqlitePool, Transaction};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -29,19 +24,23 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a request waits for a free connection before the store reports itself unavailable.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Values bound in one statement at most (SQLite's limit is 32,766).
+const BIND_LIMIT: usize = 30_000;
+
+/// The SQLite store: the shared store over [`SqliteBackend`].
+pub type SqliteStore = SqlStore<SqliteBackend>;
 
 #[derive(Clone)]
-pub struct SqliteStore {
+pub struct SqliteBackend {
     writer: SqlitePool,
     reader: SqlitePool,
     /// Creates, committed in groups through `writer`.
     group: group::GroupWriter,
 }
 
-impl SqliteStore {
-    /// Opens (creating if missing) the database at a `sqlite:` URL. The schema is
-    /// not touched: call [`Store::migrate`].
-    pub async fn connect(url: &str) -> StoreResult<SqliteStore> {
+impl SqliteBackend {
+    /// Opens (creating if missing) the database at a `sqlite:` URL.
+    async fn open(url: &str) -> StoreResult<SqliteBackend> {
         let base = SqliteConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("bad SQLite URL: {e}")))?
             .journal_mode(SqliteJournalMode::Wal)
@@ -72,41 +71,168 @@ impl SqliteStore {
                 .map_err(unavailable)?
         };
         let group = group::GroupWriter::start(writer.clone());
-        Ok(SqliteStore {
+        Ok(SqliteBackend {
             writer,
             reader,
             group,
         })
     }
-
-    /// A write transaction that holds the database's write lock from its first statement.
-    async fn begin_write(&self) -> StoreResult<sqlx::Transaction<'static, Sqlite>> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_error)
-    }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
+impl Backend for SqliteBackend {
+    type Db = Sqlite;
+
+    async fn connect(url: &str) -> StoreResult<Self> {
+        SqliteBackend::open(url).await
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         MIGRATOR.run(&self.writer).await.map_err(|e| {
             StoreError::Other(anyhow::Error::new(e).context("migrating the SQLite database"))
         })
     }
 
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.reader)
-            .await
-            .map_err(db_error)?;
-        Ok(())
-    }
-
     async fn close(&self) {
         self.writer.close().await;
         self.reader.close().await;
+    }
+
+    fn reader(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+
+    fn writer(&self) -> &Pool<Sqlite> {
+        &self.writer
+    }
+
+    /// Holds the database's write lock from its first statement, so that a second
+    /// process on the same file queues for it instead of failing midway.
+    async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        begin_detached(&self.writer, Some("BEGIN IMMEDIATE"))
+            .await
+            .map_err(db_error)
+    }
+
+    async fn begin_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        begin_detached(&self.reader, None).await.map_err(db_error)
+    }
+
+    /// Committed with the other creates waiting (see `group`).
+    async fn create(&self, query: Query<Self>) -> Result<Vec<Row<Self>>, sqlx::Error> {
+        self.group
+            .write(move |conn| Box::pin(async move { query.fetch_rows(conn).await }))
+            .await
+    }
+
+    fn error(e: sqlx::Error) -> StoreError {
+        db_error(e)
+    }
+
+    fn violated(e: &sqlx::Error) -> Option<Unique> {
+        violated(e)
+    }
+
+    fn lost_conflict(_: &sqlx::Error) -> bool {
+        // One writer at a time: a write waits for the lock, it never deadlocks.
+        false
+    }
+
+    fn rows_affected(done: &Done<Self>) -> u64 {
+        done.rows_affected()
+    }
+
+    fn read_cast(_: Shape) -> &'static str {
+        ""
+    }
+
+    fn write_cast(_: Shape) -> &'static str {
+        ""
+    }
+
+    const GREATEST: &'static str = "MAX";
+    /// The write transaction holds the whole database.
+    const FOR_SHARE: &'static str = "";
+    /// SQLite keeps the order of the tables of a `CROSS JOIN`.
+    const JOIN_IN_ORDER: &'static str = "CROSS JOIN";
+    /// A unary `+` keeps SQLite's planner off the indexes on the column.
+    const TENANT_ID_UNINDEXED: &'static str = "+tenant_id";
+    const PREPARE_BATCH_STATEMENTS: bool = true;
+
+    fn push_in(qb: &mut QueryBuilder<Sqlite>, column: &str, ids: &[i64]) {
+        qb.push(format_args!(" AND {column} IN ("));
+        let mut list = qb.separated(", ");
+        for id in ids {
+            list.push_bind(*id);
+        }
+        list.push_unseparated(")");
+    }
+
+    fn push_batch(qb: &mut QueryBuilder<Sqlite>, column: &str, ids: &[i64]) {
+        Self::push_in(qb, column, ids);
+    }
+
+    fn lock_in_order<'e>(
+        _: &'e mut Conn<Self>,
+        _: &'static str,
+        _: i64,
+        _: &'e [i64],
+    ) -> BoxFuture<'e, Result<(), sqlx::Error>> {
+        // The write transaction holds the whole database already.
+        Box::pin(async { Ok(()) })
+    }
+
+    /// SQLite checks references at each statement.
+    const INVOICES_FIRST: bool = true;
+
+    /// Given under the write lock, which the transaction holds from its start.
+    fn invoice_ids<'e>(
+        conn: &'e mut Conn<Self>,
+        count: usize,
+    ) -> BoxFuture<'e, Result<Vec<i64>, sqlx::Error>> {
+        Box::pin(async move {
+            let (first,): (i64,) =
+                Query::<Self>::new("SELECT COALESCE(MAX(id), 0) + 1 FROM invoices")
+                    .fetch_one(conn)
+                    .await?;
+            Ok((first..).take(count).collect())
+        })
+    }
+
+    /// Multi-row `VALUES` lists, as many rows as SQLite binds in one statement.
+    fn insert_rows<'e>(
+        conn: &'e mut Conn<Self>,
+        table: &'static str,
+        columns: &'e [&'static str],
+        rows: Vec<Vec<Value>>,
+        _own_ids: bool,
+    ) -> BoxFuture<'e, Result<(), sqlx::Error>> {
+        Box::pin(async move {
+            let per_statement = BIND_LIMIT / columns.len().max(1);
+            let mut rows = rows.into_iter().peekable();
+            while rows.peek().is_some() {
+                let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                    "INSERT INTO {table} ({}) ",
+                    columns.join(", ")
+                ));
+                qb.push_values(rows.by_ref().take(per_statement), |mut row, values| {
+                    for value in values {
+                        push_separated_value(&mut row, value);
+                    }
+                });
+                qb.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        })
+    }
+
+    const BINDS_PER_STATEMENT: usize = BIND_LIMIT;
+
+    fn push_pairs(qb: &mut QueryBuilder<Sqlite>, pairs: &[(i64, i64)]) {
+        qb.push("(SELECT column1 AS id, column2 AS other FROM (");
+        qb.push_values(pairs, |mut row, (id, other)| {
+            row.push_bind(*id).push_bind(*other);
+        });
+        qb.push(")) AS v");
     }
 }
 
@@ -123,23 +249,30 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
     }
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// The unique constraint a write violated, read from SQLite's message, which names
+/// the constraint's columns: `UNIQUE constraint failed: accounts.tenant_id, accounts.ext_id`.
+fn violated(e: &sqlx::Error) -> Option<Unique> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    if !db.is_unique_violation() {
+        return None;
+    }
+    let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+    Unique::ALL
+        .into_iter()
+        .find(|unique| columns == failed_columns(*unique))
 }
 
-pub(crate) fn push_value(qb: &mut QueryBuilder<Sqlite>, value: Value) {
-    match value {
-        Value::Text(s) => qb.push_bind(s),
-        Value::OptText(s) => qb.push_bind(s),
-        Value::Int(i) => qb.push_bind(i),
-        Value::OptInt(i) => qb.push_bind(i),
-        Value::Bool(b) => qb.push_bind(b),
-        Value::OptBool(b) => qb.push_bind(b),
-    };
+/// How SQLite names the columns of `unique` when a write violates it.
+fn failed_columns(unique: Unique) -> String {
+    let (table, columns) = unique.columns();
+    let named: Vec<String> = columns.iter().map(|c| format!("{table}.{c}")).collect();
+    named.join(", ")
 }
 
 /// Binds one value inside a `push_values` row.
-pub(crate) fn push_separated_value(
+fn push_separated_value(
     row: &mut sqlx::query_builder::Separated<'_, Sqlite, &'static str>,
     value: Value,
 ) {
@@ -150,32 +283,6 @@ pub(crate) fn push_separated_value(
         Value::OptInt(i) => row.push_bind(i),
         Value::Bool(b) => row.push_bind(b),
         Value::OptBool(b) => row.push_bind(b),
+        Value::Bytes(b) => row.push_bind(b),
     };
-}
-
-/// Appends `, c1, c2, ...` (column names).
-pub(crate) fn push_columns(qb: &mut QueryBuilder<Sqlite>, columns: &[&str]) {
-    for column in columns {
-        qb.push(", ").push(*column);
-    }
-}
-
-/// Appends `, c1 = ?, c2 = ?` for paired columns and values.
-pub(crate) fn push_assignments(
-    qb: &mut QueryBuilder<Sqlite>,
-    columns: &[&str],
-    values: Vec<Value>,
-) {
-    for (column, value) in columns.iter().zip(values) {
-        qb.push(", ").push(*column).push(" = ");
-        push_value(qb, value);
-    }
-}
-
-/// Appends `, ?` for each value.
-pub(crate) fn push_values(qb: &mut QueryBuilder<Sqlite>, values: Vec<Value>) {
-    for value in values {
-        qb.push(", ");
-        push_value(qb, value);
-    }
 }

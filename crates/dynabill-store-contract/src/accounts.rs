@@ -5,7 +5,7 @@ use std::sync::Arc;
 use dynabill_app::Store;
 use dynabill_app::model::{AccountFilter, PageRequest, PlanFilter, RecordKey};
 use dynabill_app::store::StoreError;
-use dynabill_core::domain::{AccountId, AccountStatus, DueDateMethod};
+use dynabill_core::domain::{AccountId, AccountStatus, DueDateMethod, PlanId};
 use jiff::civil::date;
 
 use crate::fixtures::{
@@ -27,7 +27,7 @@ pub async fn an_account_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_
     assert_eq!(full.deleted_at, None);
     assert_eq!(full.version, 1);
     let by_id = store
-        .find_account(t, &RecordKey::Id(full.id.0))
+        .find_account(t, &RecordKey::Id(full.id))
         .await
         .unwrap();
     assert_eq!(by_id.as_ref(), Some(&full));
@@ -45,7 +45,7 @@ pub async fn an_account_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_
         "absent optional fields stay absent"
     );
     let found = store
-        .find_account(t, &RecordKey::Id(bare.id.0))
+        .find_account(t, &RecordKey::Id(bare.id))
         .await
         .unwrap();
     assert_eq!(found, Some(bare));
@@ -56,7 +56,7 @@ pub async fn an_account_keeps_every_field_exactly_and_is_found_by_id_and_by_ext_
         .unwrap();
     assert_eq!(missing, None);
     let missing = store
-        .find_account(t, &RecordKey::Id(full.id.0 + 1000))
+        .find_account(t, &RecordKey::Id(AccountId(full.id.0 + 1000)))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -81,7 +81,7 @@ pub async fn an_ext_id_stays_taken_even_after_its_account_is_deleted(store: Arc<
         "expected ExtIdTaken, got {renamed:?}"
     );
     let unchanged = store
-        .find_account(t, &RecordKey::Id(second.id.0))
+        .find_account(t, &RecordKey::Id(second.id))
         .await
         .unwrap();
     assert_eq!(unchanged, Some(second));
@@ -124,7 +124,7 @@ pub async fn an_account_update_applies_only_at_the_version_it_was_read(store: Ar
     assert_eq!(after.updated_at, minutes(1));
     assert_eq!(
         store
-            .find_account(t, &RecordKey::Id(before.id.0))
+            .find_account(t, &RecordKey::Id(before.id))
             .await
             .unwrap(),
         Some(after.clone())
@@ -166,7 +166,7 @@ pub async fn an_account_update_applies_only_at_the_version_it_was_read(store: Ar
     );
     assert_eq!(
         store
-            .find_account(t, &RecordKey::Id(before.id.0))
+            .find_account(t, &RecordKey::Id(before.id))
             .await
             .unwrap(),
         Some(after),
@@ -228,13 +228,13 @@ pub async fn listing_accounts_filters_by_id_ext_ids_status_update_time_and_delet
     assert_eq!(ids(AccountFilter::default()).await, [a1, a2, a3]);
     assert_eq!(ids(deleted_too()).await, [a1, a2, a3, a4]);
     let by_id = |id| AccountFilter {
-        id: Some(id),
+        id: Some(AccountId(id)),
         ..AccountFilter::default()
     };
     assert_eq!(ids(by_id(a2)).await, [a2]);
     assert_eq!(ids(by_id(a4)).await, [] as [i64; 0]);
     let deleted_by_id = AccountFilter {
-        id: Some(a4),
+        id: Some(AccountId(a4)),
         ..deleted_too()
     };
     assert_eq!(ids(deleted_by_id).await, [a4]);
@@ -405,10 +405,7 @@ pub async fn deleting_an_account_cancels_its_open_plans_in_the_same_step(store: 
     assert_eq!(deleted.version, acc.version + 1);
     assert_eq!(deleted.fields, acc.fields);
     assert_eq!(
-        store
-            .find_account(t, &RecordKey::Id(acc.id.0))
-            .await
-            .unwrap(),
+        store.find_account(t, &RecordKey::Id(acc.id)).await.unwrap(),
         Some(deleted),
         "a deleted account is still found by key"
     );
@@ -421,7 +418,7 @@ pub async fn deleting_an_account_cancels_its_open_plans_in_the_same_step(store: 
         let store = Arc::clone(&store);
         async move {
             store
-                .find_plan(t, &RecordKey::Id(id))
+                .find_plan(t, &RecordKey::Id(PlanId(id)))
                 .await
                 .unwrap()
                 .unwrap()
@@ -482,7 +479,7 @@ pub async fn deleting_an_account_at_a_stale_version_changes_nothing(store: Arc<d
 
     assert_eq!(
         store
-            .find_account(t, &RecordKey::Id(read.id.0))
+            .find_account(t, &RecordKey::Id(read.id))
             .await
             .unwrap(),
         Some(current)

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, AccountFields, Invoice, InvoiceFilter, InvoiceLineRecord, ItemChange,
-    ItemChangeKind, NewInvoice, RecordKey,
+    AccountBill, AccountFields, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, ItemChange,
+    ItemChangeKind, NewInvoice, OneTimeMark, RecordKey,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::{EntryKey, LedgerEntry, LineType};
@@ -171,12 +171,7 @@ pub async fn billable_accounts_are_active_or_with_billing_issues_not_deleted_in_
 
     let billable = |after: Option<AccountId>, limit| {
         let store = Arc::clone(&store);
-        async move {
-            store
-                .billable_accounts(t, after.map(|a| a.0), limit)
-                .await
-                .unwrap()
-        }
+        async move { store.billable_accounts(t, after, limit).await.unwrap() }
     };
     assert_eq!(billable(None, 100).await, [active.id, troubled.id, last.id]);
     assert_eq!(billable(None, 2).await, [active.id, troubled.id]);
@@ -280,8 +275,7 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             cancelled.id,
             cancelled.version,
             &cancelled.fields,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(1),
         )
         .await
@@ -294,8 +288,7 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             deleted.id,
             deleted.version,
             &deleted.fields,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(1),
         )
         .await
@@ -353,7 +346,10 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
             january.version,
             None,
             true,
-            (Decimal::ZERO, Decimal::ZERO),
+            CreditMove {
+                before: Decimal::ZERO,
+                after: Decimal::ZERO,
+            },
             minutes(5),
         )
         .await
@@ -378,12 +374,12 @@ pub async fn a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_
     sa.plans.sort_by_key(|p| p.id);
     let plans = [
         store
-            .find_plan(t, &RecordKey::Id(a.plan.id.0))
+            .find_plan(t, &RecordKey::Id(a.plan.id))
             .await
             .unwrap()
             .unwrap(),
         store
-            .find_plan(t, &RecordKey::Id(second.id.0))
+            .find_plan(t, &RecordKey::Id(second.id))
             .await
             .unwrap()
             .unwrap(),
@@ -959,8 +955,7 @@ pub async fn a_one_time_item_is_invoiced_once_and_only_while_pending(store: Arc<
             cancelled.id,
             cancelled.version,
             &cancelled.fields,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(3),
         )
         .await

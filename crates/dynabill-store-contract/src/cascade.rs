@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    Cancellation, ItemChangeKind, OneTimeItem, OneTimeItemFields, Plan, PlanFields, RecurringItem,
-    RecurringItemFields,
+    Cancellation, ItemChangeKind, OneTimeItem, OneTimeItemFields, OneTimeMark, Plan, PlanFields,
+    RecurringItem, RecurringItemFields,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::TenantId;
@@ -102,7 +102,7 @@ async fn assert_one_time_untouched(store: &dyn Store, tenant: TenantId, items: &
 
 async fn find_plan(store: &dyn Store, tenant: TenantId, plan: &Plan) -> Plan {
     store
-        .find_plan(tenant, &dynabill_app::model::RecordKey::Id(plan.id.0))
+        .find_plan(tenant, &dynabill_app::model::RecordKey::Id(plan.id))
         .await
         .unwrap()
         .unwrap()
@@ -179,8 +179,7 @@ pub async fn cancelling_a_plan_cancels_its_running_items_from_the_later_of_their
             o_cancelled.id,
             o_cancelled.version,
             &o_cancelled.fields,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(1),
         )
         .await
@@ -192,8 +191,7 @@ pub async fn cancelling_a_plan_cancels_its_running_items_from_the_later_of_their
             o_deleted.id,
             o_deleted.version,
             &o_deleted.fields,
-            false,
-            true,
+            OneTimeMark::Deleted,
             minutes(1),
         )
         .await

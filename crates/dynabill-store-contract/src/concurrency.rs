@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountFilter, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, PostInvoice, RecordKey,
+    AccountFilter, CreditMove, InvoiceFilter, ItemChangeKind, ItemFilter, PlanFilter, PostInvoice,
+    RecordKey,
 };
 use dynabill_app::store::{IdempotencyClaim, StoreError};
 use dynabill_core::domain::InvoiceStatus;
@@ -104,7 +105,7 @@ pub async fn concurrent_inserts_of_many_accounts_each_come_back_as_written(store
                     "each create gets its own record"
                 );
                 let read = store
-                    .find_account(t, &RecordKey::Id(created.id.0))
+                    .find_account(t, &RecordKey::Id(created.id))
                     .await
                     .unwrap();
                 assert_eq!(read.as_ref(), Some(created), "what was answered is stored");
@@ -152,7 +153,7 @@ pub async fn concurrent_updates_at_one_version_succeed_exactly_once(store: Arc<d
         "results: {results:?}"
     );
     let now = store
-        .find_account(t, &RecordKey::Id(read.id.0))
+        .find_account(t, &RecordKey::Id(read.id))
         .await
         .unwrap()
         .unwrap();
@@ -245,11 +246,11 @@ pub async fn a_plan_added_while_its_account_is_deleted_ends_up_cancelled_or_refu
             );
         }
         let on_account = PlanFilter {
-            account_id: Some(acc.id.0),
+            account_id: Some(acc.id),
             ..PlanFilter::default()
         };
         let plans = store
-            .list_plans(t, &on_account, today, crate::fixtures::EVERYTHING)
+            .list_plans(t, &on_account, today, EVERYTHING)
             .await
             .unwrap();
         let inserted = results[1..].iter().filter(|r| r.is_ok()).count();
@@ -375,7 +376,7 @@ pub async fn concurrent_item_batches_at_one_version_succeed_exactly_once(store: 
     );
     for read in [&a, &b] {
         let now = store
-            .find_recurring_item(t, &RecordKey::Id(read.id.0))
+            .find_recurring_item(t, &RecordKey::Id(read.id))
             .await
             .unwrap()
             .unwrap();
@@ -439,15 +440,19 @@ pub async fn an_item_added_while_its_plan_is_deleted_ends_up_cancelled_or_refuse
             );
         }
         let on_plan = ItemFilter {
-            plan_id: Some(p.id.0),
+            plan_id: Some(p.id),
             ..all_items()
         };
         let items = store
             .list_recurring_items(t, &on_plan, EVERYTHING)
             .await
             .unwrap();
+        let one_time_on_plan = ItemFilter {
+            plan_id: Some(p.id),
+            ..all_items()
+        };
         let one_time_items = store
-            .list_one_time_items(t, &on_plan, EVERYTHING)
+            .list_one_time_items(t, &one_time_on_plan, EVERYTHING)
             .await
             .unwrap();
         let inserted = results[1..].iter().filter(|r| r.is_ok()).count();
@@ -649,7 +654,10 @@ pub async fn concurrent_postings_use_an_accounts_credit_once_and_take_one_number
         .map(|draft| PostInvoice {
             credit_applied: dec!(5.00),
             amount_due: dec!(0.00),
-            balance: (dec!(30.00), dec!(25.00)),
+            balance: CreditMove {
+                before: dec!(30.00),
+                after: dec!(25.00),
+            },
             ..crate::taxes::untaxed(draft, InvoiceStatus::Posted, dec!(30))
         })
         .collect();

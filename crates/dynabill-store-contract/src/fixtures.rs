@@ -285,7 +285,7 @@ pub(crate) async fn find_item(
     id: RecurringItemId,
 ) -> RecurringItem {
     store
-        .find_recurring_item(tenant, &RecordKey::Id(id.0))
+        .find_recurring_item(tenant, &RecordKey::Id(id))
         .await
         .expect("finding a recurring item")
         .expect("the recurring item exists")
@@ -323,14 +323,18 @@ pub(crate) async fn find_one_time(
     id: OneTimeItemId,
 ) -> OneTimeItem {
     store
-        .find_one_time_item(tenant, &RecordKey::Id(id.0))
+        .find_one_time_item(tenant, &RecordKey::Id(id))
         .await
         .expect("finding a one-time item")
         .expect("the one-time item exists")
 }
 
 /// The IDs of every recurring item matching `filter`, checking that `total` agrees.
-pub(crate) async fn item_ids(store: &dyn Store, tenant: TenantId, filter: ItemFilter) -> Vec<i64> {
+pub(crate) async fn item_ids(
+    store: &dyn Store,
+    tenant: TenantId,
+    filter: ItemFilter<RecurringItemId>,
+) -> Vec<i64> {
     let page = store
         .list_recurring_items(tenant, &filter, EVERYTHING)
         .await
@@ -342,7 +346,7 @@ pub(crate) async fn item_ids(store: &dyn Store, tenant: TenantId, filter: ItemFi
 pub(crate) async fn one_time_ids(
     store: &dyn Store,
     tenant: TenantId,
-    filter: ItemFilter,
+    filter: ItemFilter<OneTimeItemId>,
 ) -> Vec<i64> {
     let page = store
         .list_one_time_items(tenant, &filter, EVERYTHING)
@@ -352,7 +356,7 @@ pub(crate) async fn one_time_ids(
 }
 
 /// Everything, deleted or not.
-pub(crate) fn all_items() -> ItemFilter {
+pub(crate) fn all_items<I>() -> ItemFilter<I> {
     ItemFilter {
         include_deleted: true,
         ..ItemFilter::default()
@@ -574,7 +578,7 @@ pub(crate) async fn find_invoice(store: &dyn Store, tenant: TenantId, id: Invoic
 
 pub(crate) async fn find_account(store: &dyn Store, tenant: TenantId, id: AccountId) -> Account {
     store
-        .find_account(tenant, &RecordKey::Id(id.0))
+        .find_account(tenant, &RecordKey::Id(id))
         .await
         .expect("finding an account")
         .expect("the account exists")
@@ -638,6 +642,6 @@ pub(crate) async fn credit(store: &dyn Store, bk: &Book, amount: Decimal) {
 }
 
 /// A plan cancellation from `date` that credits billed days past it (`CreditMode` 1).
-pub fn credited(date: jiff::civil::Date) -> dynabill_app::model::Cancellation {
+pub fn credited(date: Date) -> dynabill_app::model::Cancellation {
     dynabill_app::model::Cancellation { date, credit: true }
 }

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, NewInvoice, PageRequest,
+    AccountBill, CreditMove, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, NewInvoice,
+    PageRequest,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::LineType;
@@ -74,7 +75,7 @@ async fn cancel(
     tenant: TenantId,
     id: InvoiceId,
     rebill: bool,
-    balance: (Decimal, Decimal),
+    balance: CreditMove,
 ) -> Result<dynabill_app::model::Invoice, StoreError> {
     let invoice = find_invoice(store, tenant, id).await;
     store
@@ -147,7 +148,10 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
         t,
         InvoiceId(b1),
         false,
-        (Decimal::ZERO, Decimal::ZERO),
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
     )
     .await
     .unwrap();
@@ -157,7 +161,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     assert_eq!(listed(all()).await, [a1, a2, a3, b1, b2]);
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(a2),
+            id: Some(InvoiceId(a2)),
             ..all()
         })
         .await,
@@ -165,7 +169,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(b2 + 100),
+            id: Some(InvoiceId(b2 + 100)),
             ..all()
         })
         .await,
@@ -173,7 +177,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(a.account.id.0),
+            account_id: Some(a.account.id),
             ..all()
         })
         .await,
@@ -181,7 +185,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(b.account.id.0),
+            account_id: Some(b.account.id),
             ..all()
         })
         .await,
@@ -205,7 +209,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            plan_id: Some(a.plan.id.0),
+            plan_id: Some(a.plan.id),
             ..all()
         })
         .await,
@@ -213,7 +217,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     );
     assert_eq!(
         listed(InvoiceFilter {
-            plan_id: Some(b.plan.id.0),
+            plan_id: Some(b.plan.id),
             ..all()
         })
         .await,
@@ -262,7 +266,7 @@ pub async fn listing_invoices_filters_by_id_account_plan_status_and_date(store: 
     };
     assert_eq!(listed(between).await, [a2, a3, b1]);
     let combined = InvoiceFilter {
-        account_id: Some(a.account.id.0),
+        account_id: Some(a.account.id),
         statuses: vec![InvoiceStatus::Posted, InvoiceStatus::Paid],
         date_from: Some(date(2025, 1, 2)),
         ..all()
@@ -527,7 +531,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version - 1,
             None,
             true,
-            (dec!(10), dec!(30)),
+            CreditMove {
+                before: dec!(10),
+                after: dec!(30),
+            },
             minutes(3),
         )
         .await;
@@ -539,7 +546,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version,
             None,
             true,
-            (dec!(5), dec!(25)),
+            CreditMove {
+                before: dec!(5),
+                after: dec!(25),
+            },
             minutes(3),
         )
         .await;
@@ -561,7 +571,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             invoice.version,
             Some("wrong price – 'Ω'"),
             true,
-            (dec!(10.00), dec!(30.00)),
+            CreditMove {
+                before: dec!(10.00),
+                after: dec!(30.00),
+            },
             minutes(4),
         )
         .await
@@ -607,7 +620,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             cancelled.version,
             None,
             true,
-            (dec!(30), dec!(50)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(50),
+            },
             minutes(5),
         )
         .await;
@@ -645,7 +661,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             second.version,
             None,
             false,
-            (dec!(30), dec!(30)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(30),
+            },
             minutes(7),
         )
         .await
@@ -699,7 +718,10 @@ pub async fn cancelling_an_invoice_gives_back_its_credit_and_with_rebill_what_it
             paid.version,
             None,
             true,
-            (dec!(30), dec!(30)),
+            CreditMove {
+                before: dec!(30),
+                after: dec!(30),
+            },
             minutes(11),
         )
         .await;
@@ -785,9 +807,18 @@ pub async fn an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_wh
     )
     .await;
     assert_eq!(flags(a.account.id).await, (true, true));
-    cancel(&*store, t, owed[0], false, (Decimal::ZERO, Decimal::ZERO))
-        .await
-        .unwrap();
+    cancel(
+        &*store,
+        t,
+        owed[0],
+        false,
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         flags(a.account.id).await,
         (true, false),
@@ -808,9 +839,18 @@ pub async fn an_account_has_invoices_unless_all_are_cancelled_and_unpaid_ones_wh
     )
     .await;
     assert_eq!(flags(b.account.id).await, (true, true));
-    cancel(&*store, t, only[0], true, (Decimal::ZERO, Decimal::ZERO))
-        .await
-        .unwrap();
+    cancel(
+        &*store,
+        t,
+        only[0],
+        true,
+        CreditMove {
+            before: Decimal::ZERO,
+            after: Decimal::ZERO,
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!(
         flags(b.account.id).await,
         (false, false),
@@ -857,7 +897,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
     assert_eq!(listed(InvoiceFilter::default()).await, [] as [i64; 0]);
     assert_eq!(
         listed(InvoiceFilter {
-            id: Some(invoice.id.0),
+            id: Some(invoice.id),
             ..InvoiceFilter::default()
         })
         .await,
@@ -865,7 +905,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
     );
     assert_eq!(
         listed(InvoiceFilter {
-            account_id: Some(theirs.account.id.0),
+            account_id: Some(theirs.account.id),
             ..InvoiceFilter::default()
         })
         .await,
@@ -899,7 +939,10 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_invoices(store: Arc<
             invoice.version,
             None,
             true,
-            (Decimal::ZERO, Decimal::ZERO),
+            CreditMove {
+                before: Decimal::ZERO,
+                after: Decimal::ZERO,
+            },
             minutes(2),
         )
         .await;

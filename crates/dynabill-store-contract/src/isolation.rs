@@ -3,8 +3,11 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{AccountFilter, ItemChangeKind, ItemFilter, PlanFilter, RecordKey};
+use dynabill_app::model::{
+    AccountFilter, ItemChangeKind, ItemFilter, OneTimeMark, PlanFilter, RecordKey,
+};
 use dynabill_app::store::{IdempotencyClaim, StoreError};
+use dynabill_core::domain::{OneTimeItemId, PlanId, RecurringItemId};
 use jiff::civil::date;
 
 use crate::fixtures::{
@@ -19,7 +22,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<
     let theirs = insert_account(&*store, owner, "shared").await;
 
     let by_id = store
-        .find_account(other, &RecordKey::Id(theirs.id.0))
+        .find_account(other, &RecordKey::Id(theirs.id))
         .await
         .unwrap();
     assert_eq!(by_id, None);
@@ -37,7 +40,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<
         [] as [i64; 0]
     );
     let by_id_filter = AccountFilter {
-        id: Some(theirs.id.0),
+        id: Some(theirs.id),
         ..everything.clone()
     };
     assert_eq!(
@@ -80,7 +83,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_accounts(store: Arc<
     assert_eq!(account_ids(&*store, owner, everything).await, [theirs.id.0]);
     assert_eq!(
         store
-            .find_account(owner, &RecordKey::Id(theirs.id.0))
+            .find_account(owner, &RecordKey::Id(theirs.id))
             .await
             .unwrap(),
         Some(theirs)
@@ -96,7 +99,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_plans(store: Arc<dyn
     let today = date(2025, 6, 15);
 
     let by_id = store
-        .find_plan(other, &RecordKey::Id(their_plan.id.0))
+        .find_plan(other, &RecordKey::Id(their_plan.id))
         .await
         .unwrap();
     assert_eq!(by_id, None);
@@ -108,7 +111,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_plans(store: Arc<dyn
     for filter in [
         PlanFilter::default(),
         PlanFilter {
-            account_id: Some(theirs.id.0),
+            account_id: Some(theirs.id),
             ..PlanFilter::default()
         },
         PlanFilter {
@@ -164,7 +167,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_plans(store: Arc<dyn
         .unwrap();
 
     assert_eq!(
-        store.find_plan(owner, &RecordKey::Id(id.0)).await.unwrap(),
+        store.find_plan(owner, &RecordKey::Id(id)).await.unwrap(),
         Some(their_plan),
         "the owner's plan is untouched"
     );
@@ -251,42 +254,41 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_items(store: Arc<dyn
     let their_one_time = insert_one_time(s, owner, &their_plan, one_time("once", today)).await;
 
     for key in [
-        RecordKey::Id(their_item.id.0),
+        RecordKey::Id(their_item.id),
         RecordKey::ExtId("item".to_owned()),
     ] {
         assert_eq!(store.find_recurring_item(other, &key).await.unwrap(), None);
     }
     for key in [
-        RecordKey::Id(their_one_time.id.0),
+        RecordKey::Id(their_one_time.id),
         RecordKey::ExtId("once".to_owned()),
     ] {
         assert_eq!(store.find_one_time_item(other, &key).await.unwrap(), None);
     }
-    for filter in [
-        all_items(),
-        ItemFilter {
-            id: Some(their_item.id.0),
+    // Each filter on both lists: the IDs of either kind, the ExtIDs, their plan.
+    let filters: [(Option<i64>, Option<&str>, Option<PlanId>); 6] = [
+        (None, None, None),
+        (Some(their_item.id.0), None, None),
+        (Some(their_one_time.id.0), None, None),
+        (None, Some("item"), None),
+        (None, Some("once"), None),
+        (None, None, Some(their_plan.id)),
+    ];
+    for (id, ext_id, plan_id) in filters {
+        let recurring = ItemFilter {
+            id: id.map(RecurringItemId),
+            ext_id: ext_id.map(str::to_owned),
+            plan_id,
             ..all_items()
-        },
-        ItemFilter {
-            id: Some(their_one_time.id.0),
+        };
+        let once = ItemFilter {
+            id: id.map(OneTimeItemId),
+            ext_id: ext_id.map(str::to_owned),
+            plan_id,
             ..all_items()
-        },
-        ItemFilter {
-            ext_id: Some("item".to_owned()),
-            ..all_items()
-        },
-        ItemFilter {
-            ext_id: Some("once".to_owned()),
-            ..all_items()
-        },
-        ItemFilter {
-            plan_id: Some(their_plan.id.0),
-            ..all_items()
-        },
-    ] {
-        assert_eq!(item_ids(s, other, filter.clone()).await, [] as [i64; 0]);
-        assert_eq!(one_time_ids(s, other, filter).await, [] as [i64; 0]);
+        };
+        assert_eq!(item_ids(s, other, recurring).await, [] as [i64; 0]);
+        assert_eq!(one_time_ids(s, other, once).await, [] as [i64; 0]);
     }
 
     let fields = item("sneaky", start);
@@ -342,8 +344,7 @@ pub async fn a_tenant_never_sees_or_changes_another_tenants_items(store: Arc<dyn
             their_one_time.id,
             their_one_time.version,
             &one_time("stolen", today),
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(1),
         )
         .await;

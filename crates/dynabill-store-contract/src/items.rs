@@ -138,7 +138,7 @@ pub async fn a_recurring_item_keeps_every_field_exactly_with_its_first_history_e
         .unwrap();
     assert_eq!(missing, None);
     let missing = store
-        .find_recurring_item(t, &RecordKey::Id(bare.id.0 + 1000))
+        .find_recurring_item(t, &RecordKey::Id(RecurringItemId(bare.id.0 + 1000)))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -314,7 +314,7 @@ pub async fn recurring_item_writes_apply_only_at_their_versions_and_all_or_nothi
 
     let unchanged = || async {
         let plan_now = store
-            .find_plan(t, &RecordKey::Id(p.id.0))
+            .find_plan(t, &RecordKey::Id(p.id))
             .await
             .unwrap()
             .unwrap();
@@ -393,7 +393,7 @@ pub async fn recurring_item_writes_apply_only_at_their_versions_and_all_or_nothi
         .await
         .unwrap();
     let plan_now = store
-        .find_plan(t, &RecordKey::Id(p.id.0))
+        .find_plan(t, &RecordKey::Id(p.id))
         .await
         .unwrap()
         .unwrap();
@@ -450,7 +450,7 @@ pub async fn recurring_item_writes_apply_only_at_their_versions_and_all_or_nothi
         .await
         .expect("a batch may change the plan alone");
     let plan_later = store
-        .find_plan(t, &RecordKey::Id(p.id.0))
+        .find_plan(t, &RecordKey::Id(p.id))
         .await
         .unwrap()
         .unwrap();
@@ -667,16 +667,16 @@ pub async fn listing_recurring_items_filters_by_id_ext_id_plan_and_deletion(stor
         .unwrap();
     let i3 = i3.id.0;
 
-    let ids = |filter: ItemFilter| item_ids(&*store, t, filter);
+    let ids = |filter: ItemFilter<RecurringItemId>| item_ids(&*store, t, filter);
     assert_eq!(ids(ItemFilter::default()).await, [i1, i2]);
     assert_eq!(ids(all_items()).await, [i1, i2, i3]);
     let by_id = ItemFilter {
-        id: Some(i2),
+        id: Some(RecurringItemId(i2)),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_id).await, [i2]);
     let deleted_by_id = ItemFilter {
-        id: Some(i3),
+        id: Some(RecurringItemId(i3)),
         ..ItemFilter::default()
     };
     assert_eq!(ids(deleted_by_id).await, [] as [i64; 0]);
@@ -691,17 +691,17 @@ pub async fn listing_recurring_items_filters_by_id_ext_id_plan_and_deletion(stor
     };
     assert_eq!(ids(deleted_by_ext_id).await, [i3]);
     let by_plan = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_plan).await, [i1]);
     let by_plan_deleted_too = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..all_items()
     };
     assert_eq!(ids(by_plan_deleted_too).await, [i1, i3]);
     let by_plan_and_ext_id = ItemFilter {
-        plan_id: Some(two.id.0),
+        plan_id: Some(two.id),
         ext_id: Some("i-1".to_owned()),
         ..all_items()
     };
@@ -731,7 +731,7 @@ pub async fn recurring_item_pages_follow_id_order_with_the_full_total_and_a_resu
     }
 
     let filter = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..ItemFilter::default()
     };
     let first = store

@@ -13,6 +13,7 @@ mod accounts;
 mod billing;
 mod cascade;
 mod concurrency;
+mod consistency;
 mod databases;
 mod fixtures;
 mod idempotency;
@@ -29,6 +30,7 @@ pub use accounts::*;
 pub use billing::*;
 pub use cascade::*;
 pub use concurrency::*;
+pub use consistency::*;
 pub use databases::{
     POSTGRES_URL_VAR, PostgresSchema, REQUIRE_POSTGRES_VAR, TestStore, fresh_postgres_schema,
     fresh_postgres_url, fresh_sqlite_url,
@@ -140,6 +142,11 @@ macro_rules! contract_tests {
             posting_a_draft_to_pending_tax_takes_no_number,
             a_tax_error_is_recorded_only_while_pending_tax_and_cleared_by_posting,
             concurrent_postings_use_an_accounts_credit_once_and_take_one_number,
+            an_account_page_counts_what_it_lists_while_accounts_are_added,
+            a_plan_page_counts_what_it_lists_while_plans_are_added,
+            item_pages_count_what_they_list_while_items_are_added,
+            every_unique_constraint_is_reported_as_its_own_error,
+            a_read_dropped_midway_leaves_no_transaction_behind,
             // END CONTRACT LIST
         );
     };
@@ -169,6 +176,7 @@ mod tests {
             include_str!("billing.rs"),
             include_str!("cascade.rs"),
             include_str!("concurrency.rs"),
+            include_str!("consistency.rs"),
             include_str!("idempotency.rs"),
             include_str!("invoices.rs"),
             include_str!("isolation.rs"),

@@ -15,9 +15,6 @@ pub async fn migrating_again_keeps_the_data_and_the_store_answers_pings(store: A
     store.ping().await.expect("a migrated store answers pings");
 
     assert_eq!(store.tenant_count().await.unwrap(), 1);
-    let found = store
-        .find_account(t, &RecordKey::Id(acc.id.0))
-        .await
-        .unwrap();
+    let found = store.find_account(t, &RecordKey::Id(acc.id)).await.unwrap();
     assert_eq!(found, Some(acc));
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::model::{ItemFilter, OneTimeItemFields, PageRequest, RecordKey};
+use dynabill_app::model::{ItemFilter, OneTimeItemFields, OneTimeMark, PageRequest, RecordKey};
 use dynabill_app::store::StoreError;
 use dynabill_core::domain::{OneTimeItemId, OneTimeStatus, PlanId};
 use jiff::civil::date;
@@ -84,7 +84,7 @@ pub async fn a_one_time_item_keeps_every_field_exactly_and_is_found_by_id_and_by
         .unwrap();
     assert_eq!(missing, None);
     let missing = store
-        .find_one_time_item(t, &RecordKey::Id(bare.id.0 + 1000))
+        .find_one_time_item(t, &RecordKey::Id(OneTimeItemId(bare.id.0 + 1000)))
         .await
         .unwrap();
     assert_eq!(missing, None);
@@ -130,8 +130,7 @@ pub async fn a_one_time_item_ext_id_stays_taken_even_after_the_item_is_deleted(
             second.id,
             second.version,
             &one_time("once-1", charge),
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(2),
         )
         .await;
@@ -147,8 +146,7 @@ pub async fn a_one_time_item_ext_id_stays_taken_even_after_the_item_is_deleted(
             first.id,
             first.version,
             &first.fields,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(3),
         )
         .await
@@ -223,8 +221,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             before.id,
             before.version,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(1),
         )
         .await
@@ -247,8 +244,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             before.id,
             before.version,
             &changed,
-            true,
-            true,
+            OneTimeMark::CancelledAndDeleted,
             minutes(2),
         )
         .await;
@@ -262,8 +258,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             OneTimeItemId(before.id.0 + 1000),
             1,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(2),
         )
         .await;
@@ -283,8 +278,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             after.id,
             after.version,
             &changed,
-            true,
-            false,
+            OneTimeMark::Cancelled,
             minutes(3),
         )
         .await
@@ -299,8 +293,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             cancelled.id,
             cancelled.version,
             &changed,
-            false,
-            false,
+            OneTimeMark::Fields,
             minutes(4),
         )
         .await
@@ -311,7 +304,14 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
         "a write without the cancel mark does not undo a cancellation"
     );
     let deleted = store
-        .update_one_time_item(t, kept.id, kept.version, &changed, true, true, minutes(5))
+        .update_one_time_item(
+            t,
+            kept.id,
+            kept.version,
+            &changed,
+            OneTimeMark::CancelledAndDeleted,
+            minutes(5),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -343,8 +343,7 @@ pub async fn a_one_time_item_update_applies_only_at_its_version_and_may_cancel_o
             other.id,
             other.version,
             &other.fields,
-            false,
-            true,
+            OneTimeMark::Deleted,
             minutes(6),
         )
         .await
@@ -369,16 +368,23 @@ pub async fn listing_one_time_items_filters_by_id_ext_id_plan_and_deletion(store
         .0;
     let o3 = insert_one_time(&*store, t, &one, one_time("o-3", start)).await;
     store
-        .update_one_time_item(t, o3.id, o3.version, &o3.fields, true, true, minutes(1))
+        .update_one_time_item(
+            t,
+            o3.id,
+            o3.version,
+            &o3.fields,
+            OneTimeMark::CancelledAndDeleted,
+            minutes(1),
+        )
         .await
         .unwrap();
     let o3 = o3.id.0;
 
-    let ids = |filter: ItemFilter| one_time_ids(&*store, t, filter);
+    let ids = |filter: ItemFilter<OneTimeItemId>| one_time_ids(&*store, t, filter);
     assert_eq!(ids(ItemFilter::default()).await, [o1, o2]);
     assert_eq!(ids(all_items()).await, [o1, o2, o3]);
     let by_id = ItemFilter {
-        id: Some(o2),
+        id: Some(OneTimeItemId(o2)),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_id).await, [o2]);
@@ -393,17 +399,17 @@ pub async fn listing_one_time_items_filters_by_id_ext_id_plan_and_deletion(store
     };
     assert_eq!(ids(deleted_by_ext_id).await, [] as [i64; 0]);
     let by_plan = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..all_items()
     };
     assert_eq!(ids(by_plan).await, [o1, o3]);
     let by_other_plan = ItemFilter {
-        plan_id: Some(two.id.0),
+        plan_id: Some(two.id),
         ..ItemFilter::default()
     };
     assert_eq!(ids(by_other_plan).await, [o2]);
     let by_plan_and_ext_id = ItemFilter {
-        plan_id: Some(two.id.0),
+        plan_id: Some(two.id),
         ext_id: Some("o-1".to_owned()),
         ..all_items()
     };
@@ -428,7 +434,7 @@ pub async fn one_time_item_pages_follow_id_order_with_the_full_total_and_a_resum
     }
 
     let filter = ItemFilter {
-        plan_id: Some(one.id.0),
+        plan_id: Some(one.id),
         ..ItemFilter::default()
     };
     let first = store

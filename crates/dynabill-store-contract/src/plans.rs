@@ -29,7 +29,7 @@ fn full_plan(ext_id: &str) -> PlanFields {
 
 async fn find(store: &dyn Store, tenant: dynabill_core::domain::TenantId, id: PlanId) -> Plan {
     store
-        .find_plan(tenant, &RecordKey::Id(id.0))
+        .find_plan(tenant, &RecordKey::Id(id))
         .await
         .unwrap()
         .expect("the plan exists")
@@ -237,7 +237,7 @@ pub async fn listing_plans_filters_by_id_ext_id_account_and_deletion(store: Arc<
     assert_eq!(ids(PlanFilter::default()).await, [p1, p2]);
     assert_eq!(ids(deleted_too()).await, [p1, p2, p3]);
     let by_id = PlanFilter {
-        id: Some(p2),
+        id: Some(PlanId(p2)),
         ..PlanFilter::default()
     };
     assert_eq!(ids(by_id).await, [p2]);
@@ -252,7 +252,7 @@ pub async fn listing_plans_filters_by_id_ext_id_account_and_deletion(store: Arc<
     };
     assert_eq!(ids(deleted_by_ext_id).await, [] as [i64; 0]);
     let by_account = PlanFilter {
-        account_id: Some(one.id.0),
+        account_id: Some(one.id),
         ..deleted_too()
     };
     assert_eq!(ids(by_account).await, [p1, p3]);

@@ -5,12 +5,12 @@ use std::sync::Arc;
 
 use dynabill_app::Store;
 use dynabill_app::model::{
-    AccountBill, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate, PostInvoice,
-    TaxRateRecord,
+    AccountBill, CreditMove, Invoice, InvoiceFilter, InvoiceLineRecord, LineTax, LineTaxUpdate,
+    PostInvoice, TaxRateRecord,
 };
 use dynabill_app::store::StoreError;
 use dynabill_core::billing::LineType;
-use dynabill_core::domain::{InvoiceId, InvoiceStatus, TenantId};
+use dynabill_core::domain::{InvoiceId, InvoiceStatus, TaxRateId, TenantId};
 use dynabill_core::tax::TaxRule;
 use jiff::civil::date;
 use rust_decimal::{Decimal, dec};
@@ -57,7 +57,10 @@ pub(crate) fn untaxed(invoice: &Invoice, status: InvoiceStatus, balance: Decimal
         credit_applied: dec!(0.00),
         credit_added: dec!(0.00),
         amount_due: invoice.subtotal,
-        balance: (balance, balance),
+        balance: CreditMove {
+            before: balance,
+            after: balance,
+        },
     }
 }
 
@@ -101,7 +104,7 @@ pub async fn tax_rates_are_listed_oldest_first_with_their_exact_rates_and_remove
         assert_eq!(&record.rule, rule);
         added.push(record);
     }
-    let ids: Vec<i64> = added.iter().map(|r| r.id).collect();
+    let ids: Vec<TaxRateId> = added.iter().map(|r| r.id).collect();
     assert!(
         ids.windows(2).all(|w| w[0] < w[1]),
         "IDs grow in the order added: {ids:?}"
@@ -121,7 +124,12 @@ pub async fn tax_rates_are_listed_oldest_first_with_their_exact_rates_and_remove
         !store.remove_tax_rate(t, ids[1]).await.unwrap(),
         "a rule is removed once"
     );
-    assert!(!store.remove_tax_rate(t, ids[4] + 1000).await.unwrap());
+    assert!(
+        !store
+            .remove_tax_rate(t, TaxRateId(ids[4].0 + 1000))
+            .await
+            .unwrap()
+    );
     let mut left = added.clone();
     left.remove(1);
     assert_eq!(store.list_tax_rates(t).await.unwrap(), left);
@@ -343,7 +351,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
         credit_applied: dec!(30.00),
         credit_added: dec!(0.00),
         amount_due: dec!(85.34),
-        balance: (dec!(30.00), dec!(0.00)),
+        balance: CreditMove {
+            before: dec!(30.00),
+            after: dec!(0.00),
+        },
     };
     assert_eq!(draft.subtotal, dec!(106.95));
 
@@ -384,7 +395,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
     let missing = post(&*store, t, &unknown, &posting, 3).await;
     assert!(matches!(missing, Err(StoreError::Stale)), "got {missing:?}");
     let moved = PostInvoice {
-        balance: (dec!(25.00), dec!(0.00)),
+        balance: CreditMove {
+            before: dec!(25.00),
+            after: dec!(0.00),
+        },
         ..posting.clone()
     };
     let moved = post(&*store, t, &draft, &moved, 3).await;
@@ -455,7 +469,10 @@ pub async fn posting_a_draft_numbers_it_writes_its_taxes_and_totals_and_moves_it
 
     // A posted invoice is not posted again, and the refusal takes no number.
     let again = PostInvoice {
-        balance: (dec!(0), dec!(0)),
+        balance: CreditMove {
+            before: dec!(0),
+            after: dec!(0),
+        },
         ..posting.clone()
     };
     let twice = post(&*store, t, &posted, &again, 5).await;

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use dynabill_app::Store;
-use dynabill_app::store::{NewApiUser, StoreError, TenantRow};
+use dynabill_app::store::{NewApiUser, StoreError, StoredTenant};
 use jiff::civil::{Date, date};
 
 use crate::fixtures::{T0, minutes, new_tenant_with_user};
@@ -11,7 +11,7 @@ use crate::fixtures::{T0, minutes, new_tenant_with_user};
 /// What `update_tenant_settings` and `set_test_today` write, as one comparable value.
 type Settings = (String, bool, String, i64, i64, i64, Option<Date>);
 
-fn settings(row: &TenantRow) -> Settings {
+fn settings(row: &StoredTenant) -> Settings {
     (
         row.time_zone.clone(),
         row.auto_post,
@@ -23,7 +23,7 @@ fn settings(row: &TenantRow) -> Settings {
     )
 }
 
-fn assert_same_tenant(found: &TenantRow, created: &TenantRow) {
+fn assert_same_tenant(found: &StoredTenant, created: &StoredTenant) {
     assert_eq!(found.id, created.id);
     assert_eq!(found.app_key, created.app_key);
     assert_eq!(found.name, created.name);
@@ -153,7 +153,7 @@ pub async fn a_new_tenant_has_the_default_settings_and_keeps_the_ones_written(
 
     // Everything a store could slip on: a non-ASCII prefix with a quote, the
     // extreme hours, the other codes, a disabled auto-post.
-    let wanted = TenantRow {
+    let wanted = StoredTenant {
         time_zone: "America/Argentina/Buenos_Aires".to_owned(),
         auto_post: false,
         invoice_prefix: "RÉ-'2025'/".to_owned(),
@@ -174,7 +174,7 @@ pub async fn a_new_tenant_has_the_default_settings_and_keeps_the_ones_written(
     assert_eq!(settings(&by_credential), expected);
 
     // Only the settings and the time zone are written: not the name, nor the test clock.
-    let renamed = TenantRow {
+    let renamed = StoredTenant {
         name: "ignored".to_owned(),
         app_key: "ignored".to_owned(),
         currency: "JPY".to_owned(),
@@ -212,7 +212,7 @@ pub async fn a_new_tenant_has_the_default_settings_and_keeps_the_ones_written(
     );
 }
 
-fn assert_same_tenant_except_time_zone(found: &TenantRow, created: &TenantRow) {
+fn assert_same_tenant_except_time_zone(found: &StoredTenant, created: &StoredTenant) {
     assert_eq!(found.id, created.id);
     assert_eq!(found.app_key, created.app_key);
     assert_eq!(found.name, created.name);
@@ -304,7 +304,7 @@ pub async fn tenants_are_listed_oldest_first_with_their_settings(store: Arc<dyn 
                 .unwrap(),
         );
     }
-    let changed = TenantRow {
+    let changed = StoredTenant {
         auto_post: false,
         invoice_prefix: "B-".to_owned(),
         bill_run_hour: 7,
@@ -340,7 +340,7 @@ type TaxSettings = (
     Option<String>,
 );
 
-fn tax_settings(row: &TenantRow) -> TaxSettings {
+fn tax_settings(row: &StoredTenant) -> TaxSettings {
     (
         row.tax_mode,
         row.avatax_url.clone(),
@@ -366,7 +366,7 @@ pub async fn a_tenants_tax_mode_and_avatax_settings_are_kept_with_the_license_ke
 
     // Everything a store could slip on: quotes, a backslash, SQL wildcards and
     // non-ASCII in the secret, a long key.
-    let avatax = TenantRow {
+    let avatax = StoredTenant {
         tax_mode: 3,
         avatax_url: Some("https://sandbox-rest.avatax.com/".to_owned()),
         avatax_account_id: Some("2000123456".to_owned()),
@@ -399,7 +399,7 @@ pub async fn a_tenants_tax_mode_and_avatax_settings_are_kept_with_the_license_ke
 
     // Every mode is kept; settings written as absent are cleared, an empty one stays empty.
     for mode in [2, 1, 0] {
-        let changed = TenantRow {
+        let changed = StoredTenant {
             tax_mode: mode,
             avatax_url: None,
             avatax_account_id: Some(String::new()),

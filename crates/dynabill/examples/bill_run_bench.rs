@@ -12,6 +12,8 @@
 //! Prints seeding time, the bill run's invoices/s and lines/s, and the process's
 //! peak resident memory (VmHWM) after seeding and after the bill run, as JSON.
 
+#![expect(clippy::float_arithmetic, reason = "timings and rates, never amounts")]
+
 use std::sync::Arc;
 use std::time::Instant;
 

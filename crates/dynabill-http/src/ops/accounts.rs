@@ -3,7 +3,7 @@
 use dynabill_app::App;
 use dynabill_app::model::{AccountFilter, AccountPatch, RecordKey, Tenant};
 use dynabill_core::domain::{
-    AccountStatus, AccountType, Country, DueDateMethod, Email, InvoiceGrouping,
+    AccountId, AccountStatus, AccountType, Country, DueDateMethod, Email, InvoiceGrouping,
 };
 use dynabill_core::money::Currency;
 use jiff::Timestamp;
@@ -104,7 +104,7 @@ pub async fn list(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let filter = AccountFilter {
-        id: p.int(ID)?,
+        id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         ext_id2: p.text("ExtID2", MAX_TEXT)?,
         status: p.coded("AccountStatus", AccountStatus::from_code, "1, 2 or 3")?,
@@ -141,7 +141,7 @@ pub async fn upsert(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let id = p.int(ID)?;
+    let id = p.id(ID)?;
     let patch = patch(p)?;
     let account = app
         .upsert_account(tenant, id, patch)
@@ -159,7 +159,7 @@ pub async fn delete(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let key: RecordKey = required_key(p, "to delete an account")?;
+    let key: RecordKey<AccountId> = required_key(p, "to delete an account")?;
     let account = app
         .delete_account(tenant, &key)
         .await

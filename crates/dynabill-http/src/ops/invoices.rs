@@ -3,7 +3,7 @@
 
 use dynabill_app::App;
 use dynabill_app::model::{InvoiceFilter, InvoiceUpdate, Tenant};
-use dynabill_core::domain::InvoiceStatus;
+use dynabill_core::domain::{InvoiceId, InvoiceStatus};
 
 use super::page_reply;
 use crate::envelope::{self, Reply};
@@ -55,10 +55,10 @@ pub async fn list(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let filter = InvoiceFilter {
-        id: p.int(ID)?,
-        account_id: p.int("AccountID")?,
+        id: p.id(ID)?,
+        account_id: p.id("AccountID")?,
         account_ext_id: p.text("AccountExtID", MAX_TEXT)?,
-        plan_id: p.int("PlanID")?,
+        plan_id: p.id("PlanID")?,
         statuses: statuses(p)?,
         date_from: p.required_date("InvoiceDateFrom")?,
         date_to: p.required_date("InvoiceDateTo")?,
@@ -80,8 +80,8 @@ pub async fn list(
     }))
 }
 
-fn required_id(p: &Params, doing: &str) -> Result<i64, DoorError> {
-    p.int(ID)?.ok_or_else(|| DoorError::missing(ID, doing))
+fn required_id(p: &Params, doing: &str) -> Result<InvoiceId, DoorError> {
+    p.id(ID)?.ok_or_else(|| DoorError::missing(ID, doing))
 }
 
 pub async fn update(

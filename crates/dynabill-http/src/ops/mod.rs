@@ -8,6 +8,7 @@ pub mod recurring;
 pub mod taxes;
 
 use dynabill_app::model::{Page, RecordKey};
+use dynabill_core::domain::PlanId;
 use serde::Serialize;
 
 use crate::envelope::{self, Reply};
@@ -16,16 +17,25 @@ use crate::fields::{EXT_ID, ID, MAX_TEXT};
 use crate::params::{Params, encode_cursor};
 
 /// The record a call names: `ID` wins over `ExtID` (SPEC §1).
-pub fn record_key(params: &Params) -> Result<Option<RecordKey>, DoorError> {
-    if let Some(id) = params.int(ID)? {
-        return Ok(Some(RecordKey::Id(id)));
-    }
-    Ok(params.text(EXT_ID, MAX_TEXT)?.map(RecordKey::ExtId))
+pub fn record_key<I: From<i64>>(params: &Params) -> Result<Option<RecordKey<I>>, DoorError> {
+    key(params, ID, EXT_ID)
 }
 
 /// Like [`record_key`], for operations that must name a record.
-pub fn required_key(params: &Params, doing: &str) -> Result<RecordKey, DoorError> {
+pub fn required_key<I: From<i64>>(params: &Params, doing: &str) -> Result<RecordKey<I>, DoorError> {
     record_key(params)?.ok_or_else(|| DoorError::missing("ID or ExtID", doing))
+}
+
+/// The record named by the ID parameter `id`, else by the `ExtID` parameter `ext_id`.
+pub fn key<I: From<i64>>(
+    params: &Params,
+    id: &str,
+    ext_id: &str,
+) -> Result<Option<RecordKey<I>>, DoorError> {
+    if let Some(id) = params.id(id)? {
+        return Ok(Some(RecordKey::Id(id)));
+    }
+    Ok(params.text(ext_id, MAX_TEXT)?.map(RecordKey::ExtId))
 }
 
 /// A read reply from a page of records mapped to their wire shape.
@@ -36,11 +46,8 @@ pub fn page_reply<'a, T, W: Serialize>(page: &'a Page<T>, to_wire: impl Fn(&'a T
 }
 
 /// The plan an item call names: `PlanID` wins over `PlanExtID`.
-pub fn plan_key(params: &Params) -> Result<Option<RecordKey>, DoorError> {
-    if let Some(id) = params.int("PlanID")? {
-        return Ok(Some(RecordKey::Id(id)));
-    }
-    Ok(params.text("PlanExtID", MAX_TEXT)?.map(RecordKey::ExtId))
+pub fn plan_key(params: &Params) -> Result<Option<RecordKey<PlanId>>, DoorError> {
+    key(params, "PlanID", "PlanExtID")
 }
 
 /// A quantity: a decimal greater than zero.

@@ -34,7 +34,7 @@ pub async fn list(
 ) -> Result<Reply, DoorError> {
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let filter = ItemFilter {
-        id: p.int(ID)?,
+        id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         plan_id: item_plan_filter(app, tenant, p, request_id).await?,
         include_deleted,
@@ -58,7 +58,7 @@ pub async fn upsert(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let id = p.int(ID)?;
+    let id = p.id(ID)?;
     let patch = patch(p)?;
     let item = app
         .upsert_one_time_item(tenant, id, patch)

@@ -2,21 +2,18 @@
 
 use dynabill_app::App;
 use dynabill_app::model::{PlanFilter, PlanPatch, RecordKey, Tenant};
-use dynabill_core::domain::PlanStatus;
+use dynabill_core::domain::{AccountId, PlanStatus};
 use dynabill_core::money::Currency;
 
-use super::{MAX_RENEWAL_TERM_MONTHS, page_reply, record_key, renewal_term, required_key};
+use super::{MAX_RENEWAL_TERM_MONTHS, key, page_reply, record_key, renewal_term, required_key};
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
 use crate::params::Params;
 use crate::wire::PlanOut;
 
-fn account_key(p: &Params) -> Result<Option<RecordKey>, DoorError> {
-    if let Some(id) = p.int("AccountID")? {
-        return Ok(Some(RecordKey::Id(id)));
-    }
-    Ok(p.text("AccountExtID", MAX_TEXT)?.map(RecordKey::ExtId))
+fn account_key(p: &Params) -> Result<Option<RecordKey<AccountId>>, DoorError> {
+    key(p, "AccountID", "AccountExtID")
 }
 
 fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
@@ -52,9 +49,9 @@ pub async fn list(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let filter = PlanFilter {
-        id: p.int(ID)?,
+        id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
-        account_id: p.int("AccountID")?,
+        account_id: p.id("AccountID")?,
         account_ext_id: p.text("AccountExtID", MAX_TEXT)?,
         status: p.coded(
             "PlanStatus",
@@ -97,7 +94,7 @@ pub async fn upsert(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let id = p.int(ID)?;
+    let id = p.id(ID)?;
     let patch = patch(p)?;
     let plan = app
         .upsert_plan(tenant, id, patch)

@@ -5,7 +5,7 @@ use dynabill_app::App;
 use dynabill_app::model::{ItemFilter, RecordKey, RecurringItemPatch, Tenant};
 use dynabill_app::recurring::{CancelAt, Renewal, Upsell};
 use dynabill_core::calendar::{BillingPeriod, ProrationMode};
-use dynabill_core::domain::BillingTiming;
+use dynabill_core::domain::{BillingTiming, PlanId};
 use rust_decimal::Decimal;
 
 use super::{MAX_SCALE, plan_key, quantity, renewal_term, required_key};
@@ -73,7 +73,7 @@ pub async fn list(
 ) -> Result<Reply, DoorError> {
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let filter = ItemFilter {
-        id: p.int(ID)?,
+        id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         plan_id: item_plan_filter(app, tenant, p, request_id).await?,
         include_deleted,
@@ -106,7 +106,7 @@ pub async fn item_plan_filter(
     tenant: &Tenant,
     p: &Params,
     request_id: &str,
-) -> Result<Option<i64>, DoorError> {
+) -> Result<Option<PlanId>, DoorError> {
     match plan_key(p)? {
         None => Ok(None),
         Some(key) => {
@@ -114,7 +114,7 @@ pub async fn item_plan_filter(
                 .get_plan(tenant, &key, true)
                 .await
                 .map_err(|e| from_app(e, request_id))?;
-            Ok(Some(plan.id.0))
+            Ok(Some(plan.id))
         }
     }
 }
@@ -129,7 +129,7 @@ pub async fn upsert(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let id = p.int(ID)?;
+    let id = p.id(ID)?;
     let patch = patch(p)?;
     let item = app
         .upsert_recurring_item(tenant, id, patch)

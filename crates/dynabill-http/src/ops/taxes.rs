@@ -4,6 +4,7 @@
 use dynabill_app::App;
 use dynabill_app::model::Tenant;
 use dynabill_app::taxes::{EXTERNAL_TAX_SCALE, ExternalLineTaxes};
+use dynabill_core::domain::InvoiceId;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
@@ -20,7 +21,7 @@ pub async fn pending_lines(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let invoice = p.int(ID)?;
+    let invoice = p.id(ID)?;
     let page = p.page()?;
     let found = app
         .pending_tax_lines(tenant, invoice, page)
@@ -162,7 +163,9 @@ pub async fn update_tax(
 ) -> Result<Reply, DoorError> {
     let id = match p.get("id") {
         None | Some(Value::Null) => return Err(DoorError::missing("id", "(the invoice's ID)")),
-        Some(v) => as_id(v).ok_or_else(|| DoorError::invalid("id", "must be an invoice ID"))?,
+        Some(v) => as_id(v)
+            .map(InvoiceId)
+            .ok_or_else(|| DoorError::invalid("id", "must be an invoice ID"))?,
     };
     let lines = items(p)?;
     let invoice = app

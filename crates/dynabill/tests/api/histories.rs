@@ -24,6 +24,8 @@
 //! requests it made; keep it as a scenario in `tests/scenarios/`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
 use std::str::FromStr;
 
 use dynabill_app::model::RecordKey;
@@ -996,7 +998,7 @@ async fn check_periods(player: &Player<'_>, invoices: &[Value]) -> Checked {
             continue;
         }
         let plan = app
-            .get_plan(&tenant, &RecordKey::Id(item.plan_id.0), true)
+            .get_plan(&tenant, &RecordKey::Id(item.plan_id), true)
             .await
             .unwrap();
         let currency: Currency = plan.fields.currency;
@@ -1087,10 +1089,7 @@ async fn check_periods(player: &Player<'_>, invoices: &[Value]) -> Checked {
 // ---------------------------------------------------------------------------
 // The properties.
 
-type Property = for<'a> fn(
-    &'a TestApp,
-    Scenario,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Checked> + 'a>>;
+type Property = for<'a> fn(&'a TestApp, Scenario) -> Pin<Box<dyn Future<Output = Checked> + 'a>>;
 
 /// A history, and for the rebill property the bill run after which its invoices
 /// are cancelled and billed again.
@@ -1156,7 +1155,7 @@ async fn play_dynamic<'a>(app: &'a TestApp, s: &Scenario) -> Player<'a> {
 fn random_histories_keep_the_billing_invariants(
     app: &TestApp,
     s: Scenario,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Checked> + '_>> {
+) -> Pin<Box<dyn Future<Output = Checked> + '_>> {
     Box::pin(async move {
         let mut player = play_dynamic(app, &s).await;
         check_invariants(&mut player).await
@@ -1166,7 +1165,7 @@ fn random_histories_keep_the_billing_invariants(
 fn rebilling_a_run_is_as_if_it_never_happened(
     app: &TestApp,
     s: Scenario,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Checked> + '_>> {
+) -> Pin<Box<dyn Future<Output = Checked> + '_>> {
     Box::pin(async move {
         // Both histories are played in step; the redone one cancels the chosen run's
         // invoices with rebill and runs it again, and from then on both must show the
@@ -1237,7 +1236,7 @@ async fn same_lines(plain: &Player<'_>, redone: &Player<'_>) -> Checked {
 fn billing_in_one_run_or_many_gives_the_same_periods(
     app: &TestApp,
     s: Scenario,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Checked> + '_>> {
+) -> Pin<Box<dyn Future<Output = Checked> + '_>> {
     Box::pin(async move {
         let mut many = Player::new(app, &s.history).await;
         let mut one = Player::new(app, &s.history).await;

@@ -303,7 +303,7 @@ async fn a_posted_invoice_never_changes_but_its_status_and_payment(app: &TestApp
     assert!(after["TOTAL_COUNT"].as_i64().unwrap() > 2);
 }
 
-fn clock(app: &TestApp, body: Value) -> impl std::future::Future<Output = Value> + use<> {
+fn clock(app: &TestApp, body: Value) -> impl Future<Output = Value> + use<> {
     let client = app.client.clone();
     let url = format!("{}/api/testclock", app.base);
     let cred = app.cred.clone();

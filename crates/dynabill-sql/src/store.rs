@@ -1,0 +1,58 @@
+//! [`SqlStore`]: the storage traits implemented once over a [`Backend`].
+
+use async_trait::async_trait;
+use dynabill_app::store::{Store, StoreResult};
+use sqlx::pool::PoolConnection;
+
+use crate::backend::{Backend, failed};
+use crate::query::Query;
+
+/// The store of a SQL database: every storage trait of the application,
+/// implemented over backend `B`.
+#[derive(Clone)]
+pub struct SqlStore<B> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Connects to the database at `url` (the backend's scheme). The schema is not
+    /// touched: call [`Store::migrate`].
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Ok(SqlStore {
+            backend: B::connect(url).await?,
+        })
+    }
+
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// A connection for one read.
+    pub(crate) async fn read_conn(&self) -> StoreResult<PoolConnection<B::Db>> {
+        self.backend.reader().acquire().await.map_err(failed::<B>)
+    }
+
+    /// A connection for one write, committed on its own.
+    pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<B::Db>> {
+        self.backend.writer().acquire().await.map_err(failed::<B>)
+    }
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    async fn migrate(&self) -> StoreResult<()> {
+        self.backend.migrate().await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        Query::<B>::new("SELECT 1")
+            .execute(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.backend.close().await;
+    }
+}

@@ -1,0 +1,96 @@
+//! `dynabill bill-run`.
+
+use std::io::IsTerminal;
+
+use clap::Args;
+use dynabill_app::App;
+use dynabill_app::billing::BillRunSummary;
+
+use super::{DatabaseArgs, with_app};
+
+#[derive(Debug, Args)]
+pub(crate) struct BillRunArgs {
+    /// The bill run's date (YYYY-MM-DD): what is due on or before it is billed.
+    #[arg(long, env = "DYNABILL_BILL_RUN_DATE")]
+    date: jiff::civil::Date,
+    /// Only this tenant [default: every tenant]
+    #[arg(long, env = "DYNABILL_APP_KEY")]
+    app_key: Option<String>,
+    #[command(flatten)]
+    database: DatabaseArgs,
+}
+
+pub(crate) async fn run(
+    config_file: Option<&std::path::Path>,
+    args: BillRunArgs,
+) -> anyhow::Result<()> {
+    let (date, app_key) = (args.date, args.app_key);
+    with_app(config_file, args.database, async |app| {
+        bill_run(app, date, app_key.as_deref()).await
+    })
+    .await
+}
+
+#[expect(
+    clippy::float_arithmetic,
+    reason = "the run's duration in seconds, not an amount"
+)]
+/// `dynabill bill-run`: one tenant or all, a progress bar on a terminal, a JSON summary on stdout.
+async fn bill_run(app: &App, date: jiff::civil::Date, app_key: Option<&str>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let tenants = match app_key {
+        Some(key) => vec![app.tenant_by_app_key(key).await?],
+        None => app.tenants().await?,
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {msg} [{elapsed_precise}] {pos} accounts ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        Some(bar)
+    } else {
+        None
+    };
+    let mut summary = BillRunSummary::default();
+    for tenant in &tenants {
+        if let Some(bar) = &bar {
+            bar.set_message(format!("billing {}", tenant.name));
+        }
+        let base = summary.accounts_seen;
+        let progress = |seen: u64| {
+            if let Some(bar) = &bar {
+                bar.set_position(base + seen);
+            }
+        };
+        let done = app.bill_run(tenant, date, &progress).await?;
+        summary.add(&done);
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let totals: serde_json::Map<String, serde_json::Value> = summary
+        .totals
+        .iter()
+        .map(|(currency, total)| {
+            (
+                currency.clone(),
+                serde_json::Value::String(total.to_string()),
+            )
+        })
+        .collect();
+    let json = serde_json::json!({
+        "Date": date.to_string(),
+        "Tenants": summary.tenants,
+        "AccountsSeen": summary.accounts_seen,
+        "AccountsBilled": summary.accounts_billed,
+        "Invoices": summary.invoices,
+        "Lines": summary.lines,
+        "Totals": totals,
+        "Seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
+    });
+    println!("{json}");
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The command line: `serve`, `migrate`, `tenant ...`, `tax-rate ...`, `tax retry`,
+//! `bill-run`, one module per command. Every flag also reads a `DYNABILL_*`
+//! environment variable.
+
+mod bill_run;
+mod serve;
+mod tax;
+mod tenant;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use dynabill_app::{App, SystemClock};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Config, Overrides};
+use crate::storage;
+use bill_run::BillRunArgs;
+use serve::ServeArgs;
+use tax::{TaxCommand, TaxRateCommand};
+use tenant::TenantCommand;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dynabill",
+    version,
+    about = "An open-source billing and subscription engine speaking the DealHub Billing API."
+)]
+pub struct Cli {
+    /// A TOML configuration file (keys: database_url, listen). Flags and environment win over it.
+    #[arg(long, global = true, env = "DYNABILL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (creates and migrates the database; on an empty database,
+    /// creates a first tenant and prints its credentials once).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Manage tenants, their settings and their API users.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage a tenant's built-in tax rates (TaxMode 1).
+    #[command(subcommand)]
+    TaxRate(TaxRateCommand),
+    /// Taxation chores.
+    #[command(subcommand)]
+    Tax(TaxCommand),
+    /// Run the bill run for a date: every tenant, or the one named by --app-key.
+    /// Safe while `serve` runs on the same database. Prints a JSON summary.
+    BillRun(BillRunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DatabaseArgs {
+    /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB [default: sqlite://dynabill.db]
+    #[arg(long, env = "DYNABILL_DATABASE_URL")]
+    pub(crate) database_url: Option<String>,
+}
+
+/// Runs a parsed command line; errors go to stderr and a non-zero exit code.
+pub fn main(cli: Cli) -> ExitCode {
+    init_logging();
+    crate::install_crypto_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to stderr (stdout carries only machine-readable output), filtered by
+/// `DYNABILL_LOG` (e.g. `debug`, `info,sqlx=warn`).
+fn init_logging() {
+    let filter = EnvFilter::try_from_env("DYNABILL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config_file = cli.config.as_deref();
+    match cli.command {
+        Command::Serve(args) => serve::serve(config_file, args).await,
+        Command::Migrate(db) => serve::migrate(config_file, db).await,
+        Command::Tenant(command) => tenant::run(config_file, command).await,
+        Command::TaxRate(command) => tax::run_rates(config_file, command).await,
+        Command::Tax(command) => tax::run(config_file, command).await,
+        Command::BillRun(args) => bill_run::run(config_file, args).await,
+    }
+}
+
+/// The AvaTax client every command that may tax invoices uses.
+pub(crate) fn tax_engine() -> anyhow::Result<Arc<dyn dynabill_app::tax_engine::TaxEngine>> {
+    let client = dynabill_avatax::AvaTaxClient::with_default_timeout()
+        .context("setting up the AvaTax client")?;
+    Ok(Arc::new(client))
+}
+
+async fn open_app(config_file: Option<&Path>, db: DatabaseArgs) -> anyhow::Result<App> {
+    let config = Config::load(
+        config_file,
+        Overrides {
+            database_url: db.database_url,
+            ..Overrides::default()
+        },
+    )?;
+    let store = storage::open(&config.database_url).await?;
+    Ok(App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?))
+}
+
+/// Opens the app on the database `db` names, runs `command` on it, and closes the
+/// store, whatever the command came to.
+async fn with_app<T>(
+    config_file: Option<&Path>,
+    db: DatabaseArgs,
+    command: impl AsyncFnOnce(&App) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let app = open_app(config_file, db).await?;
+    let result = command(&app).await;
+    app.store().close().await;
+    result
+}

@@ -1,0 +1,101 @@
+//! `dynabill serve` and `dynabill migrate`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use dynabill_app::tenants::DEFAULT_USER_NAME;
+use dynabill_app::{App, SystemClock};
+use dynabill_http::{HttpOptions, RateLimit};
+
+use super::tenant::print_credential;
+use super::{DatabaseArgs, tax_engine};
+use crate::config::{Config, Overrides};
+use crate::server::{RunningServer, shutdown_signal};
+use crate::storage;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    database: DatabaseArgs,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "DYNABILL_LISTEN")]
+    listen: Option<std::net::SocketAddr>,
+    /// Do not run each tenant's daily bill run at its BillRunHour.
+    #[arg(long, env = "DYNABILL_NO_SCHEDULER")]
+    no_scheduler: bool,
+    /// Let each tenant's "today" be set (POST /api/testclock); the scheduler and
+    /// every default date follow it. For integration testing, never production.
+    #[arg(long, env = "DYNABILL_TEST_CLOCK")]
+    test_clock: bool,
+    /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
+    #[arg(long, env = "DYNABILL_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+}
+
+pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        database_url: args.database.database_url,
+        listen: args.listen,
+        rate_limit: args.rate_limit,
+    };
+    let mode = ServeMode {
+        scheduler: !args.no_scheduler,
+        test_clock: args.test_clock,
+    };
+    run_server(Config::load(config_file, overrides)?, mode).await
+}
+
+pub(crate) async fn migrate(config_file: Option<&Path>, db: DatabaseArgs) -> anyhow::Result<()> {
+    let config = Config::load(
+        config_file,
+        Overrides {
+            database_url: db.database_url,
+            ..Overrides::default()
+        },
+    )?;
+    let store = storage::open(&config.database_url).await?;
+    store.close().await;
+    tracing::info!("database is up to date");
+    Ok(())
+}
+
+/// How `serve` runs besides answering requests.
+#[derive(Clone, Copy, Debug)]
+struct ServeMode {
+    scheduler: bool,
+    test_clock: bool,
+}
+
+async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
+    let store = storage::open(&config.database_url).await?;
+    let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?);
+    if mode.test_clock {
+        tracing::warn!("test clock on: tenants' dates can be set through /api/testclock");
+        app = app.with_test_clock();
+    }
+    if app.tenant_count().await? == 0 {
+        let issued = app
+            .create_tenant("default", "USD", "UTC", DEFAULT_USER_NAME)
+            .await
+            .context("creating the first tenant")?;
+        print_credential(&issued)?;
+        tracing::info!(app_key = %issued.app_key, "created the first tenant; its credentials were printed once on stdout");
+    }
+    let options = HttpOptions {
+        rate_limit: config.rate_limit.map(RateLimit::per_second),
+    };
+    let server = RunningServer::start(app.clone(), config.listen, options).await?;
+    let scheduler = mode.scheduler.then(|| crate::scheduler::spawn(app.clone()));
+    tracing::info!(address = %server.addr, "listening on {}", server.url());
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing requests in flight");
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
+    }
+    server.shutdown().await?;
+    app.store().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
