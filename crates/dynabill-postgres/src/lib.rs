@@ -231,6 +231,10 @@ impl Backend for PgBackend {
             .push("::int8[]) AS u (id, other)) AS v");
     }
 
+    async fn bill_run_starting(&self) {
+        statistics::refresh_stale(&self.pool).await;
+    }
+
     async fn bills_committed(&self, ledger_rows: u64) {
         self.ledger_growth.add(&self.pool, ledger_rows).await;
     }

@@ -62,6 +62,58 @@ impl LedgerGrowth {
     }
 }
 
+/// The tables a bill run reads, by the batch's accounts, plans and items.
+const BILL_RUN_READS: [&str; 6] = [
+    "accounts",
+    "plans",
+    "recurring_items",
+    "recurring_item_changes",
+    "one_time_items",
+    "billing_ledger",
+];
+
+/// Rows a table holds before its statistics matter to a bill run's plans.
+const STALE_FLOOR: i64 = 1_000;
+
+/// Analyzes each table a bill run reads whose statistics are missing (never analyzed,
+/// by us or autovacuum) or stale (a fifth of its rows changed since), among those with
+/// [`STALE_FLOOR`] rows or more. A book imported row by row through the API, on a
+/// server whose autovacuum is off or late, would otherwise be planned as if empty:
+/// measured at 10,000 accounts, 131 invoices/s instead of thousands. PostgreSQL's
+/// own counters (`pg_stat_user_tables`) say which; a failed `ANALYZE` (a role that
+/// does not own the table) is logged and otherwise ignored.
+pub(crate) async fn refresh_stale(pool: &PgPool) {
+    let stale: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname = ANY($1) AND n_live_tup >= $2 \
+         AND (COALESCE(last_analyze, last_autoanalyze) IS NULL \
+              OR n_mod_since_analyze * 5 > n_live_tup)",
+    )
+    .bind(&BILL_RUN_READS[..])
+    .bind(STALE_FLOOR)
+    .fetch_all(pool)
+    .await;
+    let stale = match stale {
+        Ok(stale) => stale,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading table statistics failed");
+            return;
+        }
+    };
+    for table in stale {
+        // Only names from BILL_RUN_READS come back, so the text is ours.
+        let statement = format!("ANALYZE {table}");
+        if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(pool)
+            .await
+        {
+            tracing::warn!(error = %e, table, "analyzing a table failed");
+        } else {
+            tracing::debug!(table, "analyzed stale statistics");
+        }
+    }
+}
+
 /// The counts after `rows` more, from `base` rows at the last analysis and `since`
 /// added after it, and whether that calls for analyzing again (which resets them).
 fn grown(base: u64, since: u64, rows: u64) -> ((u64, u64), bool) {
@@ -116,6 +168,80 @@ mod tests {
             0.0,
             "analyzed (and empty)"
         );
+    }
+
+    /// `reltuples` of `table`: -1 until PostgreSQL has analyzed it.
+    async fn reltuples(pool: &PgPool, table: &str) -> f32 {
+        sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
+            .bind(table)
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_bill_run_analyzes_the_tables_it_reads_when_their_statistics_are_missing() {
+        let Some(schema) = fresh_postgres_schema().await else {
+            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+            return;
+        };
+        let store = crate::PgStore::connect(schema.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.backend().pool.clone();
+        // A book imported row by row, never analyzed: 1,500 accounts, no plans.
+        sqlx::query(
+            "INSERT INTO tenants (app_key, name, currency, time_zone, created_at) \
+             VALUES ('k', 't', 'USD', 'UTC', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO accounts (tenant_id, ext_id, name, account_type, status, email, \
+             due_date_method, due_date_days, invoice_grouping, currency, tax_exempt, \
+             created_at, updated_at) \
+             SELECT (SELECT id FROM tenants), 'A' || n, 'A', 1, 1, 'a@example.com', 1, 30, 1, \
+             'USD', FALSE, 0, 0 FROM generate_series(1, 1500) AS n",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        // The statistics collector reports the inserts once they are flushed.
+        let mut reported = false;
+        for _ in 0..50 {
+            let live: i64 = sqlx::query_scalar(
+                "SELECT n_live_tup FROM pg_stat_user_tables \
+                 WHERE schemaname = current_schema() AND relname = 'accounts'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if live >= 1500 {
+                reported = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(reported, "PostgreSQL counted the inserted accounts");
+        assert_eq!(reltuples(&pool, "accounts").await, -1.0);
+
+        let tenant = dynabill_core::domain::TenantId(
+            sqlx::query_scalar("SELECT id FROM tenants")
+                .fetch_one(&pool)
+                .await
+                .unwrap(),
+        );
+        dynabill_app::store::BillingStore::billable_accounts(&store, tenant, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(reltuples(&pool, "accounts").await, 1500.0, "analyzed");
+        assert_eq!(
+            reltuples(&pool, "plans").await,
+            -1.0,
+            "a table below the floor is left alone"
+        );
+        store.close().await;
+        schema.drop_schema().await;
     }
 
     #[test]

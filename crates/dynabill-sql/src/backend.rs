@@ -299,6 +299,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
     const BINDS_PER_STATEMENT: usize;
     /// A table `v (id, other)` of the pairs, for `... FROM <it> WHERE t.id = v.id`.
     fn push_pairs(qb: &mut QueryBuilder<Self::Db>, pairs: &[(i64, i64)]);
+    /// Told when a bill run starts reading a tenant's book (its first batch).
+    fn bill_run_starting(&self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
     /// Told after a bill commit wrote `ledger_rows` ledger entries.
     fn bills_committed(&self, ledger_rows: u64) -> impl Future<Output = ()> + Send {
         let _ = ledger_rows;

@@ -319,6 +319,9 @@ impl<B: Backend> BillingStore for SqlStore<B> {
         after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
+        if after.is_none() {
+            self.backend().bill_run_starting().await;
+        }
         let mut q = Query::<B>::new("SELECT id FROM accounts WHERE tenant_id = ");
         q.bind(tenant)
             .push(" AND id > ")
