@@ -4,6 +4,8 @@
 //! is atomic, and a batch costs one commit).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use dynabill_core::billing::{
     BillableItem, ChangeEvent, ChangeKind, InvoiceGroup, InvoiceLine, InvoiceTotals, LineSource,
@@ -24,7 +26,7 @@ use crate::model::{
 };
 use crate::races::{WRITE_RACE_RETRIES, backoff};
 use crate::recurring::Renewal;
-use crate::store::StoreError;
+use crate::store::{BatchOutcome, BillRunId, Claim, Lease, StoreError};
 use crate::taxes::{built_in_taxes, effective_mode};
 
 /// Accounts read and billed per batch: memory stays flat however large the book.
@@ -38,6 +40,8 @@ pub struct BillRunSummary {
     pub accounts_billed: u64,
     pub invoices: u64,
     pub lines: u64,
+    /// Batches claimed by another process first, whose lease expired.
+    pub batches_taken_over: u64,
     /// Sum of invoice totals, per currency code.
     pub totals: BTreeMap<String, Decimal>,
 }
@@ -49,6 +53,7 @@ impl BillRunSummary {
         self.accounts_billed += other.accounts_billed;
         self.invoices += other.invoices;
         self.lines += other.lines;
+        self.batches_taken_over += other.batches_taken_over;
         for (currency, total) in &other.totals {
             *self.totals.entry(currency.clone()).or_default() += *total;
         }
@@ -360,58 +365,308 @@ fn new_invoice(
     Ok((invoice, balance_after))
 }
 
+/// How this process takes part in a bill run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BillRunOptions {
+    /// Batches billed at once by this process. More than one only where the
+    /// backend writes in parallel (PostgreSQL); SQLite has one writer.
+    pub workers: u32,
+    /// Accounts per batch.
+    pub batch_size: u32,
+    /// How long a claim on a batch lasts unless renewed; this process renews its
+    /// claims every third of it, so a batch is taken over by another process only
+    /// when this one stopped (crashed, killed, cut off) for a whole lease.
+    pub lease: Duration,
+}
+
+impl Default for BillRunOptions {
+    fn default() -> Self {
+        BillRunOptions {
+            workers: 1,
+            batch_size: ACCOUNT_BATCH,
+            lease: DEFAULT_LEASE,
+        }
+    }
+}
+
+/// The default lease of a claimed batch.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
+
+/// What a worker does next.
+enum Next {
+    /// Bill the claimed batch of accounts after `after`.
+    Batch {
+        after: AccountId,
+        snapshot: Vec<BillingAccount>,
+        taken_over: bool,
+    },
+    /// Others hold batches not done yet; claim again (to take one over if its
+    /// lease is not renewed) at `until` at the latest.
+    Wait {
+        until: jiff::Timestamp,
+    },
+    Done,
+}
+
+/// The name this process's claims are made under: its process ID and random
+/// bits, so that two processes (on one machine or several) never share one.
+fn owner_name() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = getrandom::fill(&mut bytes);
+    format!("{}-{}", std::process::id(), hex::encode(bytes))
+}
+
 impl App {
-    /// Runs the bill run of `tenant` for `date`. `progress` hears the number of
-    /// accounts seen so far after each batch.
+    /// Runs the bill run of `tenant` for `date`, alone or with the other
+    /// processes running it now. `progress` hears the number of accounts this
+    /// process has seen so far after each batch.
     pub async fn bill_run(
         &self,
         tenant: &Tenant,
         date: Date,
         progress: &(dyn Fn(u64) + Send + Sync),
     ) -> Result<BillRunSummary, AppError> {
+        self.bill_run_with(tenant, date, BillRunOptions::default(), progress)
+            .await
+    }
+
+    /// [`Self::bill_run`] with options: joins the run of `tenant` for `date` that
+    /// other processes are running now, or starts one; either way this process
+    /// claims batches of accounts until none is left and every other process's
+    /// batch is done (or taken over after its lease). The summary counts what this
+    /// process billed: the summaries of a run's processes add up to the run.
+    pub async fn bill_run_with(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        options: BillRunOptions,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let lease = self.lease(options);
+        let (run, _) = self.store().open_bill_run(tenant.id, date, lease).await?;
+        self.take_part(tenant, run, date, options, progress).await
+    }
+
+    /// Helps with the unfinished run of `tenant` for `date`, if there is one (a
+    /// server whose scheduler did not claim the day helps the one that did, and
+    /// finishes its batches if it died). `None` if there is no such run.
+    pub async fn join_bill_run(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        options: BillRunOptions,
+    ) -> Result<Option<BillRunSummary>, AppError> {
+        let lease = self.lease(options);
+        let Some(run) = self.store().join_bill_run(tenant.id, date, lease).await? else {
+            return Ok(None);
+        };
+        Ok(Some(
+            self.take_part(tenant, run, date, options, &|_| {}).await?,
+        ))
+    }
+
+    fn lease(&self, options: BillRunOptions) -> Lease {
+        Lease {
+            now: self.clock().now(),
+            length: options.lease,
+        }
+    }
+
+    /// This process's part of `run`: its workers claim and bill batches while a
+    /// heartbeat renews its claims.
+    async fn take_part(
+        &self,
+        tenant: &Tenant,
+        run: BillRunId,
+        date: Date,
+        options: BillRunOptions,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let owner = owner_name();
+        let rules = self.tax_rules(tenant).await?;
+        let seen = AtomicU64::new(0);
+        let workers = if self.store().parallel_writes() {
+            options.workers.max(1)
+        } else {
+            1
+        };
+        let workers = futures_util::future::try_join_all((0..workers).map(|_| {
+            self.bill_worker(tenant, run, &owner, date, &rules, options, &seen, progress)
+        }));
+        let heartbeat = async {
+            loop {
+                tokio::time::sleep(options.lease / 3).await;
+                let renewed = self
+                    .store()
+                    .renew_bill_run_leases(run, &owner, self.lease(options))
+                    .await;
+                if let Err(e) = renewed {
+                    tracing::warn!(error = %e, "bill run: could not renew the leases of its batches");
+                }
+            }
+        };
+        let parts = tokio::select! {
+            parts = workers => parts?,
+            never = heartbeat => never,
+        };
+        self.store()
+            .finish_bill_run(run, self.clock().now())
+            .await?;
         let mut summary = BillRunSummary {
             tenants: 1,
             ..BillRunSummary::default()
         };
-        let rules = self.tax_rules(tenant).await?;
-        // While one batch commits, the next one is read (other accounts, so neither
-        // waits for the other): the database and the engine work at the same time.
-        let mut next = self.read_batch(tenant, None, date).await?;
-        while let Some((last, snapshot)) = next {
-            let after = Some(last);
-            summary.accounts_seen += snapshot.len() as u64;
-            let (billed, read) = tokio::join!(
-                self.bill_batch(tenant, snapshot, date, &rules, &mut summary),
-                self.read_batch(tenant, after, date),
-            );
-            billed?;
-            next = read?;
-            progress(summary.accounts_seen);
+        for part in &parts {
+            summary.add(part);
         }
         Ok(summary)
     }
 
-    /// The next batch of billable accounts after `after`, read after renewing what
-    /// renews automatically by `date`, with the last account's ID; `None` when no
-    /// account is left.
-    async fn read_batch(
+    /// One worker: claims a batch, bills it while claiming and reading the next
+    /// (the database and the engine work at the same time), until none is left.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a worker's share of the run is made of all of these"
+    )]
+    async fn bill_worker(
         &self,
         tenant: &Tenant,
-        after: Option<AccountId>,
+        run: BillRunId,
+        owner: &str,
         date: Date,
-    ) -> Result<Option<(AccountId, Vec<BillingAccount>)>, AppError> {
-        let ids = self
-            .store()
-            .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
-            .await?;
-        let Some(last) = ids.last().copied() else {
-            return Ok(None);
-        };
-        let mut snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
-        if self.renew_due_plans(tenant, &snapshot, date).await? {
-            snapshot = self.store().billing_snapshot(tenant.id, &ids).await?;
+        rules: &[TaxRule],
+        options: BillRunOptions,
+        seen: &AtomicU64,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let mut summary = BillRunSummary::default();
+        let mut next = self.claim_batch(tenant, run, owner, date, options).await?;
+        loop {
+            match next {
+                Next::Batch {
+                    after,
+                    snapshot,
+                    taken_over,
+                } => {
+                    let accounts = snapshot.len() as u64;
+                    summary.batches_taken_over += u64::from(taken_over);
+                    let (billed, claimed) = tokio::join!(
+                        self.bill_claimed(
+                            tenant,
+                            run,
+                            owner,
+                            after,
+                            snapshot,
+                            date,
+                            rules,
+                            &mut summary
+                        ),
+                        self.claim_batch(tenant, run, owner, date, options),
+                    );
+                    billed?;
+                    next = claimed?;
+                    progress(seen.fetch_add(accounts, Ordering::Relaxed) + accounts);
+                }
+                Next::Wait { until } => {
+                    let left = self.clock().now().duration_until(until);
+                    let pause = Duration::try_from(left)
+                        .unwrap_or_default()
+                        .clamp(Duration::from_millis(20), Duration::from_millis(500));
+                    tokio::time::sleep(pause).await;
+                    next = self.claim_batch(tenant, run, owner, date, options).await?;
+                }
+                Next::Done => return Ok(summary),
+            }
         }
-        Ok(Some((last, snapshot)))
+    }
+
+    /// Claims the next batch of `run` and reads it, after renewing what renews
+    /// automatically by `date`.
+    async fn claim_batch(
+        &self,
+        tenant: &Tenant,
+        run: BillRunId,
+        owner: &str,
+        date: Date,
+        options: BillRunOptions,
+    ) -> Result<Next, AppError> {
+        let claim = self
+            .store()
+            .claim_batch(
+                tenant.id,
+                run,
+                owner,
+                options.batch_size,
+                self.lease(options),
+            )
+            .await?;
+        match claim {
+            Claim::Batch {
+                after,
+                last,
+                accounts,
+                taken_over,
+            } => {
+                if taken_over {
+                    tracing::info!(
+                        run = run.0,
+                        after = after.0,
+                        last = last.0,
+                        "bill run: took over a batch whose lease expired"
+                    );
+                }
+                let mut snapshot = self.store().billing_snapshot(tenant.id, &accounts).await?;
+                if self.renew_due_plans(tenant, &snapshot, date).await? {
+                    snapshot = self.store().billing_snapshot(tenant.id, &accounts).await?;
+                }
+                Ok(Next::Batch {
+                    after,
+                    snapshot,
+                    taken_over,
+                })
+            }
+            Claim::Wait { until } => Ok(Next::Wait { until }),
+            Claim::Done => Ok(Next::Done),
+        }
+    }
+
+    /// Bills a claimed batch and records it done.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a batch's bill is made of all of these"
+    )]
+    async fn bill_claimed(
+        &self,
+        tenant: &Tenant,
+        run: BillRunId,
+        owner: &str,
+        after: AccountId,
+        snapshot: Vec<BillingAccount>,
+        date: Date,
+        rules: &[TaxRule],
+        summary: &mut BillRunSummary,
+    ) -> Result<(), AppError> {
+        let accounts = snapshot.len() as u64;
+        let invoices_before = summary.invoices;
+        self.bill_batch(tenant, snapshot, date, rules, summary)
+            .await?;
+        summary.accounts_seen += accounts;
+        let outcome = BatchOutcome {
+            accounts,
+            invoices: summary.invoices - invoices_before,
+        };
+        let recorded = self
+            .store()
+            .finish_batch(run, after, owner, outcome, self.clock().now())
+            .await?;
+        if !recorded {
+            tracing::warn!(
+                run = run.0,
+                after = after.0,
+                "bill run: a batch was taken over while this process billed it (its lease was not renewed in time); the database kept each piece billed once"
+            );
+        }
+        Ok(())
     }
 
     /// Bills a batch of accounts: every bill is computed, then the bills are

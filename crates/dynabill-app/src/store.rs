@@ -345,6 +345,102 @@ pub trait BillingStore: Send + Sync {
     }
 }
 
+/// A bill run shared by processes: the row that several `dynabill bill-run`
+/// processes (or schedulers) for one tenant and date join, and whose batches of
+/// accounts they claim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BillRunId(pub i64);
+
+/// The times a bill run's claims are made with: now, and how long a claim lasts
+/// without being renewed.
+#[derive(Clone, Copy, Debug)]
+pub struct Lease {
+    pub now: Timestamp,
+    pub length: std::time::Duration,
+}
+
+/// What a claim for a bill run's next batch found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The accounts `after < id <= last` are this owner's to bill (`accounts`,
+    /// the billable ones among them, in ID order). `taken_over`: the batch was
+    /// claimed before by an owner whose lease expired.
+    Batch {
+        after: AccountId,
+        last: AccountId,
+        accounts: Vec<AccountId>,
+        taken_over: bool,
+    },
+    /// No account is left to claim, but other owners hold batches not done yet;
+    /// the earliest of their leases ends at `until` (claim again then, to take it
+    /// over if it was not renewed).
+    Wait { until: Timestamp },
+    /// No account is left to claim and no other owner holds a batch.
+    Done,
+}
+
+/// What billing a claimed batch came to, recorded with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub accounts: u64,
+    pub invoices: u64,
+}
+
+/// Bill runs shared by several processes: batches of accounts are claimed with a
+/// lease in the database, renewed while their owner lives, and taken over by
+/// another owner when it expires. The lease divides the work; correctness does not
+/// rest on it (a piece is billed once whoever bills it: see [`BillingStore`]).
+#[async_trait]
+pub trait BillRunStore: Send + Sync {
+    /// Joins the unfinished run of `tenant` for `date` if it is live (a
+    /// participant renewed it within its lease); otherwise starts a new one (a dead
+    /// one is marked abandoned first: the new run reads every account again).
+    /// True in the second member when this call started the run.
+    async fn open_bill_run(
+        &self,
+        tenant: TenantId,
+        date: Date,
+        lease: Lease,
+    ) -> StoreResult<(BillRunId, bool)>;
+    /// Joins the unfinished run of `tenant` for `date`, live or not; `None` if
+    /// there is none.
+    async fn join_bill_run(
+        &self,
+        tenant: TenantId,
+        date: Date,
+        lease: Lease,
+    ) -> StoreResult<Option<BillRunId>>;
+    /// Claims a batch for `owner`: first a batch whose owner's lease expired, else
+    /// the next `size` billable accounts after the last batch claimed.
+    async fn claim_batch(
+        &self,
+        tenant: TenantId,
+        run: BillRunId,
+        owner: &str,
+        size: u32,
+        lease: Lease,
+    ) -> StoreResult<Claim>;
+    /// Renews the run and every batch `owner` holds in it.
+    async fn renew_bill_run_leases(
+        &self,
+        run: BillRunId,
+        owner: &str,
+        lease: Lease,
+    ) -> StoreResult<()>;
+    /// Records the batch starting after `after` as done, if `owner` still holds
+    /// it; false if another owner took it over meanwhile.
+    async fn finish_batch(
+        &self,
+        run: BillRunId,
+        after: AccountId,
+        owner: &str,
+        outcome: BatchOutcome,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Marks the run finished if no batch of it is left undone; true if this call did.
+    async fn finish_bill_run(&self, run: BillRunId, now: Timestamp) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait InvoiceStore: Send + Sync {
     async fn find_invoice(
@@ -484,12 +580,16 @@ pub trait Store:
     + RecurringItemStore
     + OneTimeItemStore
     + BillingStore
+    + BillRunStore
     + InvoiceStore
     + TaxRateStore
     + IdempotencyStore
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
+    /// Whether several transactions can write at once (PostgreSQL; not SQLite's
+    /// single writer).
+    fn parallel_writes(&self) -> bool;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
     /// Waits for in-flight work and closes connections.

@@ -231,7 +231,12 @@ mod tests {
                 .await
                 .unwrap(),
         );
-        dynabill_app::store::BillingStore::billable_accounts(&store, tenant, None, 10)
+        let lease = dynabill_app::store::Lease {
+            now: jiff::Timestamp::now(),
+            length: std::time::Duration::from_secs(30),
+        };
+        let date = jiff::civil::date(2024, 1, 1);
+        dynabill_app::store::BillRunStore::open_bill_run(&store, tenant, date, lease)
             .await
             .unwrap();
         assert_eq!(reltuples(&pool, "accounts").await, 1500.0, "analyzed");

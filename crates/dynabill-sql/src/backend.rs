@@ -297,9 +297,12 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// How many values a statement binds at most (for the lists of IDs and pairs
     /// written in bulk; arrays count as one).
     const BINDS_PER_STATEMENT: usize;
+    /// Whether several transactions of one process can write at once (not
+    /// SQLite's single writer): a bill run then bills batches in parallel.
+    const PARALLEL_WRITES: bool;
     /// A table `v (id, other)` of the pairs, for `... FROM <it> WHERE t.id = v.id`.
     fn push_pairs(qb: &mut QueryBuilder<Self::Db>, pairs: &[(i64, i64)]);
-    /// Told when a bill run starts reading a tenant's book (its first batch).
+    /// Told when a new bill run starts (before its first batch is claimed).
     fn bill_run_starting(&self) -> impl Future<Output = ()> + Send {
         async {}
     }

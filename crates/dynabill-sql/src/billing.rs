@@ -319,20 +319,8 @@ impl<B: Backend> BillingStore for SqlStore<B> {
         after: Option<AccountId>,
         limit: u32,
     ) -> StoreResult<Vec<AccountId>> {
-        if after.is_none() {
-            self.backend().bill_run_starting().await;
-        }
-        let mut q = Query::<B>::new("SELECT id FROM accounts WHERE tenant_id = ");
-        q.bind(tenant)
-            .push(" AND id > ")
-            .bind(after.map_or(0, |a| a.0))
-            .push(" AND status IN (1, 3) AND deleted_at IS NULL ORDER BY id LIMIT ")
-            .bind(i64::from(limit));
-        let ids: Vec<(i64,)> = q
-            .fetch_all(&mut *self.read_conn().await?)
+        self.accounts_in(tenant, after.map_or(0, |a| a.0), None, limit)
             .await
-            .map_err(failed::<B>)?;
-        Ok(ids.into_iter().map(|(id,)| AccountId(id)).collect())
     }
 
     async fn billing_snapshot(

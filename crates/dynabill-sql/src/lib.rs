@@ -14,6 +14,7 @@
 
 mod accounts;
 mod backend;
+mod bill_runs;
 mod billing;
 mod idempotency;
 mod invoices;
@@ -35,6 +36,7 @@ pub use store::SqlStore;
 pub use values::{Value, date_text, from_micros, micros};
 
 pub use accounts::AccountRow;
+pub use bill_runs::{ExpiredBatchRow, OpenRunRow};
 pub use billing::LedgerRow;
 pub use idempotency::KeyRow;
 pub use invoices::{InvoiceLineRow, InvoiceRow};

@@ -3,6 +3,7 @@
 use sqlx::{FromRow, Row};
 
 use crate::accounts::AccountRow;
+use crate::bill_runs::{ExpiredBatchRow, OpenRunRow};
 use crate::billing::LedgerRow;
 use crate::idempotency::KeyRow;
 use crate::invoices::{InvoiceLineRow, InvoiceRow};
@@ -52,6 +53,9 @@ decodes!(
     TaxRateRow,
     KeyRow,
     CancelledItemRow,
+    ExpiredBatchRow,
+    OpenRunRow,
     (i64,),
+    (Option<i64>,),
     (bool,),
 );

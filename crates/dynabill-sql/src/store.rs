@@ -44,6 +44,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.backend.migrate().await
     }
 
+    fn parallel_writes(&self) -> bool {
+        B::PARALLEL_WRITES
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         Query::<B>::new("SELECT 1")
             .execute(&mut *self.read_conn().await?)

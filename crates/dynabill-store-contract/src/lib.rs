@@ -10,6 +10,7 @@
 //! test at the bottom of this file fails when one is missing.
 
 mod accounts;
+mod bill_runs;
 mod billing;
 mod cascade;
 mod concurrency;
@@ -27,6 +28,7 @@ mod taxes;
 mod tenants;
 
 pub use accounts::*;
+pub use bill_runs::*;
 pub use billing::*;
 pub use cascade::*;
 pub use concurrency::*;
@@ -119,6 +121,9 @@ macro_rules! contract_tests {
             tenants_are_listed_oldest_first_with_their_settings,
             concurrent_claims_of_a_scheduled_run_claim_it_exactly_once,
             billable_accounts_are_active_or_with_billing_issues_not_deleted_in_id_order,
+            bill_run_participants_claim_consecutive_batches_and_the_run_ends_when_all_are_done,
+            a_batch_whose_lease_expired_is_taken_over_once_and_a_renewed_one_is_not,
+            a_run_nobody_renewed_is_abandoned_and_a_new_one_started,
             a_billing_snapshot_holds_plans_items_unreleased_ledger_and_pending_charges,
             a_committed_bill_keeps_its_invoices_and_lines_exactly,
             posted_invoices_are_numbered_without_gaps_and_drafts_are_not,
@@ -174,6 +179,7 @@ mod tests {
         let sources = [
             include_str!("accounts.rs"),
             include_str!("billing.rs"),
+            include_str!("bill_runs.rs"),
             include_str!("cascade.rs"),
             include_str!("concurrency.rs"),
             include_str!("consistency.rs"),

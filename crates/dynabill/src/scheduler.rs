@@ -1,15 +1,20 @@
 //! The scheduler of `serve`: each tenant's bill run, once a day, at its
 //! `BillRunHour` in its time zone (or, with the test clock, whenever its set date
-//! changes: setting a date clears the day's claim). Several servers on one database run each day's bill run once: the
-//! day is claimed in the database first.
+//! changes: setting a date clears the day's claim). Several servers on one
+//! database run each day's bill run once: the day is claimed in the database
+//! first, by one server; the others, at their next tick, join the run while it is
+//! unfinished and split its remaining batches with it (taking over the batches of
+//! a server that stopped, once their lease expires).
 //!
-//! A claimed day is not retried if the run fails midway; the next day's run
-//! catches up (bill runs bill every missed period) and `dynabill bill-run` can
-//! be run by hand.
+//! A run that fails midway stays unfinished: the other servers' schedulers join
+//! it at their next tick and bill the rest. A lone server does not retry the
+//! claimed day; the next day's run catches up (bill runs bill every missed period)
+//! and `dynabill bill-run` can be run by hand.
 
 use std::time::Duration;
 
 use dynabill_app::App;
+use dynabill_app::billing::BillRunOptions;
 use dynabill_app::model::Tenant;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -79,11 +84,17 @@ async fn run_due(app: &App) -> Result<(), dynabill_app::AppError> {
             continue;
         }
         let today = app.today(&tenant);
-        if !app.store().claim_scheduled_run(tenant.id, today).await? {
-            continue;
-        }
-        match app.bill_run(&tenant, today, &|_| {}).await {
-            Ok(summary) => tracing::info!(
+        let run = if app.store().claim_scheduled_run(tenant.id, today).await? {
+            app.bill_run(&tenant, today, &|_| {}).await.map(Some)
+        } else {
+            // Another server claimed the day: help it while its run lasts, and
+            // finish its batches if it stopped.
+            app.join_bill_run(&tenant, today, BillRunOptions::default())
+                .await
+        };
+        match run {
+            Ok(None) => {}
+            Ok(Some(summary)) => tracing::info!(
                 tenant = %tenant.app_key,
                 date = %today,
                 invoices = summary.invoices,

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use clap::Args;
 use dynabill_app::App;
-use dynabill_app::billing::BillRunSummary;
+use dynabill_app::billing::{ACCOUNT_BATCH, BillRunOptions, BillRunSummary, DEFAULT_LEASE};
 
 use super::{DatabaseArgs, with_app};
 
@@ -16,6 +16,19 @@ pub(crate) struct BillRunArgs {
     /// Only this tenant [default: every tenant]
     #[arg(long, env = "DYNABILL_APP_KEY")]
     app_key: Option<String>,
+    /// Batches billed at once by this process (PostgreSQL; SQLite has one writer and uses 1)
+    #[arg(long, env = "DYNABILL_BILL_RUN_WORKERS", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=64))]
+    workers: u32,
+    /// Accounts per batch
+    #[arg(long, env = "DYNABILL_BILL_RUN_BATCH_SIZE", default_value_t = ACCOUNT_BATCH,
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    batch_size: u32,
+    /// Seconds a claimed batch stays this process's without renewal; a batch of a
+    /// process that stopped is taken over by the others after it
+    #[arg(long, env = "DYNABILL_BILL_RUN_LEASE_SECONDS", default_value_t = DEFAULT_LEASE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    lease_seconds: u64,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -25,8 +38,13 @@ pub(crate) async fn run(
     args: BillRunArgs,
 ) -> anyhow::Result<()> {
     let (date, app_key) = (args.date, args.app_key);
+    let options = BillRunOptions {
+        workers: args.workers,
+        batch_size: args.batch_size,
+        lease: std::time::Duration::from_secs(args.lease_seconds),
+    };
     with_app(config_file, args.database, async |app| {
-        bill_run(app, date, app_key.as_deref()).await
+        bill_run(app, date, app_key.as_deref(), options).await
     })
     .await
 }
@@ -35,8 +53,15 @@ pub(crate) async fn run(
     clippy::float_arithmetic,
     reason = "the run's duration in seconds, not an amount"
 )]
-/// `dynabill bill-run`: one tenant or all, a progress bar on a terminal, a JSON summary on stdout.
-async fn bill_run(app: &App, date: jiff::civil::Date, app_key: Option<&str>) -> anyhow::Result<()> {
+/// `dynabill bill-run`: one tenant or all, a progress bar on a terminal, a JSON
+/// summary on stdout of what this process billed (with other processes running the
+/// same run, their summaries add up to the run).
+async fn bill_run(
+    app: &App,
+    date: jiff::civil::Date,
+    app_key: Option<&str>,
+    options: BillRunOptions,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let tenants = match app_key {
         Some(key) => vec![app.tenant_by_app_key(key).await?],
@@ -65,7 +90,7 @@ async fn bill_run(app: &App, date: jiff::civil::Date, app_key: Option<&str>) -> 
                 bar.set_position(base + seen);
             }
         };
-        let done = app.bill_run(tenant, date, &progress).await?;
+        let done = app.bill_run_with(tenant, date, options, &progress).await?;
         summary.add(&done);
     }
     if let Some(bar) = bar {
@@ -84,10 +109,12 @@ async fn bill_run(app: &App, date: jiff::civil::Date, app_key: Option<&str>) -> 
     let json = serde_json::json!({
         "Date": date.to_string(),
         "Tenants": summary.tenants,
+        "Workers": if app.store().parallel_writes() { options.workers } else { 1 },
         "AccountsSeen": summary.accounts_seen,
         "AccountsBilled": summary.accounts_billed,
         "Invoices": summary.invoices,
         "Lines": summary.lines,
+        "BatchesTakenOver": summary.batches_taken_over,
         "Totals": totals,
         "Seconds": (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0,
     });

@@ -19,6 +19,9 @@ use crate::on_both_backends;
 on_both_backends!(
     two_bill_runs_at_once_bill_every_account_exactly_once,
     a_bill_run_killed_midway_and_run_again_loses_and_doubles_nothing,
+    three_bill_runs_at_once_split_the_accounts_and_count_each_once,
+    the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_their_lease,
+    workers_bill_batches_in_parallel_where_the_backend_writes_in_parallel,
 );
 
 /// `accounts` accounts, each with one plan and one monthly item, seeded through the use cases.
@@ -82,6 +85,11 @@ async fn seed(app: &TestApp, accounts: u32) {
 }
 
 fn bill_run(app: &TestApp, date: &str) -> Child {
+    bill_run_with(app, date, &[])
+}
+
+/// A `dynabill bill-run` process with these extra flags; its JSON summary on stdout.
+fn bill_run_with(app: &TestApp, date: &str, flags: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_dynabill"))
         .args([
             "bill-run",
@@ -92,11 +100,41 @@ fn bill_run(app: &TestApp, date: &str) -> Child {
             "--database-url",
             &app.database_url,
         ])
+        .args(flags)
         .env("DYNABILL_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Waits for a bill run process; its summary.
+fn summary_of(child: Child) -> Value {
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The number of invoices of the tenant, through the API.
+async fn invoice_count(app: &TestApp) -> i64 {
+    app.get("api_code=3&entity_code=119&PageSize=1").await.1["TOTAL_COUNT"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The claimed batches of bill runs not done yet.
+async fn undone_batches(app: &TestApp) -> i64 {
+    app.query_count("SELECT COUNT(*) FROM bill_run_batches WHERE done_at IS NULL")
+        .await
+}
+
+/// The sum of a field over summaries.
+fn sum(summaries: &[Value], field: &str) -> u64 {
+    summaries.iter().map(|s| s[field].as_u64().unwrap()).sum()
 }
 
 /// Every invoice of the tenant, through the API.
@@ -158,14 +196,8 @@ async fn two_bill_runs_at_once_bill_every_account_exactly_once(app: &TestApp) {
     seed(app, accounts).await;
     let first = bill_run(app, "2024-01-01");
     let second = bill_run(app, "2024-01-01");
-    for child in [first, second] {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    let summaries = [summary_of(first), summary_of(second)];
+    assert_eq!(sum(&summaries, "Invoices"), u64::from(accounts));
     assert_billed_exactly_once(app, accounts).await;
     // And running it again adds nothing.
     assert!(bill_run(app, "2024-01-01").wait().unwrap().success());
@@ -177,7 +209,8 @@ async fn a_bill_run_killed_midway_and_run_again_loses_and_doubles_nothing(app: &
     // make five commits, so the kill comes after the first and before the last.
     let accounts = 2500;
     seed(app, accounts).await;
-    let mut child = bill_run(app, "2024-01-01");
+    // A short lease: the run again takes the killed process's batches over soon.
+    let mut child = bill_run_with(app, "2024-01-01", &["--lease-seconds", "2"]);
     // Kill it (SIGKILL: no clean-up of any kind) as soon as it has billed something.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut billed_before_kill = 0;
@@ -204,11 +237,116 @@ async fn a_bill_run_killed_midway_and_run_again_loses_and_doubles_nothing(app: &
         after_kill < i64::from(accounts),
         "the kill came midway ({after_kill} of {accounts} billed)"
     );
-    let output = bill_run(app, "2024-01-01").wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    summary_of(bill_run_with(app, "2024-01-01", &["--lease-seconds", "2"]));
+    assert_billed_exactly_once(app, accounts).await;
+}
+
+async fn three_bill_runs_at_once_split_the_accounts_and_count_each_once(app: &TestApp) {
+    let accounts = 3000;
+    seed(app, accounts).await;
+    let flags = ["--batch-size", "100"];
+    let runs: Vec<Child> = (0..3)
+        .map(|_| bill_run_with(app, "2024-01-01", &flags))
+        .collect();
+    let summaries: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    assert_billed_exactly_once(app, accounts).await;
+    // They shared one run: every account was seen by exactly one of them, and
+    // their invoices add up to the run's.
+    assert_eq!(
+        sum(&summaries, "AccountsSeen"),
+        u64::from(accounts),
+        "{summaries:?}"
     );
+    assert_eq!(
+        sum(&summaries, "Invoices"),
+        u64::from(accounts),
+        "{summaries:?}"
+    );
+    assert_eq!(sum(&summaries, "BatchesTakenOver"), 0, "{summaries:?}");
+    // Run again, the three of them find nothing more to bill.
+    let runs: Vec<Child> = (0..3)
+        .map(|_| bill_run_with(app, "2024-01-01", &flags))
+        .collect();
+    let again: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    assert_eq!(sum(&again, "Invoices"), 0, "{again:?}");
+    assert_billed_exactly_once(app, accounts).await;
+}
+
+async fn the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_their_lease(
+    app: &TestApp,
+) {
+    let accounts = 3000;
+    seed(app, accounts).await;
+    let flags = ["--batch-size", "100", "--lease-seconds", "3"];
+    let mut doomed = bill_run_with(app, "2024-01-01", &flags);
+    // SIGKILL once it has billed something and holds a batch not done yet.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
+        && doomed.try_wait().unwrap().is_none()
+    {
+        assert!(Instant::now() < deadline, "the bill run never billed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    // A commit the process had sent before it died still completes in the
+    // database: count once the count holds still.
+    let mut after_kill = invoice_count(app).await;
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = invoice_count(app).await;
+        if now == after_kill {
+            break;
+        }
+        after_kill = now;
+    }
+    assert!(
+        after_kill < i64::from(accounts),
+        "the kill came midway ({after_kill} of {accounts} billed)"
+    );
+    let left_undone = undone_batches(app).await;
+    assert!(left_undone >= 1, "the killed process held a batch");
+    // Two others join its run (still live: it renewed it a second ago at most),
+    // bill what is left, wait for the lease on the killed one's batches to
+    // expire and bill those too.
+    let started = Instant::now();
+    let runs: Vec<Child> = (0..2)
+        .map(|_| bill_run_with(app, "2024-01-01", &flags))
+        .collect();
+    let summaries: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    assert_billed_exactly_once(app, accounts).await;
+    assert_eq!(
+        sum(&summaries, "Invoices"),
+        u64::from(accounts) - u64::try_from(after_kill).unwrap(),
+        "{summaries:?}"
+    );
+    assert_eq!(
+        sum(&summaries, "BatchesTakenOver"),
+        u64::try_from(left_undone).unwrap(),
+        "each batch the killed process left was taken over once: {summaries:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "a batch is taken over only once its lease expired"
+    );
+}
+
+async fn workers_bill_batches_in_parallel_where_the_backend_writes_in_parallel(app: &TestApp) {
+    let accounts = 1000;
+    seed(app, accounts).await;
+    let summary = summary_of(bill_run_with(
+        app,
+        "2024-01-01",
+        &["--workers", "3", "--batch-size", "50"],
+    ));
+    // PostgreSQL bills three batches at once; SQLite, with one writer, one.
+    let expected_workers = if app.database_url.starts_with("sqlite:") {
+        1
+    } else {
+        3
+    };
+    assert_eq!(summary["Workers"], expected_workers, "{summary}");
+    assert_eq!(summary["AccountsSeen"], accounts, "{summary}");
+    assert_eq!(summary["Invoices"], accounts, "{summary}");
     assert_billed_exactly_once(app, accounts).await;
 }

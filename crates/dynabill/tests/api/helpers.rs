@@ -270,6 +270,32 @@ impl TestApp {
         }
     }
 
+    /// The number a query of one BIGINT (a count) answers, read under the API.
+    pub async fn query_count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.database_url)
+                .await
+                .expect("opening SQLite");
+            let n = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("running SQL");
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::PgPool::connect(&self.database_url)
+                .await
+                .expect("connecting to PostgreSQL");
+            let n = sqlx::query_scalar(sql)
+                .fetch_one(&pool)
+                .await
+                .expect("running SQL");
+            pool.close().await;
+            n
+        }
+    }
+
     /// Marks a recurring item as billed through `date`, as a bill run would.
     pub async fn mark_recurring_billed(&self, ext_id: &str, through: &str) {
         let cast = if self.database_url.starts_with("sqlite:") {
