@@ -311,6 +311,84 @@ async fn mark_invoiced<B: Backend>(
     Ok(())
 }
 
+/// The reads of a batch's billing snapshot (of the accounts `ids`), each led by
+/// `lead` (`""` to run them, `"EXPLAIN "` to see how the database would): the
+/// accounts, their plans, their items (whose histories [`fetch_items`] reads with
+/// [`history_read`](crate::items::history_read)), their unreleased ledger entries
+/// and their pending one-time items. Each read but the first is driven from the
+/// batch's plans (`JOIN_IN_ORDER`), and names the batch as a list and a range
+/// (`and_batch`): its cost follows the batch, not the book, whatever the
+/// statistics say.
+pub fn snapshot_reads<B: Backend>(tenant: TenantId, ids: &[i64], lead: &str) -> [Query<B>; 5] {
+    let join = B::JOIN_IN_ORDER;
+    let mut accounts = Query::<B>::new(format!(
+        "{lead}SELECT {} FROM accounts WHERE tenant_id = ",
+        account_select::<B>()
+    ));
+    accounts
+        .bind(tenant)
+        .and_batch("id", ids)
+        .push(" ORDER BY id")
+        .per_batch();
+
+    let mut plans = Query::<B>::new(format!(
+        "{lead}SELECT {} FROM plans p {join} accounts a \
+         ON a.tenant_id = p.tenant_id AND a.id = p.account_id WHERE p.tenant_id = ",
+        plan_columns::<B>()
+    ));
+    plans
+        .bind(tenant)
+        .and_batch("p.account_id", ids)
+        .push(" ORDER BY p.id")
+        .per_batch();
+
+    let plans_and_items = format!(
+        "FROM plans p {join} recurring_items r ON r.tenant_id = p.tenant_id AND r.plan_id = p.id"
+    );
+    let mut items = Query::<B>::new(format!(
+        "{lead}SELECT {} {plans_and_items} WHERE p.tenant_id = ",
+        item_columns::<B>()
+    ));
+    items
+        .bind(tenant)
+        .push(" AND r.tenant_id = ")
+        .bind(tenant)
+        .push(" AND r.deleted_at IS NULL")
+        .and_batch("p.account_id", ids)
+        .push(" ORDER BY r.id");
+
+    let mut ledger = Query::<B>::new(format!(
+        "{lead}SELECT {} {plans_and_items} {join} billing_ledger l \
+         ON l.tenant_id = r.tenant_id AND l.item_id = r.id WHERE p.tenant_id = ",
+        kept::<B>("ledger", || select_list::<B>(&LEDGER_COLUMNS))
+    ));
+    ledger
+        .bind(tenant)
+        .push(" AND r.tenant_id = ")
+        .bind(tenant)
+        .push(" AND l.tenant_id = ")
+        .bind(tenant)
+        .push(" AND NOT l.released")
+        .and_batch("p.account_id", ids)
+        .push(" ORDER BY l.id")
+        .per_batch();
+
+    let mut one_time = Query::<B>::new(format!(
+        "{lead}SELECT {} FROM plans p {join} one_time_items o \
+         ON o.tenant_id = p.tenant_id AND o.plan_id = p.id WHERE p.tenant_id = ",
+        one_time_columns::<B>()
+    ));
+    one_time
+        .bind(tenant)
+        .push(" AND o.tenant_id = ")
+        .bind(tenant)
+        .push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL")
+        .and_batch("p.account_id", ids)
+        .push(" ORDER BY o.id")
+        .per_batch();
+    [accounts, plans, items, ledger, one_time]
+}
+
 #[async_trait]
 impl<B: Backend> BillingStore for SqlStore<B> {
     async fn billable_accounts(
@@ -332,77 +410,27 @@ impl<B: Backend> BillingStore for SqlStore<B> {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = accounts.iter().map(|a| a.0).collect();
-        // One snapshot for all the reads below. Each read but the first is driven
-        // from the batch's plans (`JOIN_IN_ORDER`): its cost follows the batch, not
-        // the whole book.
+        // One snapshot for all the reads below.
         let mut tx = self.backend().begin_read().await?;
-        let join = B::JOIN_IN_ORDER;
-
-        let mut q = Query::<B>::new(format!(
-            "SELECT {} FROM accounts WHERE tenant_id = ",
-            account_select::<B>()
-        ));
-        q.bind(tenant)
-            .and_batch("id", &ids)
-            .push(" ORDER BY id")
-            .per_batch();
-        let account_rows: Vec<AccountRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
-
-        let mut q = Query::<B>::new(format!(
-            "SELECT {} FROM plans p {join} accounts a \
-             ON a.tenant_id = p.tenant_id AND a.id = p.account_id WHERE p.tenant_id = ",
-            plan_columns::<B>()
-        ));
-        q.bind(tenant)
-            .and_batch("p.account_id", &ids)
-            .push(" ORDER BY p.id")
-            .per_batch();
-        let plan_rows: Vec<PlanRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
-
-        let plans_and_items = format!(
-            "FROM plans p {join} recurring_items r ON r.tenant_id = p.tenant_id AND r.plan_id = p.id"
-        );
-        let mut q = Query::<B>::new(format!(
-            "SELECT {} {plans_and_items} WHERE p.tenant_id = ",
-            item_columns::<B>()
-        ));
-        q.bind(tenant)
-            .push(" AND r.tenant_id = ")
-            .bind(tenant)
-            .push(" AND r.deleted_at IS NULL")
-            .and_batch("p.account_id", &ids)
-            .push(" ORDER BY r.id");
-        let items = fetch_items::<B>(&mut tx, tenant, q).await?;
-
-        let mut q = Query::<B>::new(format!(
-            "SELECT {} {plans_and_items} {join} billing_ledger l \
-             ON l.tenant_id = r.tenant_id AND l.item_id = r.id WHERE p.tenant_id = ",
-            kept::<B>("ledger", || select_list::<B>(&LEDGER_COLUMNS))
-        ));
-        q.bind(tenant)
-            .push(" AND r.tenant_id = ")
-            .bind(tenant)
-            .push(" AND l.tenant_id = ")
-            .bind(tenant)
-            .push(" AND NOT l.released")
-            .and_batch("p.account_id", &ids)
-            .push(" ORDER BY l.id")
-            .per_batch();
-        let ledger_rows: Vec<LedgerRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
-
-        let mut q = Query::<B>::new(format!(
-            "SELECT {} FROM plans p {join} one_time_items o \
-             ON o.tenant_id = p.tenant_id AND o.plan_id = p.id WHERE p.tenant_id = ",
-            one_time_columns::<B>()
-        ));
-        q.bind(tenant)
-            .push(" AND o.tenant_id = ")
-            .bind(tenant)
-            .push(" AND NOT o.invoiced AND o.cancelled_at IS NULL AND o.deleted_at IS NULL")
-            .and_batch("p.account_id", &ids)
-            .push(" ORDER BY o.id")
-            .per_batch();
-        let one_time_rows: Vec<OneTimeItemRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
+        let [
+            accounts_read,
+            plans_read,
+            items_read,
+            ledger_read,
+            one_time_read,
+        ] = snapshot_reads::<B>(tenant, &ids, "");
+        let account_rows: Vec<AccountRow> = accounts_read
+            .fetch_all(&mut tx)
+            .await
+            .map_err(failed::<B>)?;
+        let plan_rows: Vec<PlanRow> = plans_read.fetch_all(&mut tx).await.map_err(failed::<B>)?;
+        let items = fetch_items::<B>(&mut tx, tenant, items_read).await?;
+        let ledger_rows: Vec<LedgerRow> =
+            ledger_read.fetch_all(&mut tx).await.map_err(failed::<B>)?;
+        let one_time_rows: Vec<OneTimeItemRow> = one_time_read
+            .fetch_all(&mut tx)
+            .await
+            .map_err(failed::<B>)?;
         tx.commit().await.map_err(failed::<B>)?;
 
         let plans = plan_rows

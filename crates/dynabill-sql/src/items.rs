@@ -404,15 +404,24 @@ pub(crate) async fn with_history<B: Backend>(
         return Ok(Vec::new());
     }
     let ids: Vec<i64> = records.iter().map(|r| r.id).collect();
+    let changes: Vec<ItemChangeRow> = history_read::<B>(tenant, &ids, "")
+        .fetch_all(conn)
+        .await
+        .map_err(failed::<B>)?;
+    attach_changes(records, changes)
+}
+
+/// The read of the histories of the items `ids`, led by `lead` (see
+/// [`snapshot_reads`](crate::billing::snapshot_reads)).
+pub fn history_read<B: Backend>(tenant: TenantId, ids: &[i64], lead: &str) -> Query<B> {
     let mut q = Query::<B>::new(format!(
-        "SELECT {} FROM recurring_item_changes WHERE tenant_id = ",
+        "{lead}SELECT {} FROM recurring_item_changes WHERE tenant_id = ",
         kept::<B>("item changes", || select_list::<B>(&change_columns()))
     ));
     q.bind(tenant)
-        .and_batch("item_id", &ids)
+        .and_batch("item_id", ids)
         .push(" ORDER BY item_id, id");
-    let changes: Vec<ItemChangeRow> = q.fetch_all(conn).await.map_err(failed::<B>)?;
-    attach_changes(records, changes)
+    q
 }
 
 /// The items `q` selects (with [`item_columns`]), with their histories.

@@ -37,10 +37,10 @@ pub use values::{Value, date_text, from_micros, micros};
 
 pub use accounts::AccountRow;
 pub use bill_runs::{ExpiredBatchRow, OpenRunRow};
-pub use billing::LedgerRow;
+pub use billing::{LedgerRow, snapshot_reads};
 pub use idempotency::KeyRow;
 pub use invoices::{InvoiceLineRow, InvoiceRow};
-pub use items::{CancelledItemRow, ItemChangeRow, RecurringItemRow};
+pub use items::{CancelledItemRow, ItemChangeRow, RecurringItemRow, history_read};
 pub use one_time::OneTimeItemRow;
 pub use plans::PlanRow;
 pub use tax_rates::TaxRateRow;

@@ -2,7 +2,7 @@
 //! one-time item each) through the use cases, then times one bill run.
 //!
 //! ```sh
-//! cargo run --release --example bill_run_bench -- --accounts 10000 [--database-url URL]
+//! cargo run --release --example bill_run_bench -- --accounts 10000 [--database-url URL] [--workers N]
 //! ```
 //!
 //! The book is seeded row by row through the use cases, as the API seeds it, and
@@ -22,6 +22,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use dynabill_app::billing::BillRunOptions;
 use dynabill_app::model::{
     AccountPatch, OneTimeItemPatch, PlanPatch, RecordKey, RecurringItemPatch,
 };
@@ -184,7 +185,14 @@ async fn main() -> anyhow::Result<()> {
     reset_peak_rss();
 
     let billing = Instant::now();
-    let summary = app.bill_run(&tenant, date(2024, 1, 15), &|_| {}).await?;
+    let workers: u32 = arg("--workers").map_or(Ok(1), |w| w.parse())?;
+    let options = BillRunOptions {
+        workers,
+        ..BillRunOptions::default()
+    };
+    let summary = app
+        .bill_run_with(&tenant, date(2024, 1, 15), options, &|_| {})
+        .await?;
     let seconds = billing.elapsed().as_secs_f64();
     let rss_bill_run = peak_rss_mib();
     app.store().close().await;
@@ -197,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
     let report = serde_json::json!({
         "backend": backend,
         "accounts": accounts,
+        "workers": if app.store().parallel_writes() { workers } else { 1 },
         "seed_seconds": (seeded * 100.0).round() / 100.0,
         "bill_run_seconds": (seconds * 1000.0).round() / 1000.0,
         "invoices": summary.invoices,
