@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use dynabill_app::billing::BillRunOptions;
 use dynabill_app::model::{AccountPatch, PlanPatch, RecordKey, RecurringItemPatch};
 use dynabill_core::calendar::BillingPeriod;
 use dynabill_core::domain::{AccountStatus, AccountType};
@@ -22,6 +23,7 @@ on_both_backends!(
     three_bill_runs_at_once_split_the_accounts_and_count_each_once,
     the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_their_lease,
     workers_bill_batches_in_parallel_where_the_backend_writes_in_parallel,
+    a_server_that_did_not_claim_the_day_finishes_the_run_of_one_that_died,
 );
 
 /// `accounts` accounts, each with one plan and one monthly item, seeded through the use cases.
@@ -349,4 +351,63 @@ async fn workers_bill_batches_in_parallel_where_the_backend_writes_in_parallel(a
     assert_eq!(summary["AccountsSeen"], accounts, "{summary}");
     assert_eq!(summary["Invoices"], accounts, "{summary}");
     assert_billed_exactly_once(app, accounts).await;
+}
+
+/// What the scheduler of a server that did not claim the day does: it joins the
+/// day's unfinished run and bills what is left, taking over the batches of the
+/// server that died once their lease expired.
+async fn a_server_that_did_not_claim_the_day_finishes_the_run_of_one_that_died(app: &TestApp) {
+    let accounts = 1500;
+    seed(app, accounts).await;
+    let tenant = app.app.tenant_by_app_key(&app.cred.app_key).await.unwrap();
+    let options = BillRunOptions {
+        batch_size: 100,
+        lease: Duration::from_secs(2),
+        ..BillRunOptions::default()
+    };
+    // No run yet: nothing to join.
+    assert_eq!(
+        app.app
+            .join_bill_run(&tenant, date(2024, 1, 1), options)
+            .await
+            .unwrap(),
+        None
+    );
+    let mut doomed = bill_run_with(
+        app,
+        "2024-01-01",
+        &["--batch-size", "100", "--lease-seconds", "2"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
+        && doomed.try_wait().unwrap().is_none()
+    {
+        assert!(Instant::now() < deadline, "the bill run never billed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+    let left_undone = undone_batches(app).await;
+    // Long after its lease: the run is dead, and is still joined and finished.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let summary = app
+        .app
+        .join_bill_run(&tenant, date(2024, 1, 1), options)
+        .await
+        .unwrap()
+        .expect("the unfinished run is joined");
+    assert_eq!(
+        summary.batches_taken_over,
+        u64::try_from(left_undone).unwrap()
+    );
+    assert_billed_exactly_once(app, accounts).await;
+    assert_eq!(undone_batches(app).await, 0);
+    // Finished: nothing left to join.
+    assert_eq!(
+        app.app
+            .join_bill_run(&tenant, date(2024, 1, 1), options)
+            .await
+            .unwrap(),
+        None
+    );
 }
