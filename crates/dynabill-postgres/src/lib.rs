@@ -33,6 +33,8 @@ pub type PgStore = SqlStore<PgBackend>;
 pub struct PgBackend {
     pool: PgPool,
     ledger_growth: Arc<statistics::LedgerGrowth>,
+    /// The task that keeps the statistics fresh ([`statistics::watch`]).
+    watcher: Arc<tokio::task::JoinHandle<()>>,
 }
 
 impl PgBackend {
@@ -57,6 +59,7 @@ impl PgBackend {
             .map_err(unavailable)?;
         tracing::debug!(max_connections, "connected to PostgreSQL");
         Ok(PgBackend {
+            watcher: Arc::new(statistics::watch(pool.clone(), statistics::WATCH_EVERY)),
             pool,
             ledger_growth: Arc::default(),
         })
@@ -77,6 +80,7 @@ impl Backend for PgBackend {
     }
 
     async fn close(&self) {
+        self.watcher.abort();
         self.pool.close().await;
     }
 
