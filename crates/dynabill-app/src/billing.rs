@@ -25,7 +25,7 @@ use crate::model::{
     OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
 };
 use crate::races::{WRITE_RACE_RETRIES, backoff};
-use crate::recurring::Renewal;
+use crate::recurring::{Renewal, plan_renewal};
 use crate::store::{BatchOutcome, BillRunId, Claim, Lease, StoreError};
 use crate::taxes::{built_in_taxes, effective_mode};
 
@@ -825,6 +825,66 @@ impl App {
         )))
     }
 
+    /// What a bill run for `date` would create for these accounts now, written
+    /// nowhere: the plans due to renew automatically are renewed in memory (as
+    /// the run renews them, with the same rule) and each account's bill computed as
+    /// the run computes it. If nothing changes in between, a bill run for `date`
+    /// creates exactly these invoices (numbers aside: they are taken at commit).
+    pub async fn preview_bills(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        accounts: &[AccountId],
+    ) -> Result<Vec<AccountBill>, AppError> {
+        let rules = self.tax_rules(tenant).await?;
+        let mut snapshot = self.store().billing_snapshot(tenant.id, accounts).await?;
+        let now = self.clock().now();
+        let mut bills = Vec::with_capacity(snapshot.len());
+        for account in &mut snapshot {
+            renew_in_memory(account, date, now)?;
+            bills.push(compute_bill(tenant, account, date, &rules)?);
+        }
+        Ok(bills)
+    }
+
+    /// A dry run of the bill run of `tenant` for `date`: the summary it would
+    /// report, computed batch by batch from [`Self::preview_bills`], writing nothing.
+    pub async fn dry_run(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let mut summary = BillRunSummary {
+            tenants: 1,
+            ..BillRunSummary::default()
+        };
+        let mut after = None;
+        loop {
+            let ids = self
+                .store()
+                .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
+                .await?;
+            let Some(last) = ids.last().copied() else {
+                return Ok(summary);
+            };
+            after = Some(last);
+            for bill in self.preview_bills(tenant, date, &ids).await? {
+                summary.accounts_billed += u64::from(!bill.invoices.is_empty());
+                summary.invoices += bill.invoices.len() as u64;
+                for invoice in &bill.invoices {
+                    summary.lines += invoice.lines.len() as u64;
+                    *summary
+                        .totals
+                        .entry(invoice.currency.code().to_owned())
+                        .or_default() += invoice.total;
+                }
+            }
+            summary.accounts_seen += ids.len() as u64;
+            progress(summary.accounts_seen);
+        }
+    }
+
     /// Renews the auto-renewing plans of these accounts whose term ended by `date`
     /// (as many terms as it takes to pass `date`). True if any was renewed.
     async fn renew_due_plans(
@@ -852,4 +912,46 @@ impl App {
         }
         Ok(renewed)
     }
+}
+
+/// Renews, in `account`'s snapshot, the plans a bill run for `date` renews
+/// automatically (see [`App::bill_run`]): each write lands as the store would
+/// land it (the item's new fields, its change appended last in its history).
+fn renew_in_memory(
+    account: &mut BillingAccount,
+    date: Date,
+    now: jiff::Timestamp,
+) -> Result<(), AppError> {
+    for index in 0..account.plans.len() {
+        loop {
+            let plan = &account.plans[index];
+            let due = plan.fields.auto_renew
+                && plan.cancel_date.is_none()
+                && plan.fields.end_date.is_some_and(|end| end <= date);
+            if !due {
+                break;
+            }
+            let (fields, writes) = plan_renewal(plan, &account.items, &Renewal::default(), now)?;
+            account.plans[index].fields = fields;
+            for write in writes {
+                let next_seq = account
+                    .items
+                    .iter()
+                    .flat_map(|i| &i.changes)
+                    .map(|c| c.seq)
+                    .max()
+                    .unwrap_or(0)
+                    + 1;
+                if let Some(item) = account.items.iter_mut().find(|i| i.id == write.id) {
+                    item.fields = write.fields;
+                    item.cancellation = write.cancellation;
+                    item.changes.push(ItemChange {
+                        seq: next_seq,
+                        ..write.change
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
 }

@@ -7,6 +7,8 @@ mod edits;
 mod renewal;
 mod upsert;
 
+pub(crate) use renewal::plan_renewal;
+
 use dynabill_core::calendar::ProrationMode;
 use dynabill_core::domain::{PlanId, RecurringItemId};
 use jiff::civil::Date;

@@ -7,7 +7,9 @@ use rust_decimal::Decimal;
 
 use crate::App;
 use crate::error::{AppError, Field};
-use crate::model::{ItemChangeKind, ItemFilter, ItemWrite, Plan, RecordKey, RecurringItem, Tenant};
+use crate::model::{
+    ItemChangeKind, ItemFilter, ItemWrite, Plan, PlanFields, RecordKey, RecurringItem, Tenant,
+};
 use crate::races::{Attempt, until_done};
 use crate::store::StoreError;
 
@@ -49,40 +51,13 @@ impl App {
         let renewal = &renewal;
         until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, false).await?;
-            if let Some(date) = plan.cancel_date {
-                return Err(not_allowed(format!(
-                    "plan {:?} is cancelled (from {date}); it cannot be renewed",
-                    plan.fields.ext_id
-                )));
-            }
-            let Some(old_end) = plan.fields.end_date else {
-                return Err(not_allowed(format!(
-                    "plan {:?} is evergreen (no EndDate); there is nothing to renew",
-                    plan.fields.ext_id
-                )));
-            };
-            let new_end = renewal.new_end(old_end, &plan)?;
-            if new_end <= old_end {
-                return Err(AppError::invalid(
-                    Field::EndDate,
-                    format!("must be after the plan's current EndDate ({old_end})"),
-                ));
-            }
-            let mut fields = plan.fields.clone();
-            fields.end_date = Some(new_end);
             let filter = ItemFilter {
                 plan_id: Some(plan.id),
                 ..ItemFilter::default()
             };
             let items = self.all_recurring_items(tenant, &filter).await?;
             let now = self.clock().now();
-            let mut writes = Vec::new();
-            for item in items
-                .iter()
-                .filter(|i| i.cancellation.is_none() && i.fields.end_date == Some(old_end))
-            {
-                writes.push(renewal_write(item, new_end, None, now)?);
-            }
+            let (fields, writes) = plan_renewal(&plan, &items, renewal, now)?;
             match self
                 .store()
                 .write_recurring_items(
@@ -103,6 +78,46 @@ impl App {
         })
         .await
     }
+}
+
+/// What renewing `plan` (whose live items are `items`) comes to: the plan's new
+/// fields and the writes of the items that ended with it (BILLING.md §4, Renew).
+/// Pure: 12/71 and auto-renewal store it; a preview applies it in memory.
+pub(crate) fn plan_renewal(
+    plan: &Plan,
+    items: &[RecurringItem],
+    renewal: &Renewal,
+    now: jiff::Timestamp,
+) -> Result<(PlanFields, Vec<ItemWrite>), AppError> {
+    if let Some(date) = plan.cancel_date {
+        return Err(not_allowed(format!(
+            "plan {:?} is cancelled (from {date}); it cannot be renewed",
+            plan.fields.ext_id
+        )));
+    }
+    let Some(old_end) = plan.fields.end_date else {
+        return Err(not_allowed(format!(
+            "plan {:?} is evergreen (no EndDate); there is nothing to renew",
+            plan.fields.ext_id
+        )));
+    };
+    let new_end = renewal.new_end(old_end, plan)?;
+    if new_end <= old_end {
+        return Err(AppError::invalid(
+            Field::EndDate,
+            format!("must be after the plan's current EndDate ({old_end})"),
+        ));
+    }
+    let mut fields = plan.fields.clone();
+    fields.end_date = Some(new_end);
+    let writes = items
+        .iter()
+        .filter(|i| {
+            i.plan_id == plan.id && i.cancellation.is_none() && i.fields.end_date == Some(old_end)
+        })
+        .map(|item| renewal_write(item, new_end, None, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((fields, writes))
 }
 
 impl Renewal {

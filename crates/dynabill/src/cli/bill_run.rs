@@ -29,6 +29,9 @@ pub(crate) struct BillRunArgs {
     #[arg(long, env = "DYNABILL_BILL_RUN_LEASE_SECONDS", default_value_t = DEFAULT_LEASE.as_secs(),
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     lease_seconds: u64,
+    /// Compute what the run would bill and print its summary; write nothing
+    #[arg(long, env = "DYNABILL_BILL_RUN_DRY_RUN")]
+    dry_run: bool,
     #[command(flatten)]
     database: DatabaseArgs,
 }
@@ -37,14 +40,14 @@ pub(crate) async fn run(
     config_file: Option<&std::path::Path>,
     args: BillRunArgs,
 ) -> anyhow::Result<()> {
-    let (date, app_key) = (args.date, args.app_key);
+    let (date, app_key, dry_run) = (args.date, args.app_key, args.dry_run);
     let options = BillRunOptions {
         workers: args.workers,
         batch_size: args.batch_size,
         lease: std::time::Duration::from_secs(args.lease_seconds),
     };
     with_app(config_file, args.database, async |app| {
-        bill_run(app, date, app_key.as_deref(), options).await
+        bill_run(app, date, app_key.as_deref(), options, dry_run).await
     })
     .await
 }
@@ -61,6 +64,7 @@ async fn bill_run(
     date: jiff::civil::Date,
     app_key: Option<&str>,
     options: BillRunOptions,
+    dry_run: bool,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let tenants = match app_key {
@@ -90,7 +94,11 @@ async fn bill_run(
                 bar.set_position(base + seen);
             }
         };
-        let done = app.bill_run_with(tenant, date, options, &progress).await?;
+        let done = if dry_run {
+            app.dry_run(tenant, date, &progress).await?
+        } else {
+            app.bill_run_with(tenant, date, options, &progress).await?
+        };
         summary.add(&done);
     }
     if let Some(bar) = bar {
@@ -108,6 +116,7 @@ async fn bill_run(
         .collect();
     let json = serde_json::json!({
         "Date": date.to_string(),
+        "DryRun": dry_run,
         "Tenants": summary.tenants,
         "Workers": if app.store().parallel_writes() { options.workers } else { 1 },
         "AccountsSeen": summary.accounts_seen,

@@ -24,6 +24,7 @@ on_both_backends!(
     the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_their_lease,
     workers_bill_batches_in_parallel_where_the_backend_writes_in_parallel,
     a_server_that_did_not_claim_the_day_finishes_the_run_of_one_that_died,
+    a_dry_run_writes_nothing_and_reports_what_the_run_then_does,
 );
 
 /// `accounts` accounts, each with one plan and one monthly item, seeded through the use cases.
@@ -410,4 +411,34 @@ async fn a_server_that_did_not_claim_the_day_finishes_the_run_of_one_that_died(a
             .unwrap(),
         None
     );
+}
+
+async fn a_dry_run_writes_nothing_and_reports_what_the_run_then_does(app: &TestApp) {
+    let accounts = 250;
+    seed(app, accounts).await;
+    let dry = summary_of(bill_run_with(app, "2024-03-01", &["--dry-run"]));
+    assert_eq!(dry["DryRun"], true);
+    assert_eq!(invoice_count(app).await, 0, "a dry run writes no invoice");
+    assert_eq!(
+        app.query_count("SELECT COUNT(*) FROM billing_ledger").await,
+        0,
+        "nor any ledger entry"
+    );
+    let done = summary_of(bill_run(app, "2024-03-01"));
+    assert_eq!(done["DryRun"], false);
+    for field in [
+        "AccountsSeen",
+        "AccountsBilled",
+        "Invoices",
+        "Lines",
+        "Totals",
+    ] {
+        assert_eq!(dry[field], done[field], "{field}: {dry} / {done}");
+    }
+    // Three months of one 10.00 item per account.
+    assert_eq!(done["Invoices"], accounts);
+    assert_eq!(done["Lines"], accounts * 3);
+    // Nothing is left, and the dry run says so.
+    let again = summary_of(bill_run_with(app, "2024-03-01", &["--dry-run"]));
+    assert_eq!(again["Invoices"], 0);
 }

@@ -482,8 +482,11 @@ impl<'a> Player<'a> {
         self.clock(json!({"Today": day(today)})).await;
     }
 
+    /// Runs the bill run for today, after asking for its preview: the run must
+    /// create exactly the lines the preview showed (auto-renewals included).
     async fn bill_run(&mut self) {
         let before: BTreeSet<String> = self.invoice_ids().await;
+        let previewed = self.preview().await;
         self.clock(json!({"Today": day(self.today), "BillRun": 1}))
             .await;
         self.last_run = self
@@ -492,6 +495,52 @@ impl<'a> Player<'a> {
             .into_iter()
             .filter(|id| !before.contains(id))
             .collect();
+        let created: Vec<Value> = self
+            .invoices()
+            .await
+            .into_iter()
+            .filter(|i| self.last_run.iter().any(|id| i["ID"] == json!(id)))
+            .collect();
+        assert_eq!(
+            live_lines(&created),
+            previewed,
+            "the bill run created what its preview showed\nrequests:\n{}",
+            self.report()
+        );
+    }
+
+    /// The lines a bill run for today would create, by the preview (which writes nothing).
+    async fn preview(&self) -> Vec<Line> {
+        let app = &self.app.app;
+        let tenant = app.tenant_by_app_key(&self.cred.app_key).await.unwrap();
+        let accounts = app
+            .store()
+            .billable_accounts(tenant.id, None, 1000)
+            .await
+            .unwrap();
+        let bills = app
+            .preview_bills(&tenant, self.today, &accounts)
+            .await
+            .unwrap();
+        let mut lines: Vec<Line> = bills
+            .iter()
+            .flat_map(|bill| &bill.invoices)
+            .flat_map(|invoice| {
+                let unit = Decimal::new(1, invoice.currency.minor_unit());
+                invoice.lines.iter().map(move |l| Line {
+                    unit,
+                    item: l.item_ext_id.clone(),
+                    period_start: l.period.map(|(start, _)| day(start)).unwrap_or_default(),
+                    line_type: l.line_type.code(),
+                    service_start: day(l.service_start),
+                    // The wire shows the last day of service (the end is exclusive).
+                    service_end: day(l.service_end.yesterday().unwrap()),
+                    amount: l.amount,
+                })
+            })
+            .collect();
+        lines.sort();
+        lines
     }
 
     /// Moves today past every change the items know of (a change dated after the
