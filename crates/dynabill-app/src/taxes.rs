@@ -481,11 +481,9 @@ impl App {
             ..InvoiceFilter::default()
         };
         let (mut attempted, mut posted) = (0, 0);
-        let mut after = None;
+        let mut request = PageRequest::first(500);
         loop {
-            let page = self
-                .list_invoices(tenant, &filter, PageRequest { size: 500, after }, false)
-                .await?;
+            let page = self.list_invoices(tenant, &filter, request, false).await?;
             for invoice in &page.items {
                 if !all && invoice.next_tax_attempt.is_some_and(|next| next > now) {
                     continue;
@@ -495,8 +493,8 @@ impl App {
                     posted += 1;
                 }
             }
-            match page.next_after {
-                Some(next) => after = Some(next),
+            match request.next(&page) {
+                Some(next) => request = next,
                 None => return Ok((attempted, posted)),
             }
         }

@@ -4,6 +4,7 @@
 //! This is the only crate that knows JSON field names and HTTP status codes.
 
 mod codes;
+mod cursor;
 mod dynamic;
 mod envelope;
 mod error;

@@ -4,14 +4,12 @@
 use std::collections::BTreeMap;
 use std::str::FromStr;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::civil::{Date, date};
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
 use crate::error::DoorError;
-use crate::fields::{API_CODE, CURSOR, DEFAULT_PAGE_SIZE, ENTITY_CODE, MAX_PAGE_SIZE, PAGE_SIZE};
+use crate::fields::{API_CODE, ENTITY_CODE};
 
 /// Dates the API accepts (SPEC §5).
 const FIRST_DATE: Date = date(1900, 1, 1);
@@ -283,23 +281,6 @@ impl Params {
         Ok(Some(parsed))
     }
 
-    /// The page a list asks for: `PageSize` (1..=1000, default 100) and `Cursor`.
-    pub fn page(&self) -> Result<dynabill_app::model::PageRequest, DoorError> {
-        let size = self
-            .int_in(PAGE_SIZE, 1..=i64::from(MAX_PAGE_SIZE))?
-            .map_or(DEFAULT_PAGE_SIZE, |n| n as u32);
-        let after = match self.optional_text(CURSOR, 64)? {
-            Some(Some(cursor)) => Some(decode_cursor(&cursor).ok_or_else(|| {
-                DoorError::invalid(
-                    CURSOR,
-                    "is not a cursor this server issued (pass NEXT_CURSOR back unchanged)",
-                )
-            })?),
-            _ => None,
-        };
-        Ok(dynabill_app::model::PageRequest { size, after })
-    }
-
     /// A value that is present and not null.
     fn present(&self, name: &str) -> Option<&Value> {
         self.get(name).filter(|v| !v.is_null())
@@ -330,19 +311,6 @@ fn form_decode(component: &str) -> Option<String> {
 
 fn invalid_date(name: &str) -> DoorError {
     DoorError::invalid(name, "must be a date written YYYY-MM-DD")
-}
-
-const CURSOR_PREFIX: &str = "k1.";
-
-/// The opaque form of a keyset position.
-pub fn encode_cursor(after: i64) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{after}"))
-}
-
-fn decode_cursor(cursor: &str) -> Option<i64> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).ok()?;
-    let text = std::str::from_utf8(&bytes).ok()?;
-    text.strip_prefix(CURSOR_PREFIX)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -416,13 +384,5 @@ mod tests {
         assert!(p.date("b").is_err());
         assert!(p.date("c").is_err());
         assert!(p.date("d").is_err());
-    }
-
-    #[test]
-    fn cursors_round_trip_and_forgeries_are_refused() {
-        let c = encode_cursor(42);
-        let p = Params::from_query(&format!("Cursor={c}")).unwrap();
-        assert_eq!(p.page().unwrap().after, Some(42));
-        assert!(Params::from_query("Cursor=42").unwrap().page().is_err());
     }
 }

@@ -13,7 +13,7 @@ use jiff::civil::Date;
 
 use crate::backend::{Backend, conflicted, failed, refused};
 use crate::items::{PlanScope, cancel_items_of};
-use crate::paging::{Listing, convert, finish};
+use crate::paging::{Listing, PageOrder, Tally, convert, finish};
 use crate::query::{Query, kept, row_columns, select_list};
 use crate::rows::RowOf;
 use crate::store::SqlStore;
@@ -188,7 +188,41 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &AccountF
         q.push(" AND updated_at >= ").bind(since);
     }
     if !filter.include_deleted {
-        q.push(" AND deleted_at IS NULL");
+        // Read through the filter's index, a row's liveness is checked on it.
+        let live = if by_filter(filter) { "+" } else { "" };
+        q.push(format_args!(" AND {live}deleted_at IS NULL"));
+    }
+}
+
+/// Whether a page of `filter` is read through the filter's index and sorted (see
+/// [`PageOrder::Filter`]): a time range may hold few of the tenant's accounts or
+/// all of them, and a status among deleted accounts too.
+fn by_filter(filter: &AccountFilter) -> bool {
+    filter.updated_since.is_some() || (filter.status.is_some() && filter.include_deleted)
+}
+
+/// The list of the accounts `filter` selects (3/69). Its total is a maintained
+/// count unless the filter names a key or a date.
+pub(crate) fn account_listing<'a, B: Backend>(
+    tenant: TenantId,
+    filter: &'a AccountFilter,
+) -> Listing<'a, B> {
+    let counted = filter.id.is_none()
+        && filter.ext_id.is_none()
+        && filter.ext_id2.is_none()
+        && filter.updated_since.is_none();
+    Listing {
+        columns: account_select::<B>(),
+        from: "FROM accounts",
+        key: "id",
+        filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
+        order: PageOrder::of(by_filter(filter), counted),
+        tally: counted.then(|| Tally {
+            tenant,
+            list: "accounts",
+            live_only: !filter.include_deleted,
+            statuses: filter.status.iter().map(|s| s.code()).collect(),
+        }),
     }
 }
 
@@ -284,13 +318,7 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         filter: &AccountFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Account>> {
-        let columns = account_select::<B>();
-        let listing = Listing {
-            columns,
-            from: "FROM accounts",
-            key: "id",
-            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
-        };
+        let listing = account_listing::<B>(tenant, filter);
         let (total, rows, tx) = listing.read::<AccountRow>(self, page).await?;
         let accounts: Vec<Account> = convert(rows)?;
         finish::<B, _>(tx, accounts, page, total, |a| a.id.0).await

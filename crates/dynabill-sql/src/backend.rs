@@ -9,6 +9,7 @@ use dynabill_app::store::StoreError;
 use sqlx::database::HasStatementCache;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, QueryBuilder, Transaction, Type};
 
+use crate::list_plans::QueryPlan;
 use crate::query::Query;
 use crate::rows::Decodes;
 use crate::values::Value;
@@ -218,6 +219,13 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn begin_read(
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send;
+    /// A read-only transaction on one snapshot for a list whose page walks its
+    /// index in key order (see `PageOrder::Key`).
+    fn begin_key_order_read(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, StoreError>> + Send {
+        self.begin_read()
+    }
     /// Runs a create (one `INSERT ... RETURNING`) on its own and returns its rows once
     /// committed. SQLite commits the creates that wait meanwhile together.
     fn create(
@@ -306,6 +314,13 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn bill_run_starting(&self) -> impl Future<Output = ()> + Send {
         async {}
     }
+    // Plans (the test that every list filter is served by an index).
+
+    /// What precedes a statement to have its plan returned instead of its rows.
+    const EXPLAIN: &'static str;
+    /// Reads the rows an [`EXPLAIN`](Backend::EXPLAIN) returned.
+    fn read_plan(rows: &[Row<Self>]) -> Result<QueryPlan, sqlx::Error>;
+
     /// Told after a bill commit wrote `ledger_rows` ledger entries.
     fn bills_committed(&self, ledger_rows: u64) -> impl Future<Output = ()> + Send {
         let _ = ledger_rows;

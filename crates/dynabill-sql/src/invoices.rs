@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 
 use crate::backend::{Backend, Conn, conflicted, failed};
 use crate::billing::refresh_charged_through;
-use crate::paging::{Listing, finish};
+use crate::paging::{Listing, PageOrder, Tally, finish};
 use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{
@@ -450,7 +450,12 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &InvoiceF
         q.push(" AND i.account_id = ").bind(account);
     }
     if let Some(ext_id) = &filter.account_ext_id {
-        q.push(" AND a.ext_id = ").bind(ext_id);
+        // The account first, by its key (as for plans).
+        q.push(" AND i.account_id = (SELECT id FROM accounts WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND ext_id = ")
+            .bind(ext_id)
+            .push(")");
     }
     if let Some(plan) = filter.plan_id {
         q.push(" AND i.plan_id = ").bind(plan);
@@ -464,6 +469,38 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &InvoiceF
     }
     if let Some(to) = filter.date_to {
         q.push(" AND i.invoice_date <= ").bind_date(to);
+    }
+}
+
+/// The list of the invoices `filter` selects (3/119, 1007/119). Its total is a
+/// maintained count unless the filter names a key, an account, a plan or dates.
+pub(crate) fn invoice_listing<'a, B: Backend>(
+    tenant: TenantId,
+    filter: &'a InvoiceFilter,
+) -> Listing<'a, B> {
+    let counted = filter.id.is_none()
+        && filter.account_id.is_none()
+        && filter.account_ext_id.is_none()
+        && filter.plan_id.is_none()
+        && filter.date_from.is_none()
+        && filter.date_to.is_none();
+    Listing {
+        columns: invoice_columns::<B>(),
+        from: INVOICES_JOINED,
+        key: "i.id",
+        filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
+        order: PageOrder::of(
+            filter.date_from.is_some()
+                || filter.date_to.is_some()
+                || (counted && filter.statuses.len() > 1),
+            counted,
+        ),
+        tally: counted.then(|| Tally {
+            tenant,
+            list: "invoices",
+            live_only: false,
+            statuses: filter.statuses.iter().map(|s| s.code()).collect(),
+        }),
     }
 }
 
@@ -508,13 +545,7 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
         page: PageRequest,
         lines: bool,
     ) -> StoreResult<Page<Invoice>> {
-        let columns = invoice_columns::<B>();
-        let listing = Listing {
-            columns,
-            from: INVOICES_JOINED,
-            key: "i.id",
-            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
-        };
+        let listing = invoice_listing::<B>(tenant, filter);
         let (total, rows, mut tx) = listing.read::<InvoiceRow>(self, page).await?;
         let invoices = with_lines::<B>(&mut tx, tenant, rows, lines).await?;
         finish::<B, _>(tx, invoices, page, total, |i| i.id.0).await

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use rust_decimal::Decimal;
 
 use crate::backend::{Backend, Conn, conflicted, failed};
-use crate::paging::{Listing, finish};
+use crate::paging::{Listing, finish, item_listing};
 use crate::plans::{PLAN_WRITABLE, plan_values};
 use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
@@ -489,6 +489,15 @@ fn push_filter<B: Backend>(
     }
 }
 
+/// The list of the recurring items `filter` selects (see [`item_listing`]).
+pub(crate) fn recurring_item_listing<'a, B: Backend>(
+    tenant: TenantId,
+    filter: &'a ItemFilter<RecurringItemId>,
+) -> Listing<'a, B> {
+    let shape = (item_columns::<B>(), ITEMS_JOINED, "r.id");
+    item_listing(tenant, filter, "recurring_items", shape, push_filter::<B>)
+}
+
 #[async_trait]
 impl<B: Backend> RecurringItemStore for SqlStore<B> {
     async fn insert_recurring_item(
@@ -613,13 +622,7 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
         filter: &ItemFilter<RecurringItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<RecurringItem>> {
-        let columns = item_columns::<B>();
-        let listing = Listing {
-            columns,
-            from: ITEMS_JOINED,
-            key: "r.id",
-            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
-        };
+        let listing = recurring_item_listing::<B>(tenant, filter);
         let (total, rows, mut tx) = listing.read::<RecurringItemRow>(self, page).await?;
         let items = with_history::<B>(&mut tx, tenant, rows).await?;
         finish::<B, _>(tx, items, page, total, |i| i.id.0).await

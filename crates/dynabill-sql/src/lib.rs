@@ -19,6 +19,7 @@ mod billing;
 mod idempotency;
 mod invoices;
 mod items;
+mod list_plans;
 mod one_time;
 mod paging;
 mod plans;
@@ -30,6 +31,7 @@ mod tenants;
 mod values;
 
 pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique, begin_detached};
+pub use list_plans::{ListQueryPlan, QueryPlan, TableRead};
 pub use query::{Query, select_list, shape_of};
 pub use rows::{Decodes, RowOf};
 pub use store::SqlStore;

@@ -9,7 +9,7 @@ use dynabill_core::domain::{AccountId, OneTimeItemId, PlanId, TenantId};
 use jiff::Timestamp;
 
 use crate::backend::{Backend, conflicted, failed};
-use crate::paging::{Listing, convert, finish};
+use crate::paging::{Listing, convert, finish, item_listing};
 use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_decimal};
@@ -163,6 +163,15 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &ItemFilt
     }
 }
 
+/// The list of the one-time items `filter` selects (see [`item_listing`]).
+pub(crate) fn one_time_listing<'a, B: Backend>(
+    tenant: TenantId,
+    filter: &'a ItemFilter<OneTimeItemId>,
+) -> Listing<'a, B> {
+    let shape = (one_time_columns::<B>(), ONE_TIME_JOINED, "o.id");
+    item_listing(tenant, filter, "one_time_items", shape, push_filter::<B>)
+}
+
 #[async_trait]
 impl<B: Backend> OneTimeItemStore for SqlStore<B> {
     async fn insert_one_time_item(
@@ -261,13 +270,7 @@ impl<B: Backend> OneTimeItemStore for SqlStore<B> {
         filter: &ItemFilter<OneTimeItemId>,
         page: PageRequest,
     ) -> StoreResult<Page<OneTimeItem>> {
-        let columns = one_time_columns::<B>();
-        let listing = Listing {
-            columns,
-            from: ONE_TIME_JOINED,
-            key: "o.id",
-            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter),
-        };
+        let listing = one_time_listing::<B>(tenant, filter);
         let (total, rows, tx) = listing.read::<OneTimeItemRow>(self, page).await?;
         let items: Vec<OneTimeItem> = convert(rows)?;
         finish::<B, _>(tx, items, page, total, |i| i.id.0).await

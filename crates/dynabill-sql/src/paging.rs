@@ -1,13 +1,19 @@
-//! Lists: a keyset page and the total count of its filter, read from one snapshot.
+//! Lists: a keyset page and the total count of its filter, read from one snapshot;
+//! the total from the maintained counts (`list_counts`) where the filter allows,
+//! and not at all on a later page whose cursor carries it.
 
-use dynabill_app::model::{Page, PageRequest};
+use dynabill_app::model::{ItemFilter, Page, PageRequest};
 use dynabill_app::store::{StoreError, StoreResult};
+use dynabill_core::domain::TenantId;
 use sqlx::Transaction;
 
 use crate::backend::{Backend, Conn, Row, failed};
 use crate::query::Query;
 use crate::rows::RowOf;
 use crate::store::SqlStore;
+
+/// Appends a list's `WHERE` clause.
+pub(crate) type Filter<'a, B> = Box<dyn Fn(&mut Query<B>) + Send + Sync + 'a>;
 
 /// What a list reads: `SELECT <columns> <from>`, narrowed by `filter`, paged on `key`.
 pub(crate) struct Listing<'a, B: Backend> {
@@ -18,14 +24,86 @@ pub(crate) struct Listing<'a, B: Backend> {
     /// The ID column pages are keyed on.
     pub key: &'a str,
     /// Appends the filter's `WHERE` clause.
-    pub filter: &'a (dyn Fn(&mut Query<B>) + Sync),
+    pub filter: Filter<'a, B>,
+    /// How the page is read.
+    pub order: PageOrder,
+    /// The maintained count that is the filter's total, when the filter names
+    /// nothing but what `list_counts` counts by; else the total is counted.
+    pub tally: Option<Tally>,
+}
+
+/// The list of items (recurring or one-time: `list`, read as `columns` from
+/// `from`, keyed on `key`) that `filter` selects, narrowed by `push`. Its total is a
+/// maintained count unless the filter names a key or a plan.
+pub(crate) fn item_listing<'a, B: Backend, I: Send + Sync>(
+    tenant: TenantId,
+    filter: &'a ItemFilter<I>,
+    list: &'static str,
+    (columns, from, key): (&'static str, &'static str, &'static str),
+    push: fn(&mut Query<B>, TenantId, &ItemFilter<I>),
+) -> Listing<'a, B> {
+    let counted = filter.id.is_none() && filter.ext_id.is_none() && filter.plan_id.is_none();
+    Listing {
+        columns,
+        from,
+        key,
+        filter: Box::new(move |q: &mut Query<B>| push(q, tenant, filter)),
+        order: PageOrder::of(false, counted),
+        tally: counted.then_some(Tally {
+            tenant,
+            list,
+            live_only: !filter.include_deleted,
+            statuses: Vec::new(),
+        }),
+    }
+}
+
+/// How a page is read, whatever the planner's statistics (or their absence) say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PageOrder {
+    /// An index whose leading columns the filter fixes gives the matches in key
+    /// order: the page walks it from the cursor and stops (the lists that may hold
+    /// the whole book: unfiltered, by stored status, with deleted records).
+    Key,
+    /// Matches may be few among many records (a range of dates, a status among
+    /// deleted records too) and no index gives both them and the key order: the
+    /// page is read through the filter's index and sorted. A unary `+` keeps the
+    /// key's (and liveness's) indexes out of the planner's choice.
+    Filter,
+    /// A filter naming a record or a parent: a handful of rows, as the planner likes.
+    Planner,
+}
+
+impl PageOrder {
+    /// `Filter` where the filter asks to be read through its index, else `Key`
+    /// where the filter's index gives the key order, else `Planner`.
+    pub(crate) fn of(by_filter: bool, in_key_order: bool) -> PageOrder {
+        match (by_filter, in_key_order) {
+            (true, _) => PageOrder::Filter,
+            (false, true) => PageOrder::Key,
+            (false, false) => PageOrder::Planner,
+        }
+    }
+}
+
+/// A sum of `list_counts`: the records of one tenant's list, live only or all,
+/// of some stored statuses or all.
+pub(crate) struct Tally {
+    pub tenant: TenantId,
+    /// The table the triggers count (`list_counts.list`).
+    pub list: &'static str,
+    /// Only records not deleted.
+    pub live_only: bool,
+    /// Only records of these statuses; empty: every status.
+    pub statuses: Vec<i64>,
 }
 
 impl<B: Backend> Listing<'_, B> {
     /// The total of the filter and the rows of `page`, read in one snapshot (a row
     /// committed between the count and the page is in both or in neither), and the
     /// snapshot, open for what the page's records need besides. Commit it with
-    /// [`finish`].
+    /// [`finish`]. A page that names the total counted with the first page
+    /// (`page.counted`) reports that one.
     pub(crate) async fn read<R: Send>(
         &self,
         store: &SqlStore<B>,
@@ -34,23 +112,73 @@ impl<B: Backend> Listing<'_, B> {
     where
         Row<B>: RowOf<R>,
     {
-        let mut tx = store.backend().begin_read().await?;
-        let total = self.count(&mut tx).await?;
-        let mut q = Query::<B>::new(format!("SELECT {} {}", self.columns, self.from));
-        (self.filter)(&mut q);
-        if let Some(after) = page.after {
-            q.push(format_args!(" AND {} > ", self.key)).bind(after);
-        }
-        q.push(format_args!(" ORDER BY {} LIMIT ", self.key))
-            .bind(i64::from(page.size) + 1);
-        let rows = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
+        let mut tx = self.begin(store).await?;
+        let total = match page.counted {
+            Some(total) => total,
+            None => self.count(&mut tx).await?,
+        };
+        let rows = self
+            .page_query("", page)
+            .fetch_all(&mut tx)
+            .await
+            .map_err(failed::<B>)?;
         Ok((total, rows, tx))
     }
 
+    /// The snapshot the list is read in.
+    pub(crate) async fn begin(
+        &self,
+        store: &SqlStore<B>,
+    ) -> StoreResult<Transaction<'static, B::Db>> {
+        match self.order {
+            PageOrder::Key => store.backend().begin_key_order_read().await,
+            PageOrder::Filter | PageOrder::Planner => store.backend().begin_read().await,
+        }
+    }
+
+    /// `SELECT` the rows of `page`, after `prefix` (`EXPLAIN`, or nothing).
+    pub(crate) fn page_query(&self, prefix: &str, page: PageRequest) -> Query<B> {
+        let mut q = Query::<B>::new(format!("{prefix}SELECT {} {}", self.columns, self.from));
+        (self.filter)(&mut q);
+        let key = match self.order {
+            PageOrder::Filter => format!("+{}", self.key),
+            PageOrder::Key | PageOrder::Planner => self.key.to_owned(),
+        };
+        if let Some(after) = page.after {
+            q.push(format_args!(" AND {key} > ")).bind(after);
+        }
+        q.push(format_args!(" ORDER BY {key} LIMIT "))
+            .bind(i64::from(page.size) + 1);
+        q
+    }
+
+    /// The statement that reads the filter's total, after `prefix`.
+    pub(crate) fn count_query(&self, prefix: &str) -> Query<B> {
+        let Some(tally) = &self.tally else {
+            let mut count = Query::<B>::new(format!("{prefix}SELECT COUNT(*) {}", self.from));
+            (self.filter)(&mut count);
+            return count;
+        };
+        // The sum of a few rows (one per shard, status and deletedness).
+        let mut q = Query::<B>::new(format!(
+            "{prefix}SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM list_counts WHERE tenant_id = "
+        ));
+        q.bind(tally.tenant).push(" AND list = ").bind(tally.list);
+        if tally.live_only {
+            q.push(" AND deleted = ").bind(false);
+        }
+        if !tally.statuses.is_empty() {
+            q.and_in("status", &tally.statuses);
+        }
+        q
+    }
+
     async fn count(&self, conn: &mut Conn<B>) -> StoreResult<i64> {
-        let mut count = Query::<B>::new(format!("SELECT COUNT(*) {}", self.from));
-        (self.filter)(&mut count);
-        let (total,): (i64,) = count.fetch_one(conn).await.map_err(failed::<B>)?;
+        let (total,): (i64,) = self
+            .count_query("")
+            .fetch_one(conn)
+            .await
+            .map_err(failed::<B>)?;
         Ok(total)
     }
 }

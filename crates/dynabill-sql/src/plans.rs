@@ -11,7 +11,7 @@ use jiff::civil::Date;
 
 use crate::backend::{Backend, conflicted, failed};
 use crate::items::{PlanScope, cancel_items_of};
-use crate::paging::{Listing, convert, finish};
+use crate::paging::{Listing, PageOrder, Tally, convert, finish};
 use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_opt_date, small, stored};
@@ -176,7 +176,13 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &PlanFilt
         q.push(" AND p.account_id = ").bind(account_id);
     }
     if let Some(account_ext_id) = &filter.account_ext_id {
-        q.push(" AND a.ext_id = ").bind(account_ext_id);
+        // The account first, by its key: a join filtered on `a.ext_id` may walk the
+        // tenant's plans in ID order (for the page's order) looking for its account.
+        q.push(" AND p.account_id = (SELECT id FROM accounts WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND ext_id = ")
+            .bind(account_ext_id)
+            .push(")");
     }
     if let Some(status) = filter.status {
         q.push(" AND ");
@@ -185,6 +191,44 @@ fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &PlanFilt
     }
     if !filter.include_deleted {
         q.push(" AND p.deleted_at IS NULL");
+    }
+}
+
+/// Whether `filter` names a status and nothing else that selects: the tenant's
+/// (live) plans in ID order, each checked (a status is derived from dates and
+/// today, not stored).
+fn only_status(filter: &PlanFilter) -> bool {
+    filter.status.is_some()
+        && filter.id.is_none()
+        && filter.ext_id.is_none()
+        && filter.account_id.is_none()
+        && filter.account_ext_id.is_none()
+}
+
+/// The list of the plans `filter` selects (3/71). Its total is a maintained count
+/// unless the filter names a key, an account or a status (derived from dates).
+pub(crate) fn plan_listing<'a, B: Backend>(
+    tenant: TenantId,
+    filter: &'a PlanFilter,
+    today: Date,
+) -> Listing<'a, B> {
+    let counted = filter.id.is_none()
+        && filter.ext_id.is_none()
+        && filter.account_id.is_none()
+        && filter.account_ext_id.is_none()
+        && filter.status.is_none();
+    Listing {
+        columns: plan_columns::<B>(),
+        from: PLANS_JOINED,
+        key: "p.id",
+        filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter, today)),
+        order: PageOrder::of(false, counted || only_status(filter)),
+        tally: counted.then_some(Tally {
+            tenant,
+            list: "plans",
+            live_only: !filter.include_deleted,
+            statuses: Vec::new(),
+        }),
     }
 }
 
@@ -305,13 +349,7 @@ impl<B: Backend> PlanStore for SqlStore<B> {
         today: Date,
         page: PageRequest,
     ) -> StoreResult<Page<Plan>> {
-        let columns = plan_columns::<B>();
-        let listing = Listing {
-            columns,
-            from: PLANS_JOINED,
-            key: "p.id",
-            filter: &|q: &mut Query<B>| push_filter(q, tenant, filter, today),
-        };
+        let listing = plan_listing::<B>(tenant, filter, today);
         let (total, rows, tx) = listing.read::<PlanRow>(self, page).await?;
         let plans: Vec<Plan> = convert(rows)?;
         finish::<B, _>(tx, plans, page, total, |p| p.id.0).await

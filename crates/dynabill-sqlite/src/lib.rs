@@ -13,10 +13,41 @@ use std::time::Duration;
 
 use dynabill_app::store::{StoreError, StoreResult};
 use dynabill_sql::{
-    Backend, BoxFuture, Conn, Done, Query, Row, Shape, SqlStore, Unique, Value, begin_detached,
+    Backend, BoxFuture, Conn, Done, Query, QueryPlan, Row, Shape, SqlStore, TableRead, Unique,
+    Value, begin_detached,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, QueryBuilder, Sqlite, SqlitePool, Transaction};
+
+/// A step of `EXPLAIN QUERY PLAN` that reads a table: `SCAN t [USING [COVERING]
+/// INDEX i]` (all of it) or `SEARCH t USING … (condition)`.
+fn table_read(detail: &str) -> Option<TableRead> {
+    let (full, rest) = if let Some(rest) = detail.strip_prefix("SCAN ") {
+        (true, rest)
+    } else {
+        (false, detail.strip_prefix("SEARCH ")?)
+    };
+    let table = rest.split_whitespace().next()?.to_owned();
+    if table == "CONSTANT" {
+        return None;
+    }
+    let index = rest.split_once(" USING ").map(|(_, using)| {
+        let using = using.split(" (").next().unwrap_or(using);
+        using
+            .trim_start_matches("COVERING ")
+            .trim_start_matches("INDEX ")
+            .to_owned()
+    });
+    let condition = match (full, rest.find(" (")) {
+        (false, Some(at)) => rest[at + 2..].trim_end_matches(')').to_owned(),
+        _ => String::new(),
+    };
+    Some(TableRead {
+        table,
+        index,
+        condition,
+    })
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -157,6 +188,22 @@ impl Backend for SqliteBackend {
     /// A unary `+` keeps SQLite's planner off the indexes on the column.
     const TENANT_ID_UNINDEXED: &'static str = "+tenant_id";
     const PREPARE_BATCH_STATEMENTS: bool = true;
+
+    const EXPLAIN: &'static str = "EXPLAIN QUERY PLAN ";
+
+    fn read_plan(rows: &[Row<Self>]) -> Result<QueryPlan, sqlx::Error> {
+        let mut plan = QueryPlan::default();
+        for row in rows {
+            let detail: String = sqlx::Row::try_get(row, "detail")?;
+            plan.text.push_str(&detail);
+            plan.text.push('\n');
+            if let Some(read) = table_read(&detail) {
+                plan.reads.push(read);
+            }
+            plan.sorts |= detail.starts_with("USE TEMP B-TREE FOR") && detail.contains("ORDER BY");
+        }
+        Ok(plan)
+    }
 
     fn push_in(qb: &mut QueryBuilder<Sqlite>, column: &str, ids: &[i64]) {
         qb.push(format_args!(" AND {column} IN ("));

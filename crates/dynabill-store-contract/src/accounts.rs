@@ -307,7 +307,15 @@ pub async fn account_pages_follow_id_order_with_the_full_total_and_a_resume_key(
     let mut sizes = Vec::new();
     loop {
         let page = store
-            .list_accounts(t, &all, PageRequest { size: 3, after })
+            .list_accounts(
+                t,
+                &all,
+                PageRequest {
+                    size: 3,
+                    after,
+                    counted: None,
+                },
+            )
             .await
             .unwrap();
         assert_eq!(page.total, 7, "total counts every page, not this one");
@@ -331,6 +339,7 @@ pub async fn account_pages_follow_id_order_with_the_full_total_and_a_resume_key(
             PageRequest {
                 size: 7,
                 after: None,
+                counted: None,
             },
         )
         .await
@@ -352,6 +361,7 @@ pub async fn account_pages_follow_id_order_with_the_full_total_and_a_resume_key(
             PageRequest {
                 size: 2,
                 after: None,
+                counted: None,
             },
         )
         .await
@@ -366,6 +376,7 @@ pub async fn account_pages_follow_id_order_with_the_full_total_and_a_resume_key(
             PageRequest {
                 size: 2,
                 after: first.next_after,
+                counted: None,
             },
         )
         .await

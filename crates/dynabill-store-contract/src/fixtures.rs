@@ -32,6 +32,7 @@ pub(crate) fn minutes(n: i64) -> Timestamp {
 pub(crate) const EVERYTHING: PageRequest = PageRequest {
     size: 1000,
     after: None,
+    counted: None,
 };
 
 pub(crate) fn new_tenant_with_user(app_key: &str, user: &str, hash: u8) -> (NewTenant, NewApiUser) {

@@ -298,7 +298,16 @@ pub async fn invoice_pages_follow_id_order_with_the_full_total_and_a_resume_key(
         let store = Arc::clone(&store);
         async move {
             store
-                .list_invoices(t, &filter, PageRequest { size, after }, with_lines)
+                .list_invoices(
+                    t,
+                    &filter,
+                    PageRequest {
+                        size,
+                        after,
+                        counted: None,
+                    },
+                    with_lines,
+                )
                 .await
                 .unwrap()
         }

@@ -741,6 +741,7 @@ pub async fn recurring_item_pages_follow_id_order_with_the_full_total_and_a_resu
             PageRequest {
                 size: 2,
                 after: None,
+                counted: None,
             },
         )
         .await
@@ -755,6 +756,7 @@ pub async fn recurring_item_pages_follow_id_order_with_the_full_total_and_a_resu
             PageRequest {
                 size: 2,
                 after: first.next_after,
+                counted: None,
             },
         )
         .await
@@ -769,6 +771,7 @@ pub async fn recurring_item_pages_follow_id_order_with_the_full_total_and_a_resu
             PageRequest {
                 size: 3,
                 after: None,
+                counted: None,
             },
         )
         .await

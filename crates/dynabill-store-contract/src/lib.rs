@@ -22,6 +22,7 @@ mod invoices;
 mod isolation;
 mod items;
 mod lifecycle;
+mod lists;
 mod one_time;
 mod plans;
 mod taxes;
@@ -42,6 +43,7 @@ pub use invoices::*;
 pub use isolation::*;
 pub use items::*;
 pub use lifecycle::*;
+pub use lists::*;
 pub use one_time::*;
 pub use plans::*;
 pub use taxes::*;
@@ -152,6 +154,8 @@ macro_rules! contract_tests {
             item_pages_count_what_they_list_while_items_are_added,
             every_unique_constraint_is_reported_as_its_own_error,
             a_read_dropped_midway_leaves_no_transaction_behind,
+            list_totals_stay_exact_through_creates_status_changes_and_deletions,
+            a_later_page_reports_the_total_its_request_names,
             // END CONTRACT LIST
         );
     };
@@ -188,6 +192,7 @@ mod tests {
             include_str!("isolation.rs"),
             include_str!("items.rs"),
             include_str!("lifecycle.rs"),
+            include_str!("lists.rs"),
             include_str!("one_time.rs"),
             include_str!("plans.rs"),
             include_str!("taxes.rs"),

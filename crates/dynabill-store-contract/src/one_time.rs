@@ -444,6 +444,7 @@ pub async fn one_time_item_pages_follow_id_order_with_the_full_total_and_a_resum
             PageRequest {
                 size: 2,
                 after: None,
+                counted: None,
             },
         )
         .await
@@ -458,6 +459,7 @@ pub async fn one_time_item_pages_follow_id_order_with_the_full_total_and_a_resum
             PageRequest {
                 size: 2,
                 after: first.next_after,
+                counted: None,
             },
         )
         .await

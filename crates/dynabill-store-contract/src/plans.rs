@@ -412,6 +412,7 @@ pub async fn plan_pages_follow_id_order_with_the_full_total_and_a_resume_key(
             PageRequest {
                 size: 2,
                 after: None,
+                counted: None,
             },
         )
         .await
@@ -428,6 +429,7 @@ pub async fn plan_pages_follow_id_order_with_the_full_total_and_a_resume_key(
             PageRequest {
                 size: 2,
                 after: first.next_after,
+                counted: None,
             },
         )
         .await

@@ -33,6 +33,30 @@ pub type Change<T> = Option<T>;
 pub struct PageRequest {
     pub size: u32,
     pub after: Option<i64>,
+    /// The total of the filter as counted when its first page was read (a later
+    /// page's cursor carries it): the store reports it instead of counting again.
+    /// `None`: count now.
+    pub counted: Option<i64>,
+}
+
+impl PageRequest {
+    /// The first page of `size` records.
+    pub fn first(size: u32) -> PageRequest {
+        PageRequest {
+            size,
+            after: None,
+            counted: None,
+        }
+    }
+
+    /// The page that follows `page`, if there is one: it reports `page`'s total.
+    pub fn next<T>(self, page: &Page<T>) -> Option<PageRequest> {
+        page.next_after.map(|after| PageRequest {
+            size: self.size,
+            after: Some(after),
+            counted: Some(page.total),
+        })
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -224,15 +224,16 @@ impl App {
         filter: &ItemFilter<RecurringItemId>,
     ) -> Result<Vec<RecurringItem>, AppError> {
         let mut items = Vec::new();
-        let mut after = None;
+        let mut request = PageRequest::first(1000);
         loop {
             let page = self
                 .store()
-                .list_recurring_items(tenant.id, filter, PageRequest { size: 1000, after })
+                .list_recurring_items(tenant.id, filter, request)
                 .await?;
+            let next = request.next(&page);
             items.extend(page.items);
-            match page.next_after {
-                Some(next) => after = Some(next),
+            match next {
+                Some(next) => request = next,
                 None => return Ok(items),
             }
         }

@@ -11,6 +11,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 
 use super::{page_reply, record_key, required_key};
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
@@ -111,7 +112,17 @@ pub async fn list(
         updated_since: updated_since(p, &tenant.time_zone)?,
         include_deleted: p.flag(INCLUDE_DELETED)?.unwrap_or(false),
     };
-    let page = p.page()?;
+    let scope = ListScope::new(tenant, 69)
+        .with(ID, filter.id)
+        .with(EXT_ID, filter.ext_id.as_deref())
+        .with("ExtID2", filter.ext_id2.as_deref())
+        .with("AccountStatus", filter.status.map(|s| s.code()))
+        .with(
+            "UpdatedSince",
+            filter.updated_since.map(|t| t.as_microsecond()),
+        )
+        .with(INCLUDE_DELETED, filter.include_deleted.then_some(1));
+    let page = scope.page(p)?;
     // Naming one record by ID or ExtID is a get: its absence is an error, not an empty page.
     if let Some(key) = record_key(p)? {
         let account = app
@@ -132,7 +143,7 @@ pub async fn list(
         .list_accounts(tenant, &filter, page)
         .await
         .map_err(|e| from_app(e, request_id))?;
-    Ok(page_reply(&found, AccountOut::from))
+    Ok(page_reply(&found, &scope, AccountOut::from))
 }
 
 pub async fn upsert(

@@ -6,6 +6,7 @@ use dynabill_app::model::{InvoiceFilter, InvoiceUpdate, Tenant};
 use dynabill_core::domain::{InvoiceId, InvoiceStatus};
 
 use super::page_reply;
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{ID, MAX_LONG_TEXT, MAX_TEXT};
@@ -63,7 +64,23 @@ pub async fn list(
         date_from: p.required_date("InvoiceDateFrom")?,
         date_to: p.required_date("InvoiceDateTo")?,
     };
-    let page = p.page()?;
+    let statuses: Vec<String> = filter
+        .statuses
+        .iter()
+        .map(|s| s.code().to_string())
+        .collect();
+    let scope = ListScope::new(tenant, 119)
+        .with(ID, filter.id)
+        .with("AccountID", filter.account_id)
+        .with("AccountExtID", filter.account_ext_id.as_deref())
+        .with("PlanID", filter.plan_id)
+        .with(
+            "InvoiceStatus",
+            (!statuses.is_empty()).then(|| statuses.join(",")),
+        )
+        .with("InvoiceDateFrom", filter.date_from)
+        .with("InvoiceDateTo", filter.date_to);
+    let page = scope.page(p)?;
     // A single-invoice get always carries its lines.
     let with_lines = filter.id.is_some() || p.flag("IncludeLines")?.unwrap_or(false);
     if let Some(id) = filter.id {
@@ -75,7 +92,7 @@ pub async fn list(
         .list_invoices(tenant, &filter, page, with_lines)
         .await
         .map_err(|e| from_app(e, request_id))?;
-    Ok(page_reply(&found, |invoice| {
+    Ok(page_reply(&found, &scope, |invoice| {
         InvoiceOut::new(invoice, with_lines)
     }))
 }

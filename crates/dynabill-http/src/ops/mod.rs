@@ -11,10 +11,11 @@ use dynabill_app::model::{Page, RecordKey};
 use dynabill_core::domain::PlanId;
 use serde::Serialize;
 
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::DoorError;
 use crate::fields::{EXT_ID, ID, MAX_TEXT};
-use crate::params::{Params, encode_cursor};
+use crate::params::Params;
 
 /// The record a call names: `ID` wins over `ExtID` (SPEC §1).
 pub fn record_key<I: From<i64>>(params: &Params) -> Result<Option<RecordKey<I>>, DoorError> {
@@ -38,11 +39,14 @@ pub fn key<I: From<i64>>(
     Ok(params.text(ext_id, MAX_TEXT)?.map(RecordKey::ExtId))
 }
 
-/// A read reply from a page of records mapped to their wire shape.
-pub fn page_reply<'a, T, W: Serialize>(page: &'a Page<T>, to_wire: impl Fn(&'a T) -> W) -> Reply {
+/// A read reply from a page of records of the list `scope` mapped to their wire shape.
+pub fn page_reply<'a, T, W: Serialize>(
+    page: &'a Page<T>,
+    scope: &ListScope,
+    to_wire: impl Fn(&'a T) -> W,
+) -> Reply {
     let data: Vec<W> = page.items.iter().map(to_wire).collect();
-    let cursor = page.next_after.map(encode_cursor);
-    envelope::page(&data, page.total, cursor.as_deref())
+    envelope::page(&data, page.total, scope.next_cursor(page).as_deref())
 }
 
 /// The plan an item call names: `PlanID` wins over `PlanExtID`.

@@ -5,6 +5,7 @@ use dynabill_app::model::{ItemFilter, OneTimeItemPatch, RecordKey, Tenant};
 
 use super::recurring::item_plan_filter;
 use super::{MAX_SCALE, page_reply, plan_key, quantity, required_key};
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
@@ -39,7 +40,12 @@ pub async fn list(
         plan_id: item_plan_filter(app, tenant, p, request_id).await?,
         include_deleted,
     };
-    let page = p.page()?;
+    let scope = ListScope::new(tenant, 75)
+        .with(ID, filter.id)
+        .with(EXT_ID, filter.ext_id.as_deref())
+        .with("PlanID", filter.plan_id)
+        .with(INCLUDE_DELETED, include_deleted.then_some(1));
+    let page = scope.page(p)?;
     if let Some(id) = filter.id {
         app.get_one_time_item(tenant, &RecordKey::Id(id), include_deleted)
             .await
@@ -49,7 +55,7 @@ pub async fn list(
         .list_one_time_items(tenant, &filter, page)
         .await
         .map_err(|e| from_app(e, request_id))?;
-    Ok(page_reply(&found, OneTimeItemOut::from))
+    Ok(page_reply(&found, &scope, OneTimeItemOut::from))
 }
 
 pub async fn upsert(

@@ -6,6 +6,7 @@ use dynabill_core::domain::{AccountId, PlanStatus};
 use dynabill_core::money::Currency;
 
 use super::{MAX_RENEWAL_TERM_MONTHS, key, page_reply, record_key, renewal_term, required_key};
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
@@ -60,7 +61,14 @@ pub async fn list(
         )?,
         include_deleted: p.flag(INCLUDE_DELETED)?.unwrap_or(false),
     };
-    let page = p.page()?;
+    let scope = ListScope::new(tenant, 71)
+        .with(ID, filter.id)
+        .with(EXT_ID, filter.ext_id.as_deref())
+        .with("AccountID", filter.account_id)
+        .with("AccountExtID", filter.account_ext_id.as_deref())
+        .with("PlanStatus", filter.status.map(|s| s.code()))
+        .with(INCLUDE_DELETED, filter.include_deleted.then_some(1));
+    let page = scope.page(p)?;
     if let Some(key) = record_key(p)? {
         let plan = app
             .get_plan(tenant, &key, filter.include_deleted)
@@ -85,7 +93,7 @@ pub async fn list(
         .await
         .map_err(|e| from_app(e, request_id))?;
     let today = app.today(tenant);
-    Ok(page_reply(&found, |plan| PlanOut::new(plan, today)))
+    Ok(page_reply(&found, &scope, |plan| PlanOut::new(plan, today)))
 }
 
 pub async fn upsert(

@@ -9,10 +9,11 @@ use dynabill_core::domain::{BillingTiming, PlanId};
 use rust_decimal::Decimal;
 
 use super::{MAX_SCALE, plan_key, quantity, renewal_term, required_key};
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app, internal};
 use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
-use crate::params::{Params, encode_cursor};
+use crate::params::Params;
 use crate::wire::RecurringItemOut;
 
 /// Largest `BillingPeriodCount` (SPEC §5).
@@ -79,7 +80,12 @@ pub async fn list(
         include_deleted,
     };
     let with_history = p.flag("IncludeHistory")?.unwrap_or(false);
-    let page = p.page()?;
+    let scope = ListScope::new(tenant, 110)
+        .with(ID, filter.id)
+        .with(EXT_ID, filter.ext_id.as_deref())
+        .with("PlanID", filter.plan_id)
+        .with(INCLUDE_DELETED, include_deleted.then_some(1));
+    let page = scope.page(p)?;
     if let Some(id) = filter.id {
         app.get_recurring_item(tenant, &RecordKey::Id(id), include_deleted)
             .await
@@ -96,7 +102,7 @@ pub async fn list(
         .map(|item| RecurringItemOut::new(item, today, with_history))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| internal(&e, request_id))?;
-    let cursor = found.next_after.map(encode_cursor);
+    let cursor = scope.next_cursor(&found);
     Ok(envelope::page(&data, found.total, cursor.as_deref()))
 }
 

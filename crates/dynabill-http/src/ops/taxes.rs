@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 
 use super::page_reply;
+use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
 use crate::fields::{ID, MAX_TEXT};
@@ -22,12 +23,14 @@ pub async fn pending_lines(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let invoice = p.id(ID)?;
-    let page = p.page()?;
+    // Its own list (1007): a cursor of 3/119 does not page it.
+    let scope = ListScope::new(tenant, 1007).with(ID, invoice);
+    let page = scope.page(p)?;
     let found = app
         .pending_tax_lines(tenant, invoice, page)
         .await
         .map_err(|e| from_app(e, request_id))?;
-    Ok(page_reply(&found, PendingTaxLineOut::from))
+    Ok(page_reply(&found, &scope, PendingTaxLineOut::from))
 }
 
 /// Reads a JSON value as an integer ID (a number or a numeric string).

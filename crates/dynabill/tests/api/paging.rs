@@ -7,7 +7,10 @@ use crate::on_both_backends;
 
 on_both_backends!(
     pages_walk_every_record_once_in_creation_order,
-    page_sizes_and_cursors_are_validated
+    page_sizes_and_cursors_are_validated,
+    a_cursor_belongs_to_its_list_and_cannot_be_altered,
+    a_plain_cursor_of_an_older_server_still_pages_and_counts_again,
+    first_page_totals_are_exact_after_deletions_and_status_changes
 );
 
 async fn pages_walk_every_record_once_in_creation_order(app: &TestApp) {
@@ -25,11 +28,12 @@ async fn pages_walk_every_record_once_in_creation_order(app: &TestApp) {
         };
         let (_, reply) = app.get(&query).await;
         assert_ok(&reply);
-        let expected_total = if pages == 0 { 25 } else { 26 };
+        // Later pages report the total counted with the first (their cursor
+        // carries it), though a record was created meanwhile.
         assert_eq!(
             reply["TOTAL_COUNT"],
-            json!(expected_total),
-            "the total counts every matching record"
+            json!(25),
+            "the total counts every matching record as the first page saw them"
         );
         pages += 1;
         seen.extend(
@@ -51,6 +55,134 @@ async fn pages_walk_every_record_once_in_creation_order(app: &TestApp) {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, created, "each record once, oldest first");
+    let (_, reply) = app.get("api_code=3&entity_code=69&PageSize=10").await;
+    assert_eq!(
+        reply["TOTAL_COUNT"],
+        json!(26),
+        "a new first page counts again"
+    );
+}
+
+/// The `NEXT_CURSOR` of the first page of `query`.
+async fn first_cursor(app: &TestApp, query: &str) -> String {
+    let (_, reply) = app.get(query).await;
+    assert_ok(&reply);
+    reply["NEXT_CURSOR"]
+        .as_str()
+        .expect("a next page")
+        .to_owned()
+}
+
+async fn a_cursor_belongs_to_its_list_and_cannot_be_altered(app: &TestApp) {
+    for n in 0..4 {
+        let status = if n % 2 == 0 { 1 } else { 2 };
+        app.create_account(&format!("C{n}"), json!({"AccountStatus": status}))
+            .await;
+    }
+    let active = "api_code=3&entity_code=69&PageSize=1&AccountStatus=1";
+    let cursor = first_cursor(app, active).await;
+    let (_, next) = app.get(&format!("{active}&Cursor={cursor}")).await;
+    assert_ok(&next);
+    assert_eq!(next["TOTAL_COUNT"], json!(2));
+    assert_eq!(next["NEXT_CURSOR"], Value::Null);
+
+    // The same cursor with other filters would report another list's total.
+    for other in [
+        "api_code=3&entity_code=69&PageSize=1&AccountStatus=2",
+        "api_code=3&entity_code=69&PageSize=1",
+        "api_code=3&entity_code=71&PageSize=1&AccountStatus=1",
+    ] {
+        let (status, reply) = app.get(&format!("{other}&Cursor={cursor}")).await;
+        assert_method_error(status, &reply, "2", "Cursor");
+    }
+    // Changing the page size keeps the list.
+    let (_, reply) = app
+        .get(&format!(
+            "api_code=3&entity_code=69&PageSize=5&AccountStatus=1&Cursor={cursor}"
+        ))
+        .await;
+    assert_ok(&reply);
+
+    // An altered cursor: its total changed by hand, re-encoded.
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(&cursor).unwrap()).unwrap();
+    let fields: Vec<&str> = text.split('.').collect();
+    assert_eq!(fields.len(), 4, "k2.<after>.<total>.<check>: {text}");
+    let forged = URL_SAFE_NO_PAD.encode(format!("k2.{}.999.{}", fields[1], fields[3]));
+    let (status, reply) = app.get(&format!("{active}&Cursor={forged}")).await;
+    assert_method_error(status, &reply, "2", "Cursor");
+    // Another tenant cannot use it either.
+    let other = app.new_tenant("other").await;
+    let (status, reply) = app
+        .get_as(&other, &format!("{active}&Cursor={cursor}"))
+        .await;
+    assert_method_error(status, &reply, "2", "Cursor");
+}
+
+async fn a_plain_cursor_of_an_older_server_still_pages_and_counts_again(app: &TestApp) {
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(app.create_account(&format!("K{n}"), json!({})).await);
+    }
+    use base64::Engine;
+    let plain = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("k1.{}", ids[1]));
+    let (_, reply) = app
+        .get(&format!(
+            "api_code=3&entity_code=69&PageSize=2&Cursor={plain}"
+        ))
+        .await;
+    assert_ok(&reply);
+    assert_eq!(reply["TOTAL_COUNT"], json!(5), "counted again");
+    let listed: Vec<&str> = reply["DATA"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[3].as_str()]);
+    let next = reply["NEXT_CURSOR"].as_str().expect("a next page");
+    let (_, reply) = app
+        .get(&format!(
+            "api_code=3&entity_code=69&PageSize=2&Cursor={next}"
+        ))
+        .await;
+    assert_ok(&reply);
+    assert_eq!(reply["TOTAL_COUNT"], json!(5));
+    assert_eq!(reply["DATA"][0]["ID"], json!(ids[4]));
+}
+
+async fn first_page_totals_are_exact_after_deletions_and_status_changes(app: &TestApp) {
+    for n in 0..6 {
+        app.create_account(&format!("T{n}"), json!({})).await;
+    }
+    let plan = app.create_plan("TP", "T0", json!({})).await;
+    assert!(!plan.is_empty());
+    let (_, reply) = app
+        .post(json!({"api_code": 10, "entity_code": 69, "ExtID": "T1", "AccountStatus": 2}))
+        .await;
+    assert_ok(&reply);
+    for ext_id in ["T2", "T3"] {
+        let (_, reply) = app
+            .post(json!({"api_code": 11, "entity_code": 69, "ExtID": ext_id}))
+            .await;
+        assert_ok(&reply);
+    }
+    for (query, expected) in [
+        ("", 4),
+        ("&IncludeDeleted=1", 6),
+        ("&AccountStatus=1", 3),
+        ("&AccountStatus=2", 1),
+        ("&AccountStatus=1&IncludeDeleted=1", 5),
+    ] {
+        let (_, reply) = app
+            .get(&format!("api_code=3&entity_code=69&PageSize=1{query}"))
+            .await;
+        assert_ok(&reply);
+        assert_eq!(reply["TOTAL_COUNT"], json!(expected), "{query}");
+    }
+    let (_, reply) = app.get("api_code=3&entity_code=71").await;
+    assert_eq!(reply["TOTAL_COUNT"], json!(1));
 }
 
 async fn page_sizes_and_cursors_are_validated(app: &TestApp) {
