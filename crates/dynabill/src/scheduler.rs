@@ -6,10 +6,12 @@
 //! unfinished and split its remaining batches with it (taking over the batches of
 //! a server that stopped, once their lease expires).
 //!
-//! A run that fails midway stays unfinished: the other servers' schedulers join
-//! it at their next tick and bill the rest. A lone server does not retry the
-//! claimed day; the next day's run catches up (bill runs bill every missed period)
-//! and `dynabill bill-run` can be run by hand.
+//! A run that fails midway stays unfinished: every server's scheduler (the
+//! claimant's too) joins it at its next tick and bills the rest, so a failure (a
+//! database outage, say) is retried each tick until the run finishes. A run that
+//! was never started for a claimed day (the claimant died in between) is caught up
+//! by the next day's run (bill runs bill every missed period), or by hand with
+//! `dynabill bill-run`.
 
 use std::time::Duration;
 
