@@ -298,7 +298,7 @@ impl Backend for PgBackend {
     }
 
     async fn bill_run_starting(&self) {
-        statistics::refresh_stale(&self.pool).await;
+        statistics::refresh_stale(&self.pool, &[]).await;
     }
 
     async fn bills_committed(&self, ledger_rows: u64) {

@@ -94,12 +94,16 @@ pub(crate) fn watch(pool: PgPool, every: std::time::Duration) -> tokio::task::Jo
     tokio::spawn(async move {
         let mut every = tokio::time::interval(every);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A table this role may not analyze (it does not own it) is tried once, not
+        // every tick: its warning is logged once.
+        let mut refused: Vec<String> = Vec::new();
         loop {
             every.tick().await;
             if pool.is_closed() {
                 return;
             }
-            refresh_stale(&pool).await;
+            let done = refresh_stale(&pool, &refused).await;
+            refused.extend(done.failed);
         }
     })
 }
@@ -113,13 +117,17 @@ const STALE_FLOOR: i64 = 1_000;
 /// server whose autovacuum is off or late, would otherwise be planned as if empty:
 /// measured at 10,000 accounts, 131 invoices/s instead of thousands. PostgreSQL's
 /// own counters (`pg_stat_user_tables`) say which; a failed `ANALYZE` (a role that
-/// does not own the table) is logged and otherwise ignored.
-pub(crate) async fn refresh_stale(pool: &PgPool) {
+/// does not own the table) is logged and otherwise ignored. Tables this role may
+/// not analyze (neither their owner nor a superuser: PostgreSQL would skip them
+/// with a warning) and tables in `skip` are left alone.
+pub(crate) async fn refresh_stale(pool: &PgPool, skip: &[String]) -> Refreshed {
     let stale: Result<Vec<String>, sqlx::Error> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname = ANY($1) AND n_live_tup >= $2 \
-         AND (COALESCE(last_analyze, last_autoanalyze) IS NULL \
-              OR n_mod_since_analyze * 5 > n_live_tup)",
+        "SELECT s.relname::text FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid \
+         WHERE s.schemaname = current_schema() AND s.relname = ANY($1) AND s.n_live_tup >= $2 \
+         AND (COALESCE(s.last_analyze, s.last_autoanalyze) IS NULL \
+              OR s.n_mod_since_analyze * 5 > s.n_live_tup) \
+         AND (pg_has_role(c.relowner, 'MEMBER') \
+              OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user))",
     )
     .bind(&WATCHED[..])
     .bind(STALE_FLOOR)
@@ -129,10 +137,11 @@ pub(crate) async fn refresh_stale(pool: &PgPool) {
         Ok(stale) => stale,
         Err(e) => {
             tracing::warn!(error = %e, "reading table statistics failed");
-            return;
+            return Refreshed::default();
         }
     };
-    for table in stale {
+    let mut done = Refreshed::default();
+    for table in stale.into_iter().filter(|t| !skip.contains(t)) {
         // Only names from WATCHED come back, so the text is ours.
         let statement = format!("ANALYZE {table}");
         if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(statement))
@@ -140,10 +149,20 @@ pub(crate) async fn refresh_stale(pool: &PgPool) {
             .await
         {
             tracing::warn!(error = %e, table, "analyzing a table failed");
+            done.failed.push(table);
         } else {
             tracing::debug!(table, "analyzed stale statistics");
+            done.analyzed.push(table);
         }
     }
+    done
+}
+
+/// What [`refresh_stale`] did: the tables it analyzed, and those whose `ANALYZE` failed.
+#[derive(Debug, Default)]
+pub(crate) struct Refreshed {
+    pub analyzed: Vec<String>,
+    pub failed: Vec<String>,
 }
 
 /// The counts after `rows` more, from `base` rows at the last analysis and `since`
@@ -275,6 +294,82 @@ mod tests {
         watcher.abort();
         assert!(analyzed, "the watcher analyzed the accounts");
         assert_eq!(reltuples(&pool, "plans").await, -1.0, "below the floor");
+        store.close().await;
+        schema.drop_schema().await;
+    }
+
+    #[tokio::test]
+    async fn a_role_that_does_not_own_the_tables_leaves_them_alone() {
+        let Some(schema) = fresh_postgres_schema().await else {
+            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+            return;
+        };
+        let store = crate::PgStore::connect(schema.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.backend().pool.clone();
+        book_of_1500_accounts(&pool).await;
+        // A login role that may read the schema but owns nothing in it (created
+        // once per cluster; concurrent tests may race to create it).
+        let created = sqlx::raw_sql(
+            "DO $$ BEGIN CREATE ROLE dynabill_test_reader LOGIN; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        )
+        .execute(&pool)
+        .await;
+        let Some(reader_url) = schema
+            .url()
+            .strip_prefix("postgres://postgres@")
+            .map(|rest| format!("postgres://dynabill_test_reader@{rest}"))
+        else {
+            println!("skipped: the test URL's user is not postgres");
+            return;
+        };
+        created.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(
+            "GRANT USAGE ON SCHEMA current_schema_placeholder TO dynabill_test_reader"
+                .replace("current_schema_placeholder", &current_schema(&pool).await),
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        let reader = PgPool::connect(&reader_url).await.unwrap();
+        let done = refresh_stale(&reader, &[]).await;
+        assert!(
+            done.analyzed.is_empty() && done.failed.is_empty(),
+            "no ANALYZE tried: {done:?}"
+        );
+        assert_eq!(reltuples(&pool, "accounts").await, -1.0, "left alone");
+        reader.close().await;
+        store.close().await;
+        schema.drop_schema().await;
+    }
+
+    async fn current_schema(pool: &PgPool) -> String {
+        sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn tables_to_skip_are_left_alone() {
+        let Some(schema) = fresh_postgres_schema().await else {
+            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+            return;
+        };
+        let store = crate::PgStore::connect(schema.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.backend().pool.clone();
+        book_of_1500_accounts(&pool).await;
+        let done = refresh_stale(&pool, &["accounts".to_owned()]).await;
+        assert!(
+            done.analyzed.is_empty() && done.failed.is_empty(),
+            "{done:?}"
+        );
+        assert_eq!(reltuples(&pool, "accounts").await, -1.0, "skipped");
+        let done = refresh_stale(&pool, &[]).await;
+        assert_eq!(done.analyzed, ["accounts"]);
+        assert_eq!(reltuples(&pool, "accounts").await, 1500.0, "analyzed");
         store.close().await;
         schema.drop_schema().await;
     }
