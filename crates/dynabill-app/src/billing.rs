@@ -47,6 +47,19 @@ pub struct BillRunSummary {
 }
 
 impl BillRunSummary {
+    /// Counts an account's bill: its invoices, their lines and totals.
+    fn count(&mut self, bill: &AccountBill) {
+        self.accounts_billed += u64::from(!bill.invoices.is_empty());
+        self.invoices += bill.invoices.len() as u64;
+        for invoice in &bill.invoices {
+            self.lines += invoice.lines.len() as u64;
+            *self
+                .totals
+                .entry(invoice.currency.code().to_owned())
+                .or_default() += invoice.total;
+        }
+    }
+
     pub fn add(&mut self, other: &BillRunSummary) {
         self.tenants += other.tenants;
         self.accounts_seen += other.accounts_seen;
@@ -759,17 +772,7 @@ impl App {
                 self.tax_with_avatax(tenant, *id).await?;
             }
         }
-        if !bill.invoices.is_empty() {
-            summary.accounts_billed += 1;
-        }
-        summary.invoices += bill.invoices.len() as u64;
-        for invoice in &bill.invoices {
-            summary.lines += invoice.lines.len() as u64;
-            *summary
-                .totals
-                .entry(invoice.currency.code().to_owned())
-                .or_default() += invoice.total;
-        }
+        summary.count(bill);
         Ok(())
     }
 
@@ -870,15 +873,7 @@ impl App {
             };
             after = Some(last);
             for bill in self.preview_bills(tenant, date, &ids).await? {
-                summary.accounts_billed += u64::from(!bill.invoices.is_empty());
-                summary.invoices += bill.invoices.len() as u64;
-                for invoice in &bill.invoices {
-                    summary.lines += invoice.lines.len() as u64;
-                    *summary
-                        .totals
-                        .entry(invoice.currency.code().to_owned())
-                        .or_default() += invoice.total;
-                }
+                summary.count(&bill);
             }
             summary.accounts_seen += ids.len() as u64;
             progress(summary.accounts_seen);
