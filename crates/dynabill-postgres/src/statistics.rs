@@ -190,7 +190,7 @@ async fn estimated_rows(pool: &PgPool) -> u64 {
 mod tests {
     use super::*;
     use dynabill_app::Store;
-    use dynabill_store_contract::fresh_postgres_schema;
+    use dynabill_store_contract::{PostgresSchema, fresh_postgres_schema};
 
     /// `reltuples` of the ledger: -1 until PostgreSQL has analyzed it.
     async fn ledger_reltuples(pool: &PgPool) -> f32 {
@@ -228,6 +228,20 @@ mod tests {
             .fetch_one(pool)
             .await
             .unwrap()
+    }
+
+    /// A migrated store on a fresh schema holding [`book_of_1500_accounts`], and
+    /// its pool; `None` (the test is skipped) without a PostgreSQL to test on.
+    async fn store_with_a_book() -> Option<(PostgresSchema, crate::PgStore, PgPool)> {
+        let Some(schema) = fresh_postgres_schema().await else {
+            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+            return None;
+        };
+        let store = crate::PgStore::connect(schema.url()).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = store.backend().pool.clone();
+        book_of_1500_accounts(&pool).await;
+        Some((schema, store, pool))
     }
 
     /// A book imported row by row, never analyzed: 1,500 accounts, no plans, once
@@ -272,14 +286,9 @@ mod tests {
 
     #[tokio::test]
     async fn the_store_analyzes_the_tables_of_the_hot_paths_by_itself() {
-        let Some(schema) = fresh_postgres_schema().await else {
-            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+        let Some((schema, store, pool)) = store_with_a_book().await else {
             return;
         };
-        let store = crate::PgStore::connect(schema.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        let pool = store.backend().pool.clone();
-        book_of_1500_accounts(&pool).await;
         assert_eq!(reltuples(&pool, "accounts").await, -1.0);
         // No bill run, no request: the watcher finds the table never analyzed.
         let watcher = watch(pool.clone(), std::time::Duration::from_millis(100));
@@ -300,14 +309,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_role_that_does_not_own_the_tables_leaves_them_alone() {
-        let Some(schema) = fresh_postgres_schema().await else {
-            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+        let Some((schema, store, pool)) = store_with_a_book().await else {
             return;
         };
-        let store = crate::PgStore::connect(schema.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        let pool = store.backend().pool.clone();
-        book_of_1500_accounts(&pool).await;
         // A login role that may read the schema but owns nothing in it (created
         // once per cluster; concurrent tests may race to create it).
         let created = sqlx::raw_sql(
@@ -353,14 +357,9 @@ mod tests {
 
     #[tokio::test]
     async fn tables_to_skip_are_left_alone() {
-        let Some(schema) = fresh_postgres_schema().await else {
-            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+        let Some((schema, store, pool)) = store_with_a_book().await else {
             return;
         };
-        let store = crate::PgStore::connect(schema.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        let pool = store.backend().pool.clone();
-        book_of_1500_accounts(&pool).await;
         let done = refresh_stale(&pool, &["accounts".to_owned()]).await;
         assert!(
             done.analyzed.is_empty() && done.failed.is_empty(),
@@ -376,14 +375,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_bill_run_analyzes_the_tables_it_reads_when_their_statistics_are_missing() {
-        let Some(schema) = fresh_postgres_schema().await else {
-            println!("skipped: DYNABILL_TEST_POSTGRES_URL unset");
+        let Some((schema, store, pool)) = store_with_a_book().await else {
             return;
         };
-        let store = crate::PgStore::connect(schema.url()).await.unwrap();
-        store.migrate().await.unwrap();
-        let pool = store.backend().pool.clone();
-        book_of_1500_accounts(&pool).await;
         assert_eq!(reltuples(&pool, "accounts").await, -1.0);
 
         let tenant = dynabill_core::domain::TenantId(

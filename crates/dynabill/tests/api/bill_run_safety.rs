@@ -122,6 +122,29 @@ fn summary_of(child: Child) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// `n` bill-run processes for 2024-01-01 started at once; their summaries.
+fn at_once(app: &TestApp, n: usize, flags: &[&str]) -> Vec<Value> {
+    let runs: Vec<Child> = (0..n)
+        .map(|_| bill_run_with(app, "2024-01-01", flags))
+        .collect();
+    runs.into_iter().map(summary_of).collect()
+}
+
+/// Starts a bill run for 2024-01-01 and SIGKILLs it once it has billed something
+/// and holds a batch not done yet.
+async fn kill_while_holding_a_batch(app: &TestApp, flags: &[&str]) {
+    let mut doomed = bill_run_with(app, "2024-01-01", flags);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
+        && doomed.try_wait().unwrap().is_none()
+    {
+        assert!(Instant::now() < deadline, "the bill run never billed");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    doomed.kill().unwrap();
+    doomed.wait().unwrap();
+}
+
 /// The number of invoices of the tenant, through the API.
 async fn invoice_count(app: &TestApp) -> i64 {
     app.get("api_code=3&entity_code=119&PageSize=1").await.1["TOTAL_COUNT"]
@@ -248,10 +271,7 @@ async fn three_bill_runs_at_once_split_the_accounts_and_count_each_once(app: &Te
     let accounts = 3000;
     seed(app, accounts).await;
     let flags = ["--batch-size", "100"];
-    let runs: Vec<Child> = (0..3)
-        .map(|_| bill_run_with(app, "2024-01-01", &flags))
-        .collect();
-    let summaries: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    let summaries = at_once(app, 3, &flags);
     assert_billed_exactly_once(app, accounts).await;
     // They shared one run: every account was seen by exactly one of them, and
     // their invoices add up to the run's.
@@ -267,10 +287,7 @@ async fn three_bill_runs_at_once_split_the_accounts_and_count_each_once(app: &Te
     );
     assert_eq!(sum(&summaries, "BatchesTakenOver"), 0, "{summaries:?}");
     // Run again, the three of them find nothing more to bill.
-    let runs: Vec<Child> = (0..3)
-        .map(|_| bill_run_with(app, "2024-01-01", &flags))
-        .collect();
-    let again: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    let again = at_once(app, 3, &flags);
     assert_eq!(sum(&again, "Invoices"), 0, "{again:?}");
     assert_billed_exactly_once(app, accounts).await;
 }
@@ -280,18 +297,11 @@ async fn the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_the
 ) {
     let accounts = 3000;
     seed(app, accounts).await;
-    let flags = ["--batch-size", "100", "--lease-seconds", "3"];
-    let mut doomed = bill_run_with(app, "2024-01-01", &flags);
-    // SIGKILL once it has billed something and holds a batch not done yet.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
-        && doomed.try_wait().unwrap().is_none()
-    {
-        assert!(Instant::now() < deadline, "the bill run never billed");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
+    // A lease long enough that the run is still live when the others start, even
+    // on a loaded machine (they must join it, not start a new one), short enough
+    // that the test waits little for the takeover.
+    let flags = ["--batch-size", "100", "--lease-seconds", "8"];
+    kill_while_holding_a_batch(app, &flags).await;
     // A commit the process had sent before it died still completes in the
     // database: count once the count holds still.
     let mut after_kill = invoice_count(app).await;
@@ -309,14 +319,11 @@ async fn the_batches_of_a_killed_bill_run_are_taken_over_by_the_others_after_the
     );
     let left_undone = undone_batches(app).await;
     assert!(left_undone >= 1, "the killed process held a batch");
-    // Two others join its run (still live: it renewed it a second ago at most),
+    // Two others join its run (still live: it renewed it 3 s ago at most),
     // bill what is left, wait for the lease on the killed one's batches to
     // expire and bill those too.
     let started = Instant::now();
-    let runs: Vec<Child> = (0..2)
-        .map(|_| bill_run_with(app, "2024-01-01", &flags))
-        .collect();
-    let summaries: Vec<Value> = runs.into_iter().map(summary_of).collect();
+    let summaries = at_once(app, 2, &flags);
     assert_billed_exactly_once(app, accounts).await;
     assert_eq!(
         sum(&summaries, "Invoices"),
@@ -374,20 +381,7 @@ async fn a_server_that_did_not_claim_the_day_finishes_the_run_of_one_that_died(a
             .unwrap(),
         None
     );
-    let mut doomed = bill_run_with(
-        app,
-        "2024-01-01",
-        &["--batch-size", "100", "--lease-seconds", "2"],
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
-        && doomed.try_wait().unwrap().is_none()
-    {
-        assert!(Instant::now() < deadline, "the bill run never billed");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    doomed.kill().unwrap();
-    doomed.wait().unwrap();
+    kill_while_holding_a_batch(app, &["--batch-size", "100", "--lease-seconds", "2"]).await;
     let left_undone = undone_batches(app).await;
     // Long after its lease: the run is dead, and is still joined and finished.
     tokio::time::sleep(Duration::from_millis(2500)).await;
