@@ -148,6 +148,27 @@ impl App {
         .await
     }
 
+    /// Create only (the REST face's `POST /v1/accounts`): a new account, refused
+    /// with [`AppError::Duplicate`] when its `ExtID` is taken (never an update).
+    pub async fn create_account(
+        &self,
+        tenant: &Tenant,
+        patch: AccountPatch,
+    ) -> Result<Account, AppError> {
+        let fields = patch.into_new(tenant)?;
+        match self
+            .store()
+            .insert_account(tenant.id, &fields, self.clock().now())
+            .await
+        {
+            Err(StoreError::ExtIdTaken) => Err(AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!("another account already has ExtID {:?}", fields.ext_id),
+            }),
+            other => Ok(other?),
+        }
+    }
+
     async fn account_for_upsert(
         &self,
         tenant: &Tenant,

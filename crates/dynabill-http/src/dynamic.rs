@@ -26,6 +26,38 @@ use crate::{RequestId, ServerState};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The dynamic door (DealHub Billing API)
+///
+/// One path for every operation of SPEC.md: `api_code` and `entity_code` (in the
+/// query string or the JSON body) pick it, e.g. 3/69 lists accounts, 10/69
+/// creates or updates one. Reads are `GET`, writes `POST`. Every answer is an
+/// envelope: `API_STATUS` 1 and `METHOD_STATUS` 1 on success (with `DATA`,
+/// `TOTAL_COUNT` and `NEXT_CURSOR` for reads, `ID` and `ExtID` for writes); a
+/// failed method answers HTTP 200 with `METHOD_STATUS` 0 and a `METHOD_ERROR`;
+/// a failure of the API itself answers its HTTP status with `API_STATUS` 0.
+#[utoipa::path(
+    post,
+    path = "/api/dynamicapi",
+    tag = "Dynamic door",
+    operation_id = "dynamic_api",
+    params(
+        ("api_code" = Option<i64>, Query, description = "The operation: 3 list, 10 create or update, 11 delete, 12 renew, 13 upsell, 14 cancel, 15 change dates, 1007 lines awaiting tax, 1008 update tax (may be sent in the body instead)", example = 10),
+        ("entity_code" = Option<i64>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice (may be sent in the body instead)", example = 69),
+    ),
+    request_body(
+        content = Object,
+        description = "The operation's fields, named as SPEC.md names them (case-insensitive).",
+        example = json!({"ExtID": "CRM-1042", "AccountName": "Acme Corp", "AccountType": 1, "AccountStatus": 1, "Email": "billing@acme.example", "Currency": "USD"})
+    ),
+    responses(
+        (status = 200, description = "The envelope: a success, or a failed method with its METHOD_ERROR", content_type = "application/json", body = Object, examples(
+            ("written" = (summary = "A write succeeded", value = json!({"API_STATUS": 1, "METHOD_STATUS": 1, "ID": "1042", "ExtID": "CRM-1042", "METHOD_ERROR": null, "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": null}))),
+            ("read" = (summary = "A page of records", value = json!({"API_STATUS": 1, "METHOD_STATUS": 1, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": null, "DATA": [{"ID": "1042", "ExtID": "CRM-1042", "AccountName": "Acme Corp"}], "TOTAL_COUNT": 1, "NEXT_CURSOR": null}))),
+            ("failed" = (summary = "The method failed", value = json!({"API_STATUS": 1, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": "2", "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": "StartDate must be a date written YYYY-MM-DD"}))),
+        )),
+        (status = 401, description = "Authentication failed", content_type = "application/json", body = Object, example = json!({"API_STATUS": 0, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": "401", "METHOD_ERROR_DESCRIPTION": "authentication failed"})),
+    )
+)]
 pub async fn handle(
     State(state): State<ServerState>,
     RequestId(request_id): RequestId,
@@ -66,17 +98,7 @@ async fn serve(
     }
     let app = &state.app;
     let tenant = authenticate(app, headers, request_id).await?;
-    if let Some(limiter) = &state.rate_limiter
-        && let Err(wait) = limiter.check(tenant.id, std::time::Instant::now())
-    {
-        return Err(DoorError::Api(
-            ApiError::TooManyRequests,
-            format!(
-                "rate limit exceeded for this tenant; retry in {} ms",
-                wait.as_millis().max(1)
-            ),
-        ));
-    }
+    crate::check_rate(state, &tenant)?;
     let mut params = Params::from_query(uri.query().unwrap_or(""))?;
     if method == Method::POST {
         params.add_body(read_body(headers, body).await?)?;

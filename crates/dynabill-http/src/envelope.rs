@@ -86,20 +86,14 @@ pub fn page<T: Serialize>(data: &[T], total: i64, next_cursor: Option<&str>) -> 
 
 /// A failure: method errors answer HTTP 200 with `API_STATUS` 1; API errors their status with 0.
 pub fn failure(error: &DoorError) -> Reply {
-    let (status, api_status, method_error, api_error, description): (
-        _,
-        _,
-        Option<&str>,
-        Option<&str>,
-        &str,
-    ) = match error {
-        DoorError::Method(code, description) => {
-            (StatusCode::OK, 1, Some(code.code()), None, description)
-        }
-        DoorError::Api(code, description) => {
-            (code.status(), 0, None, Some(code.code()), description)
-        }
-    };
+    let (status, api_status, method_error, api_error): (_, _, Option<&str>, Option<&str>) =
+        match error {
+            DoorError::Method(code, _) | DoorError::Field { code, .. } => {
+                (StatusCode::OK, 1, Some(code.code()), None)
+            }
+            DoorError::Api(code, _) => (code.status(), 0, None, Some(code.code())),
+        };
+    let description = error.description();
     encode::<()>(
         status,
         &Envelope {
@@ -109,7 +103,7 @@ pub fn failure(error: &DoorError) -> Reply {
             ExtID: None,
             METHOD_ERROR: method_error,
             API_ERROR: api_error,
-            METHOD_ERROR_DESCRIPTION: Some(description),
+            METHOD_ERROR_DESCRIPTION: Some(&description),
             read: None,
         },
     )
@@ -119,7 +113,9 @@ pub fn failure(error: &DoorError) -> Reply {
 /// answers are final and replayed; API errors are not stored).
 pub fn is_final(error: &DoorError) -> bool {
     match error {
-        DoorError::Method(code, _) => *code != MethodError::IdempotencyConflict,
+        DoorError::Method(code, _) | DoorError::Field { code, .. } => {
+            *code != MethodError::IdempotencyConflict
+        }
         DoorError::Api(..) => false,
     }
 }

@@ -10,23 +10,49 @@ use crate::fields::wire_name;
 pub enum DoorError {
     /// The method failed (`API_STATUS` 1, HTTP 200).
     Method(MethodError, String),
+    /// The method failed because of one field: its wire name, and the rest of the
+    /// sentence (`"must be a date"`). The dynamic door says `"StartDate must be a
+    /// date"`; the REST face names the field in its own spelling.
+    Field {
+        code: MethodError,
+        field: String,
+        reason: String,
+        /// The field is named as the request spelled it (a REST body's unknown
+        /// `AccountName` stays `AccountName`), not by its dynamic wire name.
+        as_sent: bool,
+    },
     /// The API itself failed (`API_STATUS` 0, a 4xx/5xx status).
     Api(ApiError, String),
 }
 
 impl DoorError {
     pub fn missing(name: &str, context: &str) -> DoorError {
-        DoorError::Method(
-            MethodError::Missing,
-            format!("{name} is required {context}")
-                .trim_end()
-                .to_owned(),
-        )
+        DoorError::Field {
+            code: MethodError::Missing,
+            field: name.to_owned(),
+            reason: format!("is required {context}").trim_end().to_owned(),
+            as_sent: false,
+        }
     }
 
     /// `reason` completes the sentence after the field's name: "must be a date".
     pub fn invalid(name: &str, reason: impl std::fmt::Display) -> DoorError {
-        DoorError::Method(MethodError::Invalid, format!("{name} {reason}"))
+        DoorError::Field {
+            code: MethodError::Invalid,
+            field: name.to_owned(),
+            reason: reason.to_string(),
+            as_sent: false,
+        }
+    }
+
+    /// What the dynamic door says: the whole sentence.
+    pub fn description(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            DoorError::Method(_, description) | DoorError::Api(_, description) => {
+                description.as_str().into()
+            }
+            DoorError::Field { field, reason, .. } => format!("{field} {reason}").into(),
+        }
     }
 
     pub fn bad_request(description: impl Into<String>) -> DoorError {

@@ -1,5 +1,6 @@
-//! dynabill-http: the HTTP doors. Today the dynamic door (`/api/dynamicapi`,
-//! DealHub-compatible); every business rule stays behind it, in `dynabill-app`.
+//! dynabill-http: the HTTP doors. The dynamic door (`/api/dynamicapi`,
+//! DealHub-compatible) and the REST face (`/v1`, with its OpenAPI document and
+//! reference docs); every business rule stays behind them, in `dynabill-app`.
 //!
 //! This is the only crate that knows JSON field names and HTTP status codes.
 
@@ -12,6 +13,7 @@ mod fields;
 mod limit;
 mod ops;
 mod params;
+mod rest;
 mod testclock;
 mod wire;
 
@@ -61,6 +63,7 @@ pub fn router(app: App, options: HttpOptions) -> Router {
         .route("/api/dynamicapi", any(dynamic::handle))
         .route("/api/testclock", any(testclock::handle))
         .route("/healthz", get(healthz))
+        .merge(rest::router())
         .fallback(not_found)
         .with_state(state)
 }
@@ -75,7 +78,33 @@ async fn healthz(State(state): State<ServerState>) -> Response {
     }
 }
 
-async fn not_found() -> Response {
+/// The REST face's OpenAPI document (`GET /v1/openapi.json`).
+pub fn openapi_json() -> &'static str {
+    rest::openapi_json()
+}
+
+/// Refuses a request over its tenant's rate limit (429), before any work.
+fn check_rate(state: &ServerState, tenant: &dynabill_app::model::Tenant) -> Result<(), DoorError> {
+    let Some(limiter) = &state.rate_limiter else {
+        return Ok(());
+    };
+    limiter
+        .check(tenant.id, std::time::Instant::now())
+        .map_err(|wait| {
+            DoorError::Api(
+                ApiError::TooManyRequests,
+                format!(
+                    "rate limit exceeded for this tenant; retry in {} ms",
+                    wait.as_millis().max(1)
+                ),
+            )
+        })
+}
+
+async fn not_found(uri: axum::http::Uri, RequestId(request_id): RequestId) -> Response {
+    if uri.path() == "/v1" || uri.path().starts_with("/v1/") {
+        return rest::not_found(uri.path(), &request_id);
+    }
     let reply = envelope::failure(&DoorError::Api(
         ApiError::NotFound,
         "no such path; the API is at /api/dynamicapi".into(),

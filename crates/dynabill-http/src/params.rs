@@ -28,13 +28,7 @@ impl Params {
     /// Reads a query string. Values are JSON strings: typed getters parse them.
     pub fn from_query(query: &str) -> Result<Params, DoorError> {
         let mut params = Params::default();
-        for pair in query.split('&').filter(|p| !p.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let (Some(name), Some(value)) = (form_decode(name), form_decode(value)) else {
-                return Err(DoorError::bad_request(format!(
-                    "the query string cannot be read: {pair:?} is not valid percent-encoded UTF-8"
-                )));
-            };
+        for (name, value) in query_pairs(query)? {
             params.insert(&name, Value::String(value))?;
         }
         Ok(params)
@@ -61,6 +55,17 @@ impl Params {
         }
         self.values.extend(from_body.values);
         Ok(())
+    }
+
+    /// Reads the REST face's parameters (query or body, already checked against
+    /// their schema): `snake_case` names become the dynamic door's (`ext_id` is
+    /// `ExtID`, `account_name` is `AccountName`), so that one parser serves both.
+    pub fn from_rest(fields: Map<String, Value>) -> Params {
+        let values = fields
+            .into_iter()
+            .map(|(name, value)| (name.replace('_', "").to_ascii_lowercase(), value))
+            .collect();
+        Params { values }
     }
 
     fn insert(&mut self, name: &str, value: Value) -> Result<(), DoorError> {
@@ -148,11 +153,12 @@ impl Params {
             .ok_or_else(|| DoorError::invalid(name, format!("must be {allowed}, got {code}")))
     }
 
-    /// A 0/1 flag (also `true`/`false`).
+    /// A 0/1 flag (also `true`/`false`, as JSON booleans or as text).
     pub fn flag(&self, name: &str) -> Result<Option<bool>, DoorError> {
         match self.present(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
             Some(_) => match self.int(name) {
                 Ok(Some(0)) => Ok(Some(false)),
                 Ok(Some(1)) => Ok(Some(true)),
@@ -285,6 +291,21 @@ impl Params {
     fn present(&self, name: &str) -> Option<&Value> {
         self.get(name).filter(|v| !v.is_null())
     }
+}
+
+/// A query string's names and values, decoded strictly.
+pub fn query_pairs(query: &str) -> Result<Vec<(String, String)>, DoorError> {
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(name), Some(value)) = (form_decode(name), form_decode(value)) else {
+            return Err(DoorError::bad_request(format!(
+                "the query string cannot be read: {pair:?} is not valid percent-encoded UTF-8"
+            )));
+        };
+        pairs.push((name, value));
+    }
+    Ok(pairs)
 }
 
 /// Decodes one `application/x-www-form-urlencoded` component strictly: a malformed

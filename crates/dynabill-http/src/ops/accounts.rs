@@ -21,7 +21,7 @@ use crate::wire::AccountOut;
 /// Days an invoice may be due after its date, at most (ten years).
 const MAX_DUE_DATE_DAYS: i64 = 3660;
 
-fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
+pub(crate) fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
     Ok(AccountPatch {
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         name: p.text("AccountName", MAX_TEXT)?,
@@ -98,12 +98,8 @@ fn updated_since(p: &Params, zone: &TimeZone) -> Result<Option<Timestamp>, DoorE
         })
 }
 
-pub async fn list(
-    app: &App,
-    tenant: &Tenant,
-    p: &Params,
-    request_id: &str,
-) -> Result<Reply, DoorError> {
+/// The filter of a list of accounts, and the list it names (for its cursors).
+pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(AccountFilter, ListScope), DoorError> {
     let filter = AccountFilter {
         id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
@@ -122,6 +118,16 @@ pub async fn list(
             filter.updated_since.map(|t| t.as_microsecond()),
         )
         .with(INCLUDE_DELETED, filter.include_deleted.then_some(1));
+    Ok((filter, scope))
+}
+
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let (filter, scope) = filter(p, tenant)?;
     let page = scope.page(p)?;
     // Naming one record by ID or ExtID is a get: its absence is an error, not an empty page.
     if let Some(key) = record_key(p)? {

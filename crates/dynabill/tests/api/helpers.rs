@@ -202,6 +202,50 @@ impl TestApp {
         read(request.send().await.expect("request")).await
     }
 
+    /// A REST call (`path` under the server, e.g. `/v1/accounts?limit=2`) as the
+    /// first tenant: the status, the headers and the body (`null` when empty).
+    pub async fn rest(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        self.rest_as(&self.cred, method, path, body, &[]).await
+    }
+
+    /// A REST call as `cred`, with extra headers.
+    pub async fn rest_as(
+        &self,
+        cred: &Cred,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let mut request = self.authed(
+            self.client.request(method, format!("{}{path}", self.base)),
+            cred,
+        );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("a REST call");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("JSON from {path}: {e}: {bytes:?}"))
+        };
+        (status, headers, body)
+    }
+
     /// Creates an account with the required fields plus `extra`; returns its ID.
     pub async fn create_account(&self, ext_id: &str, extra: Value) -> String {
         self.create_account_as(&self.cred, ext_id, extra).await

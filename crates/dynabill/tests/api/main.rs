@@ -13,6 +13,7 @@ mod items;
 mod one_time;
 mod paging;
 mod plans;
+mod rest;
 mod scenarios;
 mod taxes;
 mod tenancy;

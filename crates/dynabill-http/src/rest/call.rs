@@ -1,0 +1,440 @@
+//! One REST call: who makes it (authenticated, within the rate limit), what it
+//! sends (checked against its schema, then read by the dynamic door's parser),
+//! and how its answer or its problem is written, with `Idempotency-Key` honoured
+//! on every write.
+
+use axum::body::Body;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dynabill_app::idempotency::request_fingerprint;
+use dynabill_app::model::Tenant;
+use dynabill_app::store::IdempotencyClaim;
+use dynabill_app::{App, AppError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::openapi::path::ParameterIn;
+use utoipa::{IntoParams, ToSchema};
+
+use super::problem;
+use crate::codes::MethodError;
+use crate::dynamic::{authenticate, read_body};
+use crate::error::{DoorError, from_app};
+use crate::fields::PAGE_SIZE;
+use crate::params::{Params, query_pairs};
+use crate::{RequestId, ServerState, check_rate};
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// An authenticated REST call.
+pub struct Call {
+    pub app: App,
+    pub tenant: Tenant,
+    pub request_id: String,
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+}
+
+impl FromRequestParts<ServerState> for Call {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(RequestId(request_id)) = RequestId::from_request_parts(parts, state).await;
+        let reject = |e: DoorError| problem::response(&e, &request_id);
+        let tenant = authenticate(&state.app, &parts.headers, &request_id)
+            .await
+            .map_err(reject)?;
+        check_rate(state, &tenant).map_err(reject)?;
+        Ok(Call {
+            app: state.app.clone(),
+            tenant,
+            method: parts.method.clone(),
+            path: parts.uri.path().to_owned(),
+            query: parts.uri.query().unwrap_or("").to_owned(),
+            headers: parts.headers.clone(),
+            request_id,
+        })
+    }
+}
+
+/// A successful answer.
+#[derive(Clone, Debug)]
+pub struct Reply {
+    status: StatusCode,
+    /// Where a created record lives (`Location`).
+    location: Option<String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn ok<T: Serialize>(value: &T) -> Reply {
+        Reply::with_status(StatusCode::OK, value)
+    }
+
+    pub fn created<T: Serialize>(location: String, value: &T) -> Reply {
+        Reply {
+            location: Some(location),
+            ..Reply::with_status(StatusCode::CREATED, value)
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: StatusCode::NO_CONTENT,
+            location: None,
+            body: Vec::new(),
+        }
+    }
+
+    fn with_status<T: Serialize>(status: StatusCode, value: &T) -> Reply {
+        Reply {
+            status,
+            location: None,
+            // The REST shapes are plain structs of strings and numbers.
+            body: serde_json::to_vec(value).unwrap_or_default(),
+        }
+    }
+
+    fn into_response(self, request_id: &str) -> Response {
+        let mut response = if self.status == StatusCode::NO_CONTENT {
+            self.status.into_response()
+        } else {
+            (
+                self.status,
+                [(header::CONTENT_TYPE, "application/json")],
+                self.body,
+            )
+                .into_response()
+        };
+        let headers = response.headers_mut();
+        if let Some(location) = self.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+            headers.insert(header::LOCATION, location);
+        }
+        if let Ok(value) = HeaderValue::from_str(request_id) {
+            headers.insert("x-request-id", value);
+        }
+        response
+    }
+
+    /// How a reply is kept with its `Idempotency-Key`: the `Location` on the first
+    /// line (empty when none), then the body.
+    fn stored(&self) -> Vec<u8> {
+        let mut bytes = self.location.clone().unwrap_or_default().into_bytes();
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+
+    fn from_stored(status: StatusCode, stored: &[u8]) -> Reply {
+        let (location, body) = match stored.iter().position(|&b| b == b'\n') {
+            Some(end) => (&stored[..end], &stored[end + 1..]),
+            None => (&[][..], stored),
+        };
+        Reply {
+            status,
+            location: (!location.is_empty()).then(|| String::from_utf8_lossy(location).into()),
+            body: body.to_vec(),
+        }
+    }
+}
+
+/// The outcome of a handler.
+pub type Outcome = Result<Reply, DoorError>;
+
+impl Call {
+    /// A use case's error, named for this request.
+    pub fn fail(&self, e: AppError) -> DoorError {
+        from_app(e, &self.request_id)
+    }
+
+    /// The query string, checked against `Q` (the operation's documented query
+    /// parameters, and `limit`, `cursor` and `include` of [`Paging`] when the
+    /// operation is a list): an unknown parameter, or a value of the wrong type,
+    /// is refused. `limit` is the dynamic door's `PageSize`.
+    pub fn query<Q: DeserializeOwned + IntoParams>(
+        &self,
+        paged: bool,
+    ) -> Result<Params, DoorError> {
+        let pairs = query_pairs(&self.query)?;
+        let mut known: Vec<String> = Vec::new();
+        let mut names = |params: Vec<utoipa::openapi::path::Parameter>| {
+            known.extend(params.into_iter().map(|p| p.name));
+        };
+        names(Q::into_params(|| Some(ParameterIn::Query)));
+        if paged {
+            names(Paging::into_params(|| Some(ParameterIn::Query)));
+        }
+        if let Some((name, _)) = pairs.iter().find(|(name, _)| !known.contains(name)) {
+            return Err(DoorError::Field {
+                code: MethodError::Invalid,
+                field: name.clone(),
+                reason: format!(
+                    "is not a query parameter of this operation (expected one of {})",
+                    known.join(", ")
+                ),
+                as_sent: true,
+            });
+        }
+        let parse =
+            || serde_urlencoded::Deserializer::new(form_urlencoded::parse(self.query.as_bytes()));
+        serde_path_to_error::deserialize::<_, Q>(parse()).map_err(schema_error)?;
+        if paged {
+            serde_path_to_error::deserialize::<_, Paging>(parse()).map_err(schema_error)?;
+        }
+        let mut fields = Map::new();
+        for (name, value) in pairs {
+            let name = if name == "limit" {
+                PAGE_SIZE.into()
+            } else {
+                name
+            };
+            fields.insert(name, Value::String(value));
+        }
+        Ok(Params::from_rest(fields))
+    }
+
+    /// Answers a read.
+    pub async fn read(self, run: impl AsyncFnOnce(&Call) -> Outcome) -> Response {
+        let outcome = run(&self).await;
+        self.respond(outcome)
+    }
+
+    /// Answers a write whose body is checked against `B`: run once per
+    /// `Idempotency-Key` (shared with the dynamic door's store), and a retry with
+    /// the same key and request gets the first answer again.
+    pub async fn write<B: DeserializeOwned>(
+        self,
+        body: Body,
+        run: impl AsyncFnOnce(&Call, Params) -> Outcome,
+    ) -> Response {
+        let outcome = self.write_outcome::<B>(body, run).await;
+        self.respond(outcome)
+    }
+
+    async fn write_outcome<B: DeserializeOwned>(
+        &self,
+        body: Body,
+        run: impl AsyncFnOnce(&Call, Params) -> Outcome,
+    ) -> Outcome {
+        let fields = read_body(&self.headers, body).await?;
+        serde_path_to_error::deserialize::<_, B>(Value::Object(fields.clone()))
+            .map_err(schema_error)?;
+        let params = Params::from_rest(fields);
+        let Some(key) = self.idempotency_key()? else {
+            return run(self, params).await;
+        };
+        let request = [
+            self.method.as_str().as_bytes(),
+            b" ",
+            self.path.as_bytes(),
+            b"?",
+            self.query.as_bytes(),
+            b"\n",
+            &params.canonical(),
+        ]
+        .concat();
+        let claim = self
+            .app
+            .claim_idempotency_key(&self.tenant, &key, &request_fingerprint(&request))
+            .await
+            .map_err(|e| self.fail(e))?;
+        match claim {
+            IdempotencyClaim::Replay { status, body } => Ok(Reply::from_stored(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                &body,
+            )),
+            IdempotencyClaim::Mismatch => Err(self.fail(AppError::IdempotencyConflict(
+                "this Idempotency-Key was already used with a different request",
+            ))),
+            IdempotencyClaim::InFlight => Err(self.fail(AppError::IdempotencyConflict(
+                "a request with this Idempotency-Key is still being processed; retry later",
+            ))),
+            IdempotencyClaim::Claimed => {
+                let outcome = run(self, params).await;
+                let kept = match &outcome {
+                    Ok(reply) => Some((reply.status, reply.stored())),
+                    Err(error) if crate::envelope::is_final(error) => {
+                        let (status, body) = problem::Problem::encode(error, &self.request_id);
+                        Some((status, [&b"\n"[..], &body].concat()))
+                    }
+                    Err(_) => None,
+                };
+                let saved = match kept {
+                    Some((status, bytes)) => {
+                        self.app
+                            .complete_idempotency_key(&self.tenant, &key, status.as_u16(), &bytes)
+                            .await
+                    }
+                    // A failure a retry may fix: give the key back.
+                    None => self.app.release_idempotency_key(&self.tenant, &key).await,
+                };
+                if let Err(e) = saved {
+                    tracing::warn!(request_id = %self.request_id, error = %e, "could not record the idempotency key's outcome");
+                }
+                outcome
+            }
+        }
+    }
+
+    fn idempotency_key(&self) -> Result<Option<String>, DoorError> {
+        self.headers
+            .get(IDEMPOTENCY_KEY)
+            .map(|value| {
+                value
+                    .to_str()
+                    .map(str::to_owned)
+                    .map_err(|_| DoorError::invalid("Idempotency-Key", "must be visible ASCII"))
+            })
+            .transpose()
+    }
+
+    fn respond(&self, outcome: Outcome) -> Response {
+        match outcome {
+            Ok(reply) if reply.status.is_success() => reply.into_response(&self.request_id),
+            // A replayed failure: the problem as first answered.
+            Ok(reply) => {
+                let mut response = (
+                    reply.status,
+                    [(header::CONTENT_TYPE, problem::PROBLEM_JSON)],
+                    reply.body,
+                )
+                    .into_response();
+                if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+                    response.headers_mut().insert("x-request-id", value);
+                }
+                response
+            }
+            Err(error) => problem::response(&error, &self.request_id),
+        }
+    }
+}
+
+/// No body, or an empty object (a delete's, an action's without options).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// The paging parameters of every list.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "a schema: it checks the query; the door's parser reads the values"
+)]
+pub struct Paging {
+    /// How many records a page holds, 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, example = 100)]
+    limit: Option<u32>,
+    /// Where the page starts: the `next_cursor` of the page before, unchanged,
+    /// with the same filters.
+    #[param(min_length = 1, max_length = 128)]
+    cursor: Option<String>,
+    /// Extras, comma-separated: `total_count` adds the number of records of the
+    /// whole list (lists of invoices also take `lines`, of recurring items `history`).
+    #[param(
+        pattern = "^(total_count|lines|history)(,(total_count|lines|history))*$",
+        example = "total_count"
+    )]
+    include: Option<String>,
+}
+
+/// A page of a list.
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    /// The records of this page, in ID order.
+    pub data: Vec<T>,
+    /// Whether another page follows.
+    pub has_more: bool,
+    /// The cursor of the next page; `null` on the last.
+    #[schema(example = "azIuMTA0Mi4zOC4xYzNmYjc1ZjBjMmU4NmE0")]
+    pub next_cursor: Option<String>,
+    /// The number of records of the whole list, when asked with `include=total_count`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 38)]
+    pub total_count: Option<i64>,
+}
+
+impl<T> List<T> {
+    /// A page of the list `scope`, with its total when `p` asks for it.
+    pub fn new<R>(
+        page: &dynabill_app::model::Page<R>,
+        scope: &crate::cursor::ListScope,
+        p: &Params,
+        shape: impl Fn(&R) -> T,
+    ) -> List<T> {
+        let next_cursor = scope.next_cursor(page);
+        List {
+            data: page.items.iter().map(shape).collect(),
+            has_more: next_cursor.is_some(),
+            next_cursor,
+            total_count: includes(p, "total_count").then_some(page.total),
+        }
+    }
+}
+
+/// Whether `include` names `what`.
+pub fn includes(p: &Params, what: &str) -> bool {
+    p.get("include")
+        .and_then(Value::as_str)
+        .is_some_and(|list| list.split(',').any(|item| item.trim() == what))
+}
+
+/// A record's ID from the path: a positive whole number, else no such record.
+pub fn path_id<I: From<i64>>(text: &str, noun: &str) -> Result<I, DoorError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(I::from)
+        .ok_or_else(|| {
+            DoorError::Method(
+                MethodError::NotFound,
+                format!("no {noun} with id {text:?} exists"),
+            )
+        })
+}
+
+/// A request that does not fit its schema: the field and what was expected.
+fn schema_error(e: serde_path_to_error::Error<impl std::fmt::Display>) -> DoorError {
+    let path = e.path().to_string();
+    let message = e.inner().to_string();
+    // serde names a missing or unknown field in its message, not in the path.
+    let quoted = message
+        .split('`')
+        .nth(1)
+        .filter(|_| message.starts_with("missing field") || message.starts_with("unknown field"))
+        .map(str::to_owned);
+    let field = quoted.or_else(|| (path != ".").then_some(path));
+    match field {
+        Some(field) if message.starts_with("missing field") => DoorError::Field {
+            code: MethodError::Missing,
+            field,
+            reason: "is required".into(),
+            as_sent: true,
+        },
+        Some(field) => DoorError::Field {
+            code: MethodError::Invalid,
+            reason: reason_of(&message),
+            field,
+            as_sent: true,
+        },
+        None => DoorError::invalid("body", message),
+    }
+}
+
+/// serde's message as the rest of a sentence about the field.
+fn reason_of(message: &str) -> String {
+    if message.starts_with("unknown field") {
+        let expected = message
+            .split_once(", expected")
+            .map_or("", |(_, rest)| rest);
+        return format!("is not a field of this request (expected{expected})");
+    }
+    format!("is invalid: {message}")
+}

@@ -1,0 +1,56 @@
+//! The REST face, `/v1`: resource URLs over the same use cases as the dynamic
+//! door. Its conventions are in `docs/REST.md`; in short: `snake_case` fields,
+//! money as decimal strings, enumerations as the dynamic door's integer codes,
+//! errors as `application/problem+json`, cursor pagination.
+//!
+//! One parser serves both doors: a REST request is first checked against the
+//! schema of its body or query (a `Deserialize` struct that also generates the
+//! OpenAPI document, so the two cannot drift), then read by the dynamic door's
+//! parser for its entity through [`Params::from_rest`] (`ext_id` is `ExtID`).
+
+mod accounts;
+mod call;
+mod docs;
+mod openapi;
+mod problem;
+mod shapes;
+
+use std::sync::LazyLock;
+
+use axum::Router;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::ServerState;
+
+pub(crate) use call::{Call, Reply};
+pub(crate) use problem::not_found;
+
+/// The `/v1` routes and the OpenAPI document that describes them, built from
+/// the same list so that a route cannot exist undocumented.
+fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(openapi::document())
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::get, accounts::update, accounts::delete))
+        .routes(routes!(accounts::get_by_ext_id))
+        .split_for_parts()
+}
+
+/// The OpenAPI document of the REST face, as served at `/v1/openapi.json`.
+pub fn openapi_json() -> &'static str {
+    static JSON: LazyLock<String> = LazyLock::new(|| {
+        let (_, document) = routes();
+        openapi::finish(document)
+            .to_pretty_json()
+            .expect("an OpenAPI document is plain JSON")
+    });
+    &JSON
+}
+
+/// The REST face's routes, the OpenAPI document and the reference docs.
+pub(crate) fn router() -> Router<ServerState> {
+    let (router, _) = routes();
+    router
+        .route("/v1/openapi.json", axum::routing::get(openapi::serve))
+        .merge(docs::router())
+}

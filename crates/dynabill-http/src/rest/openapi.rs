@@ -1,0 +1,188 @@
+//! The OpenAPI 3.1 document: generated from the handlers' annotations and the
+//! shapes' derives, then given what every operation shares (the credentials,
+//! `Idempotency-Key`, the problem responses) in one place, here.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde_json::{Map, Value, json};
+use utoipa::OpenApi;
+
+use super::problem::{PROBLEM_JSON, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dynabill",
+        description = "The REST face of dynabill, an open-source billing and subscription \
+            engine. Conventions (field names, money, enumerations, errors, pagination, \
+            idempotency) are in docs/REST.md. The DealHub-compatible dynamic door is \
+            described too, as `POST /api/dynamicapi`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(crate::dynamic::handle),
+    components(schemas(Problem)),
+    tags(
+        (name = "Accounts", description = "Customers: plans belong to them, invoices are sent to them."),
+        (name = "Dynamic door", description = "The DealHub Billing API: one path, the operation picked by api_code and entity_code (SPEC.md)."),
+    )
+)]
+struct Document;
+
+/// The document the routes are added to.
+pub fn document() -> utoipa::openapi::OpenApi {
+    Document::openapi()
+}
+
+/// The responses every operation may give, by status: (name, description).
+const PROBLEMS: [(&str, &str, &str); 10] = [
+    (
+        "401",
+        "Unauthorized",
+        "The AppKey, UserName and AccessToken headers do not authenticate a tenant's user.",
+    ),
+    (
+        "404",
+        "NotFound",
+        "No such record in this tenant (a record of another tenant is not found either).",
+    ),
+    (
+        "409",
+        "Conflict",
+        "The record's state forbids this, a unique key is taken, or the Idempotency-Key is in use.",
+    ),
+    ("413", "PayloadTooLarge", "The body is larger than 1 MiB."),
+    ("415", "UnsupportedMediaType", "The body is not JSON."),
+    (
+        "422",
+        "Unprocessable",
+        "A field is missing or invalid; `field` names it.",
+    ),
+    (
+        "429",
+        "TooManyRequests",
+        "The tenant's rate limit is exceeded.",
+    ),
+    (
+        "400",
+        "BadRequest",
+        "The body or query string cannot be read.",
+    ),
+    (
+        "500",
+        "Internal",
+        "An unexpected failure; the request ID finds it in the server's log.",
+    ),
+    ("503", "Unavailable", "Storage is unavailable; retry later."),
+];
+
+/// The finished document: credentials, `Idempotency-Key` and problem responses
+/// added to every operation that has them.
+pub fn finish(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let mut doc = serde_json::to_value(&document).expect("an OpenAPI document is plain JSON");
+    add_components(&mut doc);
+    if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else {
+                continue;
+            };
+            for (method, operation) in item.iter_mut() {
+                if let Some(operation) = operation.as_object_mut() {
+                    complete_operation(path, method, operation);
+                }
+            }
+        }
+    }
+    serde_json::from_value(doc).expect("the document read back")
+}
+
+fn add_components(doc: &mut Value) {
+    let components = doc
+        .as_object_mut()
+        .map(|d| d.entry("components").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut)
+        .expect("the document is an object");
+    let header_key = |name: &str, description: &str| json!({"type": "apiKey", "in": "header", "name": name, "description": description});
+    components.insert(
+        "securitySchemes".into(),
+        json!({
+            "AppKey": header_key("AppKey", "The tenant's application key (sent with UserName and AccessToken)."),
+            "UserName": header_key("UserName", "The API user's name."),
+            "AccessToken": header_key("AccessToken", "The API user's access token."),
+        }),
+    );
+    let mut responses = Map::new();
+    for (_, name, description) in PROBLEMS {
+        responses.insert(
+            name.into(),
+            json!({
+                "description": description,
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+            }),
+        );
+    }
+    components.insert("responses".into(), Value::Object(responses));
+    components.insert(
+        "parameters".into(),
+        json!({
+            "IdempotencyKey": {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": false,
+                "description": "Makes a write safe to retry: a retry with the same key and the same request gets the first answer, and the write happens once. Keys are kept 24 hours, shared with the dynamic door.",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[\\x21-\\x7e]+$"},
+                "example": "0b9e8f9c-5d7a-4c1e-9b1e-3f6f1d2a7c11"
+            }
+        }),
+    );
+    doc["security"] = json!([{"AppKey": [], "UserName": [], "AccessToken": []}]);
+}
+
+fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Value>) {
+    let writes = matches!(method, "post" | "patch" | "delete" | "put");
+    let has_body = operation.contains_key("requestBody");
+    let has_parameters = operation
+        .get("parameters")
+        .and_then(Value::as_array)
+        .is_some_and(|p| !p.is_empty());
+    if writes && path.starts_with("/v1/") {
+        let parameters = operation
+            .entry("parameters")
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .expect("parameters are a list");
+        parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+    }
+    let responses = operation
+        .entry("responses")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("responses are an object");
+    // The dynamic door answers its own envelope, described on the operation.
+    if !path.starts_with("/v1/") {
+        return;
+    }
+    for (status, name, _) in PROBLEMS {
+        let applies = match status {
+            "401" | "429" | "500" | "503" | "400" => true,
+            "404" => path.contains('{'),
+            "409" => writes,
+            "413" | "415" => has_body,
+            "422" => has_body || has_parameters || writes,
+            _ => false,
+        };
+        if applies && !responses.contains_key(status) {
+            responses.insert(
+                status.into(),
+                json!({"$ref": format!("#/components/responses/{name}")}),
+            );
+        }
+    }
+}
+
+/// `GET /v1/openapi.json`.
+pub async fn serve() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        super::openapi_json(),
+    )
+}

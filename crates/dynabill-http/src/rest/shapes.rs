@@ -1,0 +1,62 @@
+//! What the REST shapes share: value forms (money as decimal strings with the
+//! currency's exponent, instants in RFC 3339), the patterns that say in the
+//! schema what the parsers accept, and the macro that declares a resource's
+//! create and update bodies from one list of fields.
+
+use dynabill_core::money::Currency;
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+
+use crate::wire::Amount;
+
+// The schemas' patterns say what the parsers accept (attributes take literals
+// only, so each field spells its pattern; docs/REST.md lists them):
+// required text `^[^\u0000]*[^\s\u0000][^\u0000]*$` (something that is not
+// white space, no NUL), optional text `^[^\u0000]*$`, dates `YYYY-MM-DD`
+// between 1900 and 2999, quantities and prices `^[0-9]{1,12}(\.[0-9]{1,6})?$`.
+
+/// An amount in `currency`, rounded half-up to its minor unit: `"151.74"`.
+pub fn money(value: Decimal, currency: Currency) -> String {
+    Amount::in_currency(value, currency).0.to_string()
+}
+
+/// An instant in RFC 3339, UTC, microseconds.
+pub fn stamp(ts: Timestamp) -> String {
+    crate::wire::stamp(ts)
+}
+
+/// Declares a resource's create body (`$new`: the `required` fields must be
+/// sent) and its update body (`$changes`: every field optional; `create_only`
+/// fields are not in it) from one list of fields, so the two cannot disagree.
+/// Both refuse unknown fields. They are schemas: they check a body's shape, and
+/// the dynamic door's parser for the entity reads its values.
+macro_rules! bodies {
+    (
+        $(#[$new_meta:meta])* new $new:ident;
+        $(#[$changes_meta:meta])* changes $changes:ident;
+        required { $( $(#[$r_meta:meta])* $r_field:ident : $r_ty:ty ),* $(,)? }
+        create_only { $( $(#[$c_meta:meta])* $c_field:ident : $c_ty:ty ),* $(,)? }
+        optional { $( $(#[$o_meta:meta])* $o_field:ident : $o_ty:ty ),* $(,)? }
+    ) => {
+        $(#[$new_meta])*
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[expect(dead_code, reason = "a schema: it checks the body; the door's parser reads the values")]
+        pub struct $new {
+            $( $(#[$r_meta])* $r_field: $r_ty, )*
+            $( $(#[$c_meta])* #[serde(default)] $c_field: $c_ty, )*
+            $( $(#[$o_meta])* #[serde(default)] $o_field: $o_ty, )*
+        }
+
+        $(#[$changes_meta])*
+        #[derive(serde::Deserialize, utoipa::ToSchema)]
+        #[serde(deny_unknown_fields)]
+        #[expect(dead_code, reason = "a schema: it checks the body; the door's parser reads the values")]
+        pub struct $changes {
+            $( $(#[$r_meta])* #[serde(default)] $r_field: $r_ty, )*
+            $( $(#[$o_meta])* #[serde(default)] $o_field: $o_ty, )*
+        }
+    };
+}
+
+pub(crate) use bodies;
