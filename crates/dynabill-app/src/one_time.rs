@@ -77,6 +77,26 @@ impl App {
         id: Option<OneTimeItemId>,
         patch: OneTimeItemPatch,
     ) -> Result<OneTimeItem, AppError> {
+        self.write_one_time_item(tenant, id, patch, false).await
+    }
+
+    /// Create only (the REST face's create): a new record, refused with
+    /// [`AppError::Duplicate`] when its `ExtID` is taken (never an update).
+    pub async fn create_one_time_item(
+        &self,
+        tenant: &Tenant,
+        patch: OneTimeItemPatch,
+    ) -> Result<OneTimeItem, AppError> {
+        self.write_one_time_item(tenant, None, patch, true).await
+    }
+
+    async fn write_one_time_item(
+        &self,
+        tenant: &Tenant,
+        id: Option<OneTimeItemId>,
+        patch: OneTimeItemPatch,
+        create_only: bool,
+    ) -> Result<OneTimeItem, AppError> {
         let patch = &patch;
         until_done("item", move || async move {
             // Read inside the loop: a plan deleted meanwhile makes the insert stale,
@@ -85,7 +105,7 @@ impl App {
                 Some(key) => Some(self.parent_plan(tenant, key).await?),
                 None => None,
             };
-            let existing = self.one_time_for_upsert(tenant, id, patch).await?;
+            let existing = self.one_time_for_upsert(tenant, id, patch, create_only).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -145,6 +165,7 @@ impl App {
         tenant: &Tenant,
         id: Option<OneTimeItemId>,
         patch: &OneTimeItemPatch,
+        create_only: bool,
     ) -> Result<Option<OneTimeItem>, AppError> {
         if let Some(id) = id {
             let found = self
@@ -170,6 +191,12 @@ impl App {
                 reason: format!(
                     "ExtID {ext_id:?} belonged to a one-time item that was deleted; an ExtID is never reused"
                 ),
+            });
+        }
+        if create_only && found.is_some() {
+            return Err(AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!("a one-time item with ExtID {ext_id:?} already exists"),
             });
         }
         Ok(found)

@@ -79,6 +79,22 @@ impl App {
         id: Option<PlanId>,
         patch: PlanPatch,
     ) -> Result<Plan, AppError> {
+        self.write_plan(tenant, id, patch, false).await
+    }
+
+    /// Create only (the REST face's create): a new record, refused with
+    /// [`AppError::Duplicate`] when its `ExtID` is taken (never an update).
+    pub async fn create_plan(&self, tenant: &Tenant, patch: PlanPatch) -> Result<Plan, AppError> {
+        self.write_plan(tenant, None, patch, true).await
+    }
+
+    async fn write_plan(
+        &self,
+        tenant: &Tenant,
+        id: Option<PlanId>,
+        patch: PlanPatch,
+        create_only: bool,
+    ) -> Result<Plan, AppError> {
         let patch = &patch;
         until_done("plan", move || async move {
             // Read inside the loop: an account deleted meanwhile makes the insert
@@ -87,7 +103,7 @@ impl App {
                 Some(key) => Some(self.parent_account(tenant, key).await?),
                 None => None,
             };
-            let existing = self.plan_for_upsert(tenant, id, patch).await?;
+            let existing = self.plan_for_upsert(tenant, id, patch, create_only).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -165,6 +181,7 @@ impl App {
         tenant: &Tenant,
         id: Option<PlanId>,
         patch: &PlanPatch,
+        create_only: bool,
     ) -> Result<Option<Plan>, AppError> {
         if let Some(id) = id {
             let found = self
@@ -190,6 +207,12 @@ impl App {
                 reason: format!(
                     "ExtID {ext_id:?} belonged to a plan that was deleted; an ExtID is never reused"
                 ),
+            });
+        }
+        if create_only && found.is_some() {
+            return Err(AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!("a plan with ExtID {ext_id:?} already exists"),
             });
         }
         Ok(found)

@@ -68,6 +68,11 @@ impl Params {
         Params { values }
     }
 
+    /// Sets a parameter, replacing any value it had (a REST path's parent ID).
+    pub fn set(&mut self, name: &str, value: Value) {
+        self.values.insert(name.to_ascii_lowercase(), value);
+    }
+
     fn insert(&mut self, name: &str, value: Value) -> Result<(), DoorError> {
         let key = name.to_ascii_lowercase();
         if self.values.insert(key, value).is_some() {

@@ -21,6 +21,26 @@ impl App {
         id: Option<RecurringItemId>,
         patch: RecurringItemPatch,
     ) -> Result<RecurringItem, AppError> {
+        self.write_recurring_item(tenant, id, patch, false).await
+    }
+
+    /// Create only (the REST face's create): a new record, refused with
+    /// [`AppError::Duplicate`] when its `ExtID` is taken (never an update).
+    pub async fn create_recurring_item(
+        &self,
+        tenant: &Tenant,
+        patch: RecurringItemPatch,
+    ) -> Result<RecurringItem, AppError> {
+        self.write_recurring_item(tenant, None, patch, true).await
+    }
+
+    async fn write_recurring_item(
+        &self,
+        tenant: &Tenant,
+        id: Option<RecurringItemId>,
+        patch: RecurringItemPatch,
+        create_only: bool,
+    ) -> Result<RecurringItem, AppError> {
         let patch = &patch;
         until_done("item", move || async move {
             // Read inside the loop: a plan cancelled or deleted meanwhile makes the
@@ -29,7 +49,7 @@ impl App {
                 Some(key) => Some(self.parent_plan(tenant, key).await?),
                 None => None,
             };
-            let existing = self.item_for_upsert(tenant, id, patch).await?;
+            let existing = self.item_for_upsert(tenant, id, patch, create_only).await?;
             let now = self.clock().now();
             let result = match existing {
                 None => {
@@ -86,6 +106,7 @@ impl App {
         tenant: &Tenant,
         id: Option<RecurringItemId>,
         patch: &RecurringItemPatch,
+        create_only: bool,
     ) -> Result<Option<RecurringItem>, AppError> {
         if let Some(id) = id {
             let found = self
@@ -113,6 +134,12 @@ impl App {
                 reason: format!(
                     "ExtID {ext_id:?} belonged to a recurring item that was deleted; an ExtID is never reused"
                 ),
+            });
+        }
+        if create_only && found.is_some() {
+            return Err(AppError::Duplicate {
+                field: Field::ExtId,
+                reason: format!("a recurring item with ExtID {ext_id:?} already exists"),
             });
         }
         Ok(found)

@@ -1,18 +1,16 @@
 //! One-time items (entity 75): list/get (3), create-or-update (10), delete (11).
 
 use dynabill_app::App;
-use dynabill_app::model::{ItemFilter, OneTimeItemPatch, RecordKey, Tenant};
+use dynabill_app::model::{OneTimeItemPatch, RecordKey, Tenant};
 
-use super::recurring::item_plan_filter;
 use super::{MAX_SCALE, page_reply, plan_key, quantity, required_key};
-use crate::cursor::ListScope;
 use crate::envelope::{self, Reply};
 use crate::error::{DoorError, from_app};
-use crate::fields::{EXT_ID, ID, INCLUDE_DELETED, MAX_LONG_TEXT, MAX_TEXT};
+use crate::fields::{EXT_ID, ID, MAX_LONG_TEXT, MAX_TEXT};
 use crate::params::Params;
 use crate::wire::OneTimeItemOut;
 
-fn patch(p: &Params) -> Result<OneTimeItemPatch, DoorError> {
+pub(crate) fn patch(p: &Params) -> Result<OneTimeItemPatch, DoorError> {
     Ok(OneTimeItemPatch {
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         plan: plan_key(p)?,
@@ -33,21 +31,10 @@ pub async fn list(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
-    let filter = ItemFilter {
-        id: p.id(ID)?,
-        ext_id: p.text(EXT_ID, MAX_TEXT)?,
-        plan_id: item_plan_filter(app, tenant, p, request_id).await?,
-        include_deleted,
-    };
-    let scope = ListScope::new(tenant, 75)
-        .with(ID, filter.id)
-        .with(EXT_ID, filter.ext_id.as_deref())
-        .with("PlanID", filter.plan_id)
-        .with(INCLUDE_DELETED, include_deleted.then_some(1));
+    let (filter, scope) = super::recurring::filter(app, tenant, p, request_id, 75).await?;
     let page = scope.page(p)?;
     if let Some(id) = filter.id {
-        app.get_one_time_item(tenant, &RecordKey::Id(id), include_deleted)
+        app.get_one_time_item(tenant, &RecordKey::Id(id), filter.include_deleted)
             .await
             .map_err(|e| from_app(e, request_id))?;
     }

@@ -17,7 +17,7 @@ fn account_key(p: &Params) -> Result<Option<RecordKey<AccountId>>, DoorError> {
     key(p, "AccountID", "AccountExtID")
 }
 
-fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
+pub(crate) fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
     Ok(PlanPatch {
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         account: account_key(p)?,
@@ -43,12 +43,8 @@ fn patch(p: &Params) -> Result<PlanPatch, DoorError> {
     })
 }
 
-pub async fn list(
-    app: &App,
-    tenant: &Tenant,
-    p: &Params,
-    request_id: &str,
-) -> Result<Reply, DoorError> {
+/// The filter of a list of plans, and the list it names (for its cursors).
+pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(PlanFilter, ListScope), DoorError> {
     let filter = PlanFilter {
         id: p.id(ID)?,
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
@@ -68,6 +64,16 @@ pub async fn list(
         .with("AccountExtID", filter.account_ext_id.as_deref())
         .with("PlanStatus", filter.status.map(|s| s.code()))
         .with(INCLUDE_DELETED, filter.include_deleted.then_some(1));
+    Ok((filter, scope))
+}
+
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let (filter, scope) = filter(p, tenant)?;
     let page = scope.page(p)?;
     if let Some(key) = record_key(p)? {
         let plan = app
@@ -132,15 +138,37 @@ pub async fn cancel(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to cancel a plan")?;
+    let (cancel_date, credit) = cancel_args(p)?;
+    let plan = app
+        .cancel_plan(tenant, &key, cancel_date, credit)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
+}
+
+/// A plan cancel's `CancelDate` (none: today) and `CreditMode` (default: credit).
+pub(crate) fn cancel_args(p: &Params) -> Result<(Option<jiff::civil::Date>, bool), DoorError> {
     let cancel_date = p.required_date("CancelDate")?;
     let credit = p.flag("CreditMode").map_err(|_| {
         DoorError::invalid("CreditMode", "must be 1 (prorated credit) or 0 (no credit)")
     })?;
-    let plan = app
-        .cancel_plan(tenant, &key, cancel_date, credit.unwrap_or(true))
-        .await
-        .map_err(|e| from_app(e, request_id))?;
-    Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))
+    Ok((cancel_date, credit.unwrap_or(true)))
+}
+
+/// A plan renewal's new term.
+pub(crate) fn renew_args(p: &Params) -> Result<dynabill_app::recurring::Renewal, DoorError> {
+    if p.get("UnitPrice").is_some() {
+        return Err(DoorError::invalid(
+            "UnitPrice",
+            "is not taken by a plan renewal (12/71); renew an item (12/110) to give it a new price",
+        ));
+    }
+    let (end_date, term_months) = renewal_term(p)?;
+    Ok(dynabill_app::recurring::Renewal {
+        end_date,
+        term_months,
+        unit_price: None,
+    })
 }
 
 pub async fn renew(
@@ -150,20 +178,8 @@ pub async fn renew(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a plan")?;
-    if p.get("UnitPrice").is_some() {
-        return Err(DoorError::invalid(
-            "UnitPrice",
-            "is not taken by a plan renewal (12/71); renew an item (12/110) to give it a new price",
-        ));
-    }
-    let (end_date, term_months) = renewal_term(p)?;
-    let renewal = dynabill_app::recurring::Renewal {
-        end_date,
-        term_months,
-        unit_price: None,
-    };
     let plan = app
-        .renew_plan(tenant, &key, renewal)
+        .renew_plan(tenant, &key, renew_args(p)?)
         .await
         .map_err(|e| from_app(e, request_id))?;
     Ok(envelope::written(&plan.id.to_string(), &plan.fields.ext_id))

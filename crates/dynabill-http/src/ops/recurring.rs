@@ -30,7 +30,7 @@ fn unit_price(p: &Params) -> Result<Option<Decimal>, DoorError> {
     Ok(price)
 }
 
-fn patch(p: &Params) -> Result<RecurringItemPatch, DoorError> {
+pub(crate) fn patch(p: &Params) -> Result<RecurringItemPatch, DoorError> {
     let discount = p.decimal("DiscountPercent", MAX_SCALE)?;
     if discount.is_some_and(|d| d < Decimal::ZERO || d > Decimal::ONE_HUNDRED) {
         return Err(DoorError::invalid(
@@ -72,22 +72,11 @@ pub async fn list(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
-    let filter = ItemFilter {
-        id: p.id(ID)?,
-        ext_id: p.text(EXT_ID, MAX_TEXT)?,
-        plan_id: item_plan_filter(app, tenant, p, request_id).await?,
-        include_deleted,
-    };
+    let (filter, scope) = filter(app, tenant, p, request_id, 110).await?;
     let with_history = p.flag("IncludeHistory")?.unwrap_or(false);
-    let scope = ListScope::new(tenant, 110)
-        .with(ID, filter.id)
-        .with(EXT_ID, filter.ext_id.as_deref())
-        .with("PlanID", filter.plan_id)
-        .with(INCLUDE_DELETED, include_deleted.then_some(1));
     let page = scope.page(p)?;
     if let Some(id) = filter.id {
-        app.get_recurring_item(tenant, &RecordKey::Id(id), include_deleted)
+        app.get_recurring_item(tenant, &RecordKey::Id(id), filter.include_deleted)
             .await
             .map_err(|e| from_app(e, request_id))?;
     }
@@ -104,6 +93,33 @@ pub async fn list(
         .map_err(|e| internal(&e, request_id))?;
     let cursor = scope.next_cursor(&found);
     Ok(envelope::page(&data, found.total, cursor.as_deref()))
+}
+
+/// The filter of a list of items (recurring, 110, or one-time, 75), and the
+/// list it names (for its cursors).
+pub(crate) async fn filter<I: From<i64>>(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+    entity: i64,
+) -> Result<(ItemFilter<I>, ListScope), DoorError>
+where
+    I: std::fmt::Display + Copy,
+{
+    let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
+    let filter = ItemFilter {
+        id: p.id(ID)?,
+        ext_id: p.text(EXT_ID, MAX_TEXT)?,
+        plan_id: item_plan_filter(app, tenant, p, request_id).await?,
+        include_deleted,
+    };
+    let scope = ListScope::new(tenant, entity)
+        .with(ID, filter.id)
+        .with(EXT_ID, filter.ext_id.as_deref())
+        .with("PlanID", filter.plan_id)
+        .with(INCLUDE_DELETED, include_deleted.then_some(1));
+    Ok((filter, scope))
 }
 
 /// `PlanID` or `PlanExtID` as a list filter: an unknown plan is error "3".
@@ -165,17 +181,21 @@ pub async fn renew(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to renew a recurring item")?;
-    let (end_date, term_months) = renewal_term(p)?;
-    let renewal = Renewal {
-        end_date,
-        term_months,
-        unit_price: unit_price(p)?,
-    };
     let item = app
-        .renew_recurring_item(tenant, &key, renewal)
+        .renew_recurring_item(tenant, &key, renew_args(p)?)
         .await
         .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
+}
+
+/// An item renewal's new term and price.
+pub(crate) fn renew_args(p: &Params) -> Result<Renewal, DoorError> {
+    let (end_date, term_months) = renewal_term(p)?;
+    Ok(Renewal {
+        end_date,
+        term_months,
+        unit_price: unit_price(p)?,
+    })
 }
 
 pub async fn upsell(
@@ -185,7 +205,16 @@ pub async fn upsell(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to upsell a recurring item")?;
-    let upsell = Upsell {
+    let item = app
+        .upsell_recurring_item(tenant, &key, upsell_args(p)?)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(written(&item))
+}
+
+/// An upsell's new terms, its date and its proration.
+pub(crate) fn upsell_args(p: &Params) -> Result<Upsell, DoorError> {
+    Ok(Upsell {
         quantity: quantity(p)?,
         unit_price: unit_price(p)?,
         effective: p.required_date("EffectiveDate")?,
@@ -196,12 +225,7 @@ pub async fn upsell(
                 "1 (prorate by day) or 0 (from the next period)",
             )?
             .unwrap_or(ProrationMode::ByDay),
-    };
-    let item = app
-        .upsell_recurring_item(tenant, &key, upsell)
-        .await
-        .map_err(|e| from_app(e, request_id))?;
-    Ok(written(&item))
+    })
 }
 
 pub async fn cancel(
@@ -211,6 +235,16 @@ pub async fn cancel(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to cancel a recurring item")?;
+    let (at, credit) = cancel_args(p)?;
+    let item = app
+        .cancel_recurring_item(tenant, &key, at, credit)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(written(&item))
+}
+
+/// When an item cancel takes effect, and whether it credits (default: yes).
+pub(crate) fn cancel_args(p: &Params) -> Result<(CancelAt, bool), DoorError> {
     let date = p.required_date("CancelDate")?;
     let at = match p.int("CancelAt")? {
         None | Some(1) => CancelAt::Date(date),
@@ -231,11 +265,7 @@ pub async fn cancel(
     let credit = p.flag("CreditMode").map_err(|_| {
         DoorError::invalid("CreditMode", "must be 1 (prorated credit) or 0 (no credit)")
     })?;
-    let item = app
-        .cancel_recurring_item(tenant, &key, at, credit.unwrap_or(true))
-        .await
-        .map_err(|e| from_app(e, request_id))?;
-    Ok(written(&item))
+    Ok((at, credit.unwrap_or(true)))
 }
 
 pub async fn change_dates(
@@ -245,11 +275,17 @@ pub async fn change_dates(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let key = required_key(p, "to change a recurring item's dates")?;
-    let start = p.required_date("StartDate")?;
-    let end = p.date("EndDate")?;
+    let (start, end) = dates_args(p)?;
     let item = app
         .change_recurring_item_dates(tenant, &key, start, end)
         .await
         .map_err(|e| from_app(e, request_id))?;
     Ok(written(&item))
+}
+
+/// A change of dates: the new `StartDate` and `EndDate` (null: open-ended).
+pub(crate) type DatesChange = (Option<jiff::civil::Date>, Option<Option<jiff::civil::Date>>);
+
+pub(crate) fn dates_args(p: &Params) -> Result<DatesChange, DoorError> {
+    Ok((p.required_date("StartDate")?, p.date("EndDate")?))
 }

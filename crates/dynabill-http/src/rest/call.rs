@@ -369,13 +369,27 @@ impl<T> List<T> {
         p: &Params,
         shape: impl Fn(&R) -> T,
     ) -> List<T> {
+        let shaped: Result<_, std::convert::Infallible> =
+            List::try_new(page, scope, p, |r| Ok(shape(r)));
+        match shaped {
+            Ok(list) => list,
+        }
+    }
+
+    /// Like [`List::new`], with a shaping that may fail.
+    pub fn try_new<R, E>(
+        page: &dynabill_app::model::Page<R>,
+        scope: &crate::cursor::ListScope,
+        p: &Params,
+        shape: impl Fn(&R) -> Result<T, E>,
+    ) -> Result<List<T>, E> {
         let next_cursor = scope.next_cursor(page);
-        List {
-            data: page.items.iter().map(shape).collect(),
+        Ok(List {
+            data: page.items.iter().map(shape).collect::<Result<_, E>>()?,
             has_more: next_cursor.is_some(),
             next_cursor,
             total_count: includes(p, "total_count").then_some(page.total),
-        }
+        })
     }
 }
 

@@ -11,7 +11,9 @@
 mod accounts;
 mod call;
 mod docs;
+mod items;
 mod openapi;
+mod plans;
 mod problem;
 mod shapes;
 
@@ -33,6 +35,38 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(accounts::list, accounts::create))
         .routes(routes!(accounts::get, accounts::update, accounts::delete))
         .routes(routes!(accounts::get_by_ext_id))
+        .routes(routes!(plans::list))
+        .routes(routes!(plans::list_of_account, plans::create))
+        .routes(routes!(plans::get, plans::update, plans::delete))
+        .routes(routes!(plans::get_by_ext_id))
+        .routes(routes!(plans::renew))
+        .routes(routes!(plans::cancel))
+        .routes(routes!(items::list_recurring))
+        .routes(routes!(
+            items::list_recurring_of_plan,
+            items::create_recurring
+        ))
+        .routes(routes!(
+            items::get_recurring,
+            items::update_recurring,
+            items::delete_recurring
+        ))
+        .routes(routes!(items::get_recurring_by_ext_id))
+        .routes(routes!(items::renew_recurring))
+        .routes(routes!(items::upsell_recurring))
+        .routes(routes!(items::cancel_recurring))
+        .routes(routes!(items::change_recurring_dates))
+        .routes(routes!(items::list_one_time))
+        .routes(routes!(
+            items::list_one_time_of_plan,
+            items::create_one_time
+        ))
+        .routes(routes!(
+            items::get_one_time,
+            items::update_one_time,
+            items::delete_one_time
+        ))
+        .routes(routes!(items::get_one_time_by_ext_id))
         .split_for_parts()
 }
 

@@ -23,6 +23,9 @@ use super::problem::{PROBLEM_JSON, Problem};
     components(schemas(Problem)),
     tags(
         (name = "Accounts", description = "Customers: plans belong to them, invoices are sent to them."),
+        (name = "Plans", description = "Account plans: an account's subscription, with its term, renewal and billing day."),
+        (name = "Recurring items", description = "Products billed every period, with their history of upsells, renewals and cancels."),
+        (name = "One-time items", description = "Charges and credits billed once, by the first bill run on or after their charge date."),
         (name = "Dynamic door", description = "The DealHub Billing API: one path, the operation picked by api_code and entity_code (SPEC.md)."),
     )
 )]

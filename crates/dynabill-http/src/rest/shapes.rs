@@ -20,6 +20,16 @@ pub fn money(value: Decimal, currency: Currency) -> String {
     Amount::in_currency(value, currency).0.to_string()
 }
 
+/// A quantity, price or percentage without trailing zeros: `"2.5"`.
+pub fn decimal(value: Decimal) -> String {
+    value.normalize().to_string()
+}
+
+/// A calendar date, `YYYY-MM-DD`.
+pub fn day(date: jiff::civil::Date) -> String {
+    date.to_string()
+}
+
 /// An instant in RFC 3339, UTC, microseconds.
 pub fn stamp(ts: Timestamp) -> String {
     crate::wire::stamp(ts)

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use super::{Num, day, stamp};
 
-fn name_of(kind: ItemChangeKind) -> &'static str {
+/// The name of a kind of change, as histories show it.
+pub fn change_name(kind: ItemChangeKind) -> &'static str {
     match kind {
         ItemChangeKind::Created => "Created",
         ItemChangeKind::Updated => "Updated",
@@ -38,7 +39,7 @@ pub struct HistoryOut {
 impl From<&ItemChange> for HistoryOut {
     fn from(c: &ItemChange) -> Self {
         HistoryOut {
-            Change: name_of(c.kind),
+            Change: change_name(c.kind),
             ChangeType: c.kind.code(),
             EffectiveDate: day(c.effective_date),
             Quantity: c.quantity.map(Num),

@@ -8,7 +8,7 @@ mod plans;
 
 pub use accounts::AccountOut;
 pub use invoices::{InvoiceOut, PendingTaxLineOut};
-pub use items::{OneTimeItemOut, RecurringItemOut};
+pub use items::{OneTimeItemOut, RecurringItemOut, change_name};
 pub use plans::PlanOut;
 
 use dynabill_core::money::{Currency, Rounding};

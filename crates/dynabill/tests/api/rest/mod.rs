@@ -4,6 +4,7 @@
 
 mod accounts;
 mod document;
+mod plans;
 
 use reqwest::StatusCode;
 use serde_json::Value;
