@@ -97,7 +97,7 @@ pub async fn list(
 
 /// The filter of a list of items (recurring, 110, or one-time, 75), and the
 /// list it names (for its cursors).
-pub(crate) async fn filter<I: From<i64>>(
+pub(crate) async fn filter<I>(
     app: &App,
     tenant: &Tenant,
     p: &Params,
@@ -105,7 +105,7 @@ pub(crate) async fn filter<I: From<i64>>(
     entity: i64,
 ) -> Result<(ItemFilter<I>, ListScope), DoorError>
 where
-    I: std::fmt::Display + Copy,
+    I: From<i64> + std::fmt::Display + Copy,
 {
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let filter = ItemFilter {
