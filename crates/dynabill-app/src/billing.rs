@@ -850,6 +850,23 @@ impl App {
         Ok(bills)
     }
 
+    /// The invoices a bill run for `date` would create now for one account (the
+    /// REST face's upcoming invoices), written nowhere: none for an account the
+    /// run does not bill (Inactive). A deleted or unknown account is not found.
+    pub async fn upcoming_invoices(
+        &self,
+        tenant: &Tenant,
+        account: &RecordKey<AccountId>,
+        date: Date,
+    ) -> Result<Vec<NewInvoice>, AppError> {
+        let account = self.get_account(tenant, account, false).await?;
+        if !account.fields.status.is_billable() {
+            return Ok(Vec::new());
+        }
+        let mut bills = self.preview_bills(tenant, date, &[account.id]).await?;
+        Ok(bills.pop().map(|bill| bill.invoices).unwrap_or_default())
+    }
+
     /// A dry run of the bill run of `tenant` for `date`: the summary it would
     /// report, computed batch by batch from [`Self::preview_bills`], writing nothing.
     pub async fn dry_run(
@@ -857,6 +874,17 @@ impl App {
         tenant: &Tenant,
         date: Date,
         progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        self.dry_run_each(tenant, date, progress, &mut |_| {}).await
+    }
+
+    /// [`Self::dry_run`], handing `each` every account's bill that has invoices.
+    pub async fn dry_run_each(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        progress: &(dyn Fn(u64) + Send + Sync),
+        each: &mut (dyn FnMut(AccountBill) + Send),
     ) -> Result<BillRunSummary, AppError> {
         let mut summary = BillRunSummary {
             tenants: 1,
@@ -874,6 +902,9 @@ impl App {
             after = Some(last);
             for bill in self.preview_bills(tenant, date, &ids).await? {
                 summary.count(&bill);
+                if !bill.invoices.is_empty() {
+                    each(bill);
+                }
             }
             summary.accounts_seen += ids.len() as u64;
             progress(summary.accounts_seen);

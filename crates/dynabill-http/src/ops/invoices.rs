@@ -49,12 +49,8 @@ fn statuses(p: &Params) -> Result<Vec<InvoiceStatus>, DoorError> {
         .collect()
 }
 
-pub async fn list(
-    app: &App,
-    tenant: &Tenant,
-    p: &Params,
-    request_id: &str,
-) -> Result<Reply, DoorError> {
+/// The filter of a list of invoices, and the list it names (for its cursors).
+pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(InvoiceFilter, ListScope), DoorError> {
     let filter = InvoiceFilter {
         id: p.id(ID)?,
         account_id: p.id("AccountID")?,
@@ -80,6 +76,16 @@ pub async fn list(
         )
         .with("InvoiceDateFrom", filter.date_from)
         .with("InvoiceDateTo", filter.date_to);
+    Ok((filter, scope))
+}
+
+pub async fn list(
+    app: &App,
+    tenant: &Tenant,
+    p: &Params,
+    request_id: &str,
+) -> Result<Reply, DoorError> {
+    let (filter, scope) = filter(p, tenant)?;
     let page = scope.page(p)?;
     // A single-invoice get always carries its lines.
     let with_lines = filter.id.is_some() || p.flag("IncludeLines")?.unwrap_or(false);
@@ -108,19 +114,30 @@ pub async fn update(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let id = required_id(p, "to update an invoice")?;
-    let update = InvoiceUpdate {
+    let invoice = app
+        .update_invoice(tenant, id, update_args(p)?)
+        .await
+        .map_err(|e| from_app(e, request_id))?;
+    Ok(envelope::written_record(&invoice.id.to_string(), None))
+}
+
+/// An invoice update's fields (10/119).
+pub(crate) fn update_args(p: &Params) -> Result<InvoiceUpdate, DoorError> {
+    Ok(InvoiceUpdate {
         status: p.coded("InvoiceStatus", InvoiceStatus::from_code, STATUSES)?,
         due_date: p.required_date("DueDate")?,
         po_number: p.optional_text("PONumber", MAX_TEXT)?,
         memo: p.optional_text("Memo", MAX_LONG_TEXT)?,
         paid_date: p.required_date("PaidDate")?,
         payment_reference: p.optional_text("PaymentReference", MAX_TEXT)?,
-    };
-    let invoice = app
-        .update_invoice(tenant, id, update)
-        .await
-        .map_err(|e| from_app(e, request_id))?;
-    Ok(envelope::written_record(&invoice.id.to_string(), None))
+    })
+}
+
+/// An invoice cancel's reason and whether to rebill what it billed.
+pub(crate) fn cancel_args(p: &Params) -> Result<(Option<String>, bool), DoorError> {
+    let reason = p.optional_text("CancelReason", MAX_LONG_TEXT)?.flatten();
+    let rebill = p.flag("Rebill")?.unwrap_or(false);
+    Ok((reason, rebill))
 }
 
 pub async fn cancel(
@@ -130,8 +147,7 @@ pub async fn cancel(
     request_id: &str,
 ) -> Result<Reply, DoorError> {
     let id = required_id(p, "to cancel an invoice")?;
-    let reason = p.optional_text("CancelReason", MAX_LONG_TEXT)?.flatten();
-    let rebill = p.flag("Rebill")?.unwrap_or(false);
+    let (reason, rebill) = cancel_args(p)?;
     let invoice = app
         .cancel_invoice(tenant, id, reason, rebill)
         .await

@@ -22,15 +22,23 @@ pub async fn pending_lines(
     p: &Params,
     request_id: &str,
 ) -> Result<Reply, DoorError> {
-    let invoice = p.id(ID)?;
-    // Its own list (1007): a cursor of 3/119 does not page it.
-    let scope = ListScope::new(tenant, 1007).with(ID, invoice);
+    let (invoice, scope) = pending_scope(p, tenant)?;
     let page = scope.page(p)?;
     let found = app
         .pending_tax_lines(tenant, invoice, page)
         .await
         .map_err(|e| from_app(e, request_id))?;
     Ok(page_reply(&found, &scope, PendingTaxLineOut::from))
+}
+
+/// The invoice a list of lines awaiting tax is limited to, and the list it names.
+pub(crate) fn pending_scope(
+    p: &Params,
+    tenant: &Tenant,
+) -> Result<(Option<InvoiceId>, ListScope), DoorError> {
+    let invoice = p.id(ID)?;
+    // Its own list (1007): a cursor of 3/119 does not page it.
+    Ok((invoice, ListScope::new(tenant, 1007).with(ID, invoice)))
 }
 
 /// Reads a JSON value as an integer ID (a number or a numeric string).
@@ -66,7 +74,7 @@ fn tax_amount(value: &Value, at: &str) -> Result<Decimal, DoorError> {
 }
 
 /// The `items` of a 1008 body.
-fn items(p: &Params) -> Result<Vec<ExternalLineTaxes>, DoorError> {
+pub(crate) fn items(p: &Params) -> Result<Vec<ExternalLineTaxes>, DoorError> {
     let Some(items) = p.get("items").filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };

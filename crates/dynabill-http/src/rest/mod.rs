@@ -11,11 +11,13 @@
 mod accounts;
 mod call;
 mod docs;
+mod invoices;
 mod items;
 mod openapi;
 mod plans;
 mod problem;
 mod shapes;
+mod tenant;
 
 use std::sync::LazyLock;
 
@@ -67,6 +69,19 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
             items::delete_one_time
         ))
         .routes(routes!(items::get_one_time_by_ext_id))
+        .routes(routes!(invoices::list))
+        .routes(routes!(invoices::get, invoices::update))
+        .routes(routes!(invoices::post))
+        .routes(routes!(invoices::pay))
+        .routes(routes!(invoices::cancel))
+        .routes(routes!(invoices::taxes))
+        .routes(routes!(invoices::pending_lines))
+        .routes(routes!(invoices::upcoming))
+        .routes(routes!(invoices::bill_run))
+        .routes(routes!(tenant::get_settings, tenant::update_settings))
+        .routes(routes!(tenant::list_tax_rates, tenant::add_tax_rate))
+        .routes(routes!(tenant::remove_tax_rate))
+        .routes(routes!(tenant::get_test_clock, tenant::move_test_clock))
         .split_for_parts()
 }
 

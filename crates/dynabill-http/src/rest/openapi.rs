@@ -26,6 +26,10 @@ use super::problem::{PROBLEM_JSON, Problem};
         (name = "Plans", description = "Account plans: an account's subscription, with its term, renewal and billing day."),
         (name = "Recurring items", description = "Products billed every period, with their history of upsells, renewals and cancels."),
         (name = "One-time items", description = "Charges and credits billed once, by the first bill run on or after their charge date."),
+        (name = "Invoices", description = "Invoices made by bill runs, their lines and taxes, and their lifecycle: post, pay, cancel."),
+        (name = "Taxes", description = "The external tax workflow: lines awaiting tax, and a tax service's answer."),
+        (name = "Billing", description = "Bill runs, and the preview of what the next one will invoice."),
+        (name = "Tenant", description = "The tenant's settings, its built-in tax rates, and the test clock."),
         (name = "Dynamic door", description = "The DealHub Billing API: one path, the operation picked by api_code and entity_code (SPEC.md)."),
     )
 )]

@@ -109,6 +109,13 @@ pub fn rest_name(wire: &str) -> String {
     if wire == PAGE_SIZE {
         return "limit".into();
     }
+    if wire == "timezone" {
+        return "time_zone".into();
+    }
+    // The CLI's settings (`invoice-prefix`, `tax-mode`).
+    if wire.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+        return wire.replace('-', "_");
+    }
     if !wire.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
         return wire.into();
     }
@@ -227,6 +234,9 @@ mod tests {
             ("PageSize", "limit"),
             ("Cursor", "cursor"),
             ("items[].id", "items[].id"),
+            ("tax-mode", "tax_mode"),
+            ("timezone", "time_zone"),
+            ("Idempotency-Key", "Idempotency-Key"),
         ] {
             assert_eq!(rest_name(wire), rest, "{wire}");
         }

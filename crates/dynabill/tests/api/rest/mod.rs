@@ -3,6 +3,7 @@
 //! equivalence with the dynamic door.
 
 mod accounts;
+mod billing;
 mod document;
 mod plans;
 
