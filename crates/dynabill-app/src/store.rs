@@ -11,9 +11,9 @@ use jiff::civil::Date;
 
 use crate::model::{
     Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, CreditMove,
-    Invoice, InvoiceFilter, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite, OneTimeItem,
-    OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields, PlanFilter, PostInvoice,
-    RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
+    Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite,
+    OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields, PlanFilter,
+    PostInvoice, RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -456,6 +456,16 @@ pub trait InvoiceStore: Send + Sync {
         page: PageRequest,
         with_lines: bool,
     ) -> StoreResult<Page<Invoice>>;
+    /// The lines of the tenant's invoices in Pending Tax (of the one named, if
+    /// any), a page of them in line ID order, each with its invoice (without its
+    /// lines): the rows of 1007/119 and `GET /v1/tax/pending-lines`, paged and
+    /// counted by line.
+    async fn pending_tax_lines(
+        &self,
+        tenant: TenantId,
+        invoice: Option<InvoiceId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<(Invoice, InvoiceLineRecord)>>;
     /// Applies `update` if the invoice is still at `version`; a move to Posted takes
     /// the tenant's next invoice number (`prefix` + sequence) in the same transaction.
     async fn update_invoice(

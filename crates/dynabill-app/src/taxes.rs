@@ -358,18 +358,16 @@ impl App {
         invoice: Option<InvoiceId>,
         page: PageRequest,
     ) -> Result<Page<PendingTaxLine>, AppError> {
-        let filter = InvoiceFilter {
-            id: invoice,
-            statuses: vec![InvoiceStatus::PendingTax],
-            ..InvoiceFilter::default()
-        };
         if let Some(id) = invoice {
             self.get_invoice(tenant, id).await?;
         }
-        let invoices = self.list_invoices(tenant, &filter, page, true).await?;
+        let lines = self
+            .store()
+            .pending_tax_lines(tenant.id, invoice, page)
+            .await?;
         let mut accounts: HashMap<i64, Account> = HashMap::new();
-        let mut rows = Vec::new();
-        for invoice in &invoices.items {
+        let mut rows = Vec::with_capacity(lines.items.len());
+        for (invoice, line) in lines.items {
             let account = match accounts.entry(invoice.account_id.0) {
                 std::collections::hash_map::Entry::Occupied(found) => found.into_mut(),
                 std::collections::hash_map::Entry::Vacant(slot) => {
@@ -377,18 +375,16 @@ impl App {
                     slot.insert(self.get_account(tenant, &key, true).await?)
                 }
             };
-            for line in &invoice.lines {
-                rows.push(PendingTaxLine {
-                    invoice: invoice.clone(),
-                    line: line.clone(),
-                    account: account.clone(),
-                });
-            }
+            rows.push(PendingTaxLine {
+                invoice,
+                line,
+                account: account.clone(),
+            });
         }
         Ok(Page {
             items: rows,
-            total: invoices.total,
-            next_after: invoices.next_after,
+            total: lines.total,
+            next_after: lines.next_after,
         })
     }
 

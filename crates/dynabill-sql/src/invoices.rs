@@ -504,6 +504,63 @@ pub(crate) fn invoice_listing<'a, B: Backend>(
     }
 }
 
+/// Lines `l` joined with their invoices `i`.
+const LINES_JOINED: &str =
+    "FROM invoice_lines l JOIN invoices i ON i.tenant_id = l.tenant_id AND i.id = l.invoice_id";
+
+fn joined_line_columns<B: Backend>() -> &'static str {
+    kept::<B>("joined invoice lines", || {
+        let columns: Vec<String> = line_columns().iter().map(|c| format!("l.{c}")).collect();
+        let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+        select_list::<B>(&columns)
+    })
+}
+
+/// The list of the lines of invoices in Pending Tax (1007/119), of one invoice
+/// when named. Read through the invoices' status index and sorted by line: the
+/// lines waiting for a tax service are few next to the book's.
+pub(crate) fn pending_line_listing<'a, B: Backend>(
+    tenant: TenantId,
+    invoice: Option<InvoiceId>,
+) -> Listing<'a, B> {
+    Listing {
+        columns: joined_line_columns::<B>(),
+        from: LINES_JOINED,
+        key: "l.id",
+        filter: Box::new(move |q: &mut Query<B>| {
+            q.push(" WHERE i.tenant_id = ")
+                .bind(tenant)
+                .push(" AND i.status = ")
+                .bind(InvoiceStatus::PendingTax.code());
+            if let Some(id) = invoice {
+                q.push(" AND i.id = ").bind(id);
+            }
+        }),
+        order: PageOrder::Filter,
+        tally: None,
+    }
+}
+
+/// The invoices (without lines) of these IDs, read on `conn`.
+async fn invoices_by_ids<B: Backend>(
+    conn: &mut Conn<B>,
+    tenant: TenantId,
+    ids: &[i64],
+) -> StoreResult<Vec<Invoice>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = Query::<B>::new(format!(
+        "SELECT {} {INVOICES_JOINED} WHERE i.tenant_id = ",
+        invoice_columns::<B>()
+    ));
+    q.bind(tenant).and_in("i.id", ids);
+    let rows: Vec<InvoiceRow> = q.fetch_all(conn).await.map_err(failed::<B>)?;
+    rows.into_iter()
+        .map(|r| r.into_invoice(Vec::new()))
+        .collect()
+}
+
 /// Sets the invoice's number to the tenant's next one. Last in its transaction, so
 /// that the tenant's sequence stays locked only for the end of it; a refused write
 /// never takes a number.
@@ -549,6 +606,34 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
         let (total, rows, mut tx) = listing.read::<InvoiceRow>(self, page).await?;
         let invoices = with_lines::<B>(&mut tx, tenant, rows, lines).await?;
         finish::<B, _>(tx, invoices, page, total, |i| i.id.0).await
+    }
+
+    async fn pending_tax_lines(
+        &self,
+        tenant: TenantId,
+        invoice: Option<InvoiceId>,
+        page: PageRequest,
+    ) -> StoreResult<Page<(Invoice, InvoiceLineRecord)>> {
+        let listing = pending_line_listing::<B>(tenant, invoice);
+        let (total, rows, mut tx) = listing.read::<InvoiceLineRow>(self, page).await?;
+        let mut ids: Vec<i64> = rows.iter().map(|r| r.invoice_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let invoices: std::collections::HashMap<i64, Invoice> =
+            invoices_by_ids::<B>(&mut tx, tenant, &ids)
+                .await?
+                .into_iter()
+                .map(|i| (i.id.0, i))
+                .collect();
+        let mut lines = Vec::with_capacity(rows.len());
+        for row in rows {
+            let invoice = invoices
+                .get(&row.invoice_id)
+                .cloned()
+                .ok_or_else(|| StoreError::Other(anyhow!("line {} has no invoice", row.id)))?;
+            lines.push((invoice, InvoiceLineRecord::try_from(row)?));
+        }
+        finish::<B, _>(tx, lines, page, total, |(_, line)| line.id).await
     }
 
     async fn update_invoice(

@@ -14,7 +14,7 @@ use jiff::civil::date;
 
 use crate::accounts::account_listing;
 use crate::backend::{Backend, failed};
-use crate::invoices::invoice_listing;
+use crate::invoices::{invoice_listing, pending_line_listing};
 use crate::items::recurring_item_listing;
 use crate::one_time::one_time_listing;
 use crate::paging::Listing;
@@ -553,6 +553,18 @@ fn cases<B: Backend>(tenant: TenantId, filters: &Filters) -> Vec<Case<'_, B>> {
             table: "i",
             expected,
             ordered: *ordered,
+        });
+    }
+    for (name, invoice, expected) in [
+        ("1007/119 lines awaiting tax", None, &["status"][..]),
+        ("1007/119 ID", Some(InvoiceId(1)), &["id"][..]),
+    ] {
+        cases.push(Case {
+            name,
+            listing: pending_line_listing::<B>(tenant, invoice),
+            table: "i",
+            expected,
+            ordered: false,
         });
     }
     cases

@@ -252,6 +252,31 @@ async fn the_external_workflow_waits_in_pending_tax_until_1008_posts(app: &TestA
     assert_ok(&pending);
     let rows = pending["DATA"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
+    assert_eq!(
+        pending["TOTAL_COUNT"],
+        json!(2),
+        "one row, and one count, per line"
+    );
+    // Pages hold lines: one line per page, the total counted once and carried.
+    let (_, first) = app.get("api_code=1007&entity_code=119&PageSize=1").await;
+    assert_eq!(first["DATA"].as_array().unwrap().len(), 1);
+    assert_eq!(first["TOTAL_COUNT"], json!(2));
+    let cursor = first["NEXT_CURSOR"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, second) = app
+        .get(&format!(
+            "api_code=1007&entity_code=119&PageSize=1&Cursor={cursor}"
+        ))
+        .await;
+    assert_eq!(second["DATA"].as_array().unwrap().len(), 1);
+    assert_eq!(second["TOTAL_COUNT"], json!(2));
+    assert_eq!(second["NEXT_CURSOR"], Value::Null);
+    assert_ne!(
+        first["DATA"][0]["InvoiceLineID2"],
+        second["DATA"][0]["InvoiceLineID2"]
+    );
     for row in rows {
         assert_eq!(row["BillingInvoiceID2"], json!(id));
         assert_eq!(
