@@ -18,7 +18,7 @@
 #   BENCH_CONNECTIONS  concurrent connections                (default 32)
 #   BENCH_THREADS      wrk threads                           (default 1)
 #   BENCH_SEED         accounts created before the runs      (default 10000)
-#   BENCH_SCENARIOS    which runs, in order                  (default "get list create")
+#   BENCH_SCENARIOS    which runs, in order (default "get list rest-get rest-list create rest-create")
 #   BENCH_PORT         port the server listens on            (default 18080)
 #   BENCH_PG_URL       PostgreSQL server, no database part   (default postgres://postgres@127.0.0.1:5432)
 #   BENCH_PG_DB        benchmark database, dropped and recreated each run (default dynabill_bench)
@@ -46,7 +46,7 @@ WARMUP=${BENCH_WARMUP:-3}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-1}
 SEED=${BENCH_SEED:-10000}
-SCENARIOS=${BENCH_SCENARIOS:-get list create}
+SCENARIOS=${BENCH_SCENARIOS:-get list rest-get rest-list create rest-create}
 PORT=${BENCH_PORT:-18080}
 PG_URL=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_DB=${BENCH_PG_DB:-dynabill_bench}
@@ -275,16 +275,22 @@ scenario() { # name dir
     get) mode="get"; arg=$SEED ;;
     list) mode=list ;;
     create) mode=create; tag="c$(date +%s)" ;;
+    rest-get) mode="rest-get"; arg=$SEED ;;
+    rest-list) mode=rest-list ;;
+    rest-create) mode=rest-create; tag="r$(date +%s)" ;;
     *) echo "unknown scenario $name" >&2; exit 2 ;;
   esac
 
   wait_quiet
   log "$BACKEND $name: warm-up ${WARMUP}s"
-  if [ "$mode" = create ]; then wrk_run "$WARMUP" create "${tag}w"; else wrk_run "$WARMUP" "$mode" "$arg"; fi
+  case "$mode" in
+    create | rest-create) wrk_run "$WARMUP" "$mode" "${tag}w" ;;
+    *) wrk_run "$WARMUP" "$mode" "$arg" ;;
+  esac
   mv "$WRK_OUT" "$dir/wrk-$name-warmup.txt"
 
   local before=0
-  [ "$mode" = create ] && before=$(python3 "$CLIENT" count)
+  case "$mode" in create | rest-create) before=$(python3 "$CLIENT" count) ;; esac
 
   rss_sampler "$dir/rss-$name" &
   SAMPLER_PID=$!
@@ -293,7 +299,10 @@ scenario() { # name dir
   cpu0=$(proc_cpu_ticks "$SERVER_PID")
   m0=$(machine_ticks)
   log "$BACKEND $name: measuring ${DURATION}s, $CONNECTIONS connections, $THREADS wrk thread(s)"
-  if [ "$mode" = create ]; then wrk_run "$DURATION" create "${tag}m"; else wrk_run "$DURATION" "$mode" "$arg"; fi
+  case "$mode" in
+    create | rest-create) wrk_run "$DURATION" "$mode" "${tag}m" ;;
+    *) wrk_run "$DURATION" "$mode" "$arg" ;;
+  esac
   cpu1=$(proc_cpu_ticks "$SERVER_PID")
   m1=$(machine_ticks)
   local db_ticks=0
@@ -343,7 +352,7 @@ scenario() { # name dir
   fi
 
   local extra=""
-  if [ "$mode" = create ]; then
+  if [ "$mode" = create ] || [ "$mode" = rest-create ]; then
     local after added
     after=$(python3 "$CLIENT" count)
     added=$((after - before))

@@ -6,10 +6,15 @@
 --   get N        GET one account by ExtID (3/69), ExtID drawn at random from S1..SN
 --                (the accounts load.sh seeded).
 --   list         GET the first page of 100 accounts (3/69, PageSize=100).
+--   rest-create TAG, rest-get N, rest-list
+--                the same three through the REST face: POST /v1/accounts,
+--                GET /v1/accounts/by-ext-id/S<n>, GET /v1/accounts?limit=100&include=total_count
+--                (the dynamic door's list always counts; this one is asked to).
 --
 -- Auth and Content-Type headers come from wrk's -H flags. Every response is checked:
--- HTTP 200 *and* "METHOD_STATUS":1 in the body (the API answers method errors with
--- HTTP 200 and METHOD_STATUS 0, so the status code alone proves nothing).
+-- on the dynamic door HTTP 200 *and* "METHOD_STATUS":1 in the body (it answers
+-- method errors with HTTP 200 and METHOD_STATUS 0, so the status code alone proves
+-- nothing); on the REST face 200 (201 for a create).
 -- done() prints one machine-readable line starting with RESULT.
 
 local threads = {}
@@ -22,6 +27,7 @@ function setup(thread)
 end
 
 local mode, arg2
+local rest = false
 local counter = 0
 local prefix = ""
 local fixed_request = nil
@@ -32,19 +38,33 @@ bad_sample = "" -- the first such body, for the log
 function init(args)
   mode = args[1] or "list"
   arg2 = args[2]
+  if string.sub(mode, 1, 5) == "rest-" then
+    rest = true
+    mode = string.sub(mode, 6)
+  end
   local tid = id or 0
   if mode == "create" then
     prefix = (arg2 or "L") .. "-" .. tid .. "-"
   elseif mode == "get" then
     seeded = tonumber(arg2 or "1")
     math.randomseed(os.time() * 1000 + tid)
+  elseif rest then
+    fixed_request = wrk.format("GET", "/v1/accounts?limit=100&include=total_count")
   else
     fixed_request = wrk.format("GET", "/api/dynamicapi?api_code=3&entity_code=69&PageSize=100")
   end
 end
 
 function request()
-  if mode == "create" then
+  if mode == "create" and rest then
+    counter = counter + 1
+    local ext = prefix .. counter
+    local body = '{"ext_id":"' .. ext .. '","account_name":"Load ' .. ext ..
+      '","account_type":1,"account_status":1,"email":"l' .. ext .. '@load.example.com"}'
+    return wrk.format("POST", "/v1/accounts", nil, body)
+  elseif mode == "get" and rest then
+    return wrk.format("GET", "/v1/accounts/by-ext-id/S" .. math.random(1, seeded))
+  elseif mode == "create" then
     counter = counter + 1
     local ext = prefix .. counter
     local body = '{"api_code":10,"entity_code":69,"ExtID":"' .. ext ..
@@ -59,7 +79,13 @@ function request()
 end
 
 function response(status, headers, body)
-  if status ~= 200 or not body:find('"METHOD_STATUS":1', 1, true) then
+  local ok
+  if rest then
+    ok = status == 200 or (mode == "create" and status == 201)
+  else
+    ok = status == 200 and body:find('"METHOD_STATUS":1', 1, true)
+  end
+  if not ok then
     bad = bad + 1
     if bad_sample == "" then
       bad_sample = status .. " " .. string.sub(body or "", 1, 300)

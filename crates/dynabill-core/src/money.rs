@@ -28,6 +28,16 @@ impl Currency {
     }
 }
 
+impl Currency {
+    /// Every currency amounts can be kept in (those with a minor unit), by code.
+    pub fn all() -> impl Iterator<Item = Currency> {
+        use iso_currency::IntoEnumIterator;
+        iso_currency::Currency::iter()
+            .filter(|c| c.exponent().is_some())
+            .map(Currency)
+    }
+}
+
 impl FromStr for Currency {
     type Err = UnknownCurrency;
 

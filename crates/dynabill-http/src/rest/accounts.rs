@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::call::{Empty, List, Paging, path_id};
-use super::shapes::{bodies, money, stamp};
+use super::shapes::{CountryCode, CurrencyCode, bodies, money, stamp};
 use super::{Call, Reply};
 use crate::ops::accounts as op;
 
@@ -187,9 +187,9 @@ bodies! {
         /// Postal code.
         #[schema(example = "94105", max_length = 4000, pattern = r"^[^\u0000]*$")]
         zip: Option<String>,
-        /// ISO 3166-1 alpha-2 country code.
-        #[schema(example = "US", pattern = "^(US|CA|GB|DE|FR|NL|IL|JP|AU|IN)$")]
-        country: Option<String>,
+        /// ISO 3166-1 alpha-2 country code, in upper case; `null` clears it.
+        #[schema(example = "US")]
+        country: Option<CountryCode>,
         /// Who manages the account on your side.
         #[schema(example = "Dana Lee", max_length = 255, pattern = r"^[^\u0000]*$")]
         account_manager: Option<String>,
@@ -205,9 +205,9 @@ bodies! {
         /// 1 one invoice per account, 0 one per plan.
         #[schema(example = 1, minimum = 0, maximum = 1)]
         invoice_grouping: u8,
-        /// ISO 4217 currency code.
-        #[schema(example = "USD", pattern = "^(USD|EUR|GBP|JPY|ILS|CAD|AUD|CHF|BHD|INR)$")]
-        currency: String,
+        /// ISO 4217 currency code, in upper case (default: the tenant's).
+        #[schema(example = "USD")]
+        currency: CurrencyCode,
         /// Whether the account is exempt from taxes.
         #[schema(example = false)]
         tax_exempt: bool,

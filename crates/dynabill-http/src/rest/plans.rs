@@ -17,7 +17,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::call::{Empty, List, Outcome, Paging, path_id};
-use super::shapes::{bodies, day, stamp};
+use super::shapes::{CurrencyCode, bodies, day, stamp};
 use super::{Call, Reply};
 use crate::fields::INCLUDE_DELETED;
 use crate::ops::plans as op;
@@ -145,9 +145,9 @@ bodies! {
         /// The day of the month its periods start on, 1 to 31; `null`: the start date's day.
         #[schema(example = 1, minimum = 1, maximum = 31)]
         billing_day: Option<u8>,
-        /// ISO 4217 currency code.
-        #[schema(example = "USD", pattern = "^(USD|EUR|GBP|JPY|ILS|CAD|AUD|CHF|BHD|INR)$")]
-        currency: String,
+        /// ISO 4217 currency code, in upper case (default: the account's).
+        #[schema(example = "USD")]
+        currency: CurrencyCode,
         /// The customer's purchase order number.
         #[schema(example = "PO-5521", max_length = 255, pattern = r"^[^\u0000]*$")]
         po_number: Option<String>,

@@ -15,6 +15,75 @@ use crate::wire::Amount;
 // white space, no NUL), optional text `^[^\u0000]*$`, dates `YYYY-MM-DD`
 // between 1900 and 2999, quantities and prices `^[0-9]{1,12}(\.[0-9]{1,6})?$`.
 
+/// Declares a code the REST face takes exactly as one of `$values` (the schema's
+/// `enum`), refusing anything else at the schema check, so that the document and
+/// the server agree on every value (the dynamic door's parser, which reads it
+/// next, is more lenient: it takes `us` for `US`).
+macro_rules! code_type {
+    ($(#[$doc:meta])* $name:ident, $expected:literal, $values:expr) => {
+        $(#[$doc])*
+        #[derive(Default)]
+        pub struct $name;
+
+        impl $name {
+            fn values() -> &'static [String] {
+                static VALUES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+                    let mut values: Vec<String> = $values;
+                    values.sort();
+                    values
+                });
+                &VALUES
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = <String as serde::Deserialize>::deserialize(d)?;
+                if $name::values().binary_search(&text).is_ok() {
+                    Ok($name)
+                } else {
+                    Err(serde::de::Error::custom(concat!("must be ", $expected)))
+                }
+            }
+        }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .description(Some(concat!("Must be ", $expected, ".")))
+                    .enum_values(Some($name::values().iter().cloned()))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+code_type!(
+    /// An ISO 3166-1 alpha-2 country code.
+    CountryCode,
+    "an ISO 3166-1 alpha-2 country code in upper case, such as US",
+    isocountry::CountryCode::iter()
+        .map(|c| c.alpha2().to_owned())
+        .collect()
+);
+
+code_type!(
+    /// An ISO 4217 currency code (one with a minor unit).
+    CurrencyCode,
+    "an ISO 4217 currency code in upper case, such as USD",
+    Currency::all().map(|c| c.code().to_owned()).collect()
+);
+
+code_type!(
+    /// An IANA time zone.
+    TimeZoneName,
+    "an IANA time zone name, such as Europe/Berlin",
+    jiff::tz::db().available().map(|n| n.to_string()).collect()
+);
+
 /// An amount in `currency`, rounded half-up to its minor unit: `"151.74"`.
 pub fn money(value: Decimal, currency: Currency) -> String {
     Amount::in_currency(value, currency).0.to_string()

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::call::{Empty, path_id};
-use super::shapes::decimal;
+use super::shapes::{CountryCode, TimeZoneName, decimal};
 use super::{Call, Reply};
 use crate::codes::MethodError;
 use crate::error::DoorError;
@@ -124,11 +124,8 @@ pub struct SettingsChanges {
     rounding: String,
     /// An IANA time zone.
     #[serde(default)]
-    #[schema(
-        example = "Europe/Berlin",
-        pattern = "^(UTC|Europe/Berlin|America/New_York|Asia/Tokyo|Asia/Jerusalem)$"
-    )]
-    time_zone: String,
+    #[schema(example = "Europe/Berlin")]
+    time_zone: TimeZoneName,
     /// 0 none, 1 built-in rates, 2 an external tax service, 3 Avalara AvaTax (needs the four AvaTax settings).
     #[serde(default)]
     #[schema(example = 1, minimum = 0, maximum = 3)]
@@ -280,9 +277,9 @@ pub struct NewTaxRate {
         pattern = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
     )]
     name: String,
-    /// ISO 3166-1 alpha-2 country code.
-    #[schema(example = "US", pattern = "^(US|CA|GB|DE|FR|NL|IL|JP|AU|IN)$")]
-    country: String,
+    /// ISO 3166-1 alpha-2 country code, in upper case.
+    #[schema(example = "US")]
+    country: CountryCode,
     /// The state it applies in (absent: the whole country).
     #[serde(default)]
     #[schema(example = "CA", max_length = 255, pattern = r"^[^\u0000]*$")]

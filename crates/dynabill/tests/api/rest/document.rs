@@ -56,12 +56,13 @@ fn every_operation_is_described(document: &serde_json::Value) {
             continue;
         };
         for (field, property) in properties {
+            let described =
+                |p: &serde_json::Value| p["description"].as_str().is_some_and(|s| !s.is_empty());
+            let nullable_described = property["oneOf"]
+                .as_array()
+                .is_some_and(|options| options.iter().any(described));
             assert!(
-                property["description"]
-                    .as_str()
-                    .is_some_and(|s| !s.is_empty())
-                    || property.get("$ref").is_some()
-                    || property.get("items").is_some(),
+                described(property) || nullable_described || property.get("items").is_some(),
                 "{name}.{field} has no description"
             );
         }
