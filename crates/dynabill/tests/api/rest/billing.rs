@@ -13,6 +13,7 @@ on_both_backends!(
     a_tax_service_taxes_an_invoice_waiting_in_pending_tax,
     tax_rates_and_settings_are_managed_through_rest,
     another_tenant_gets_404_for_every_invoice_and_preview,
+    an_invoice_reads_the_same_through_both_doors,
 );
 
 on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone: the_test_clock_is_read_and_moved_through_rest);
@@ -517,4 +518,45 @@ async fn the_test_clock_is_read_and_moved_through_rest(app: &TestApp) {
         .rest("POST", "/v1/test-clock", Some(json!({"today": null})))
         .await;
     assert_eq!(back["frozen"], false);
+}
+
+async fn an_invoice_reads_the_same_through_both_doors(app: &TestApp) {
+    book(app, "A").await;
+    bill_run(app, "2026-01-01").await;
+    let (_, _, listed) = app.rest("GET", "/v1/invoices?include=lines", None).await;
+    let rest = &listed["data"][0];
+    let dynamic = app
+        .get_one(&format!("api_code=3&entity_code=119&ID={}", rest["id"]))
+        .await;
+    for (wire, field) in [
+        ("InvoiceNumber", "invoice_number"),
+        ("InvoiceStatus", "invoice_status"),
+        ("InvoiceDate", "invoice_date"),
+        ("DueDate", "due_date"),
+        ("Currency", "currency"),
+        ("CreatedAt", "created_at"),
+    ] {
+        assert_eq!(dynamic[wire], rest[field], "{wire}");
+    }
+    for (wire, field) in [
+        ("Subtotal", "subtotal"),
+        ("TaxTotal", "tax_total"),
+        ("Total", "total"),
+        ("AmountDue", "amount_due"),
+    ] {
+        assert_eq!(
+            dynamic[wire].to_string(),
+            rest[field].as_str().unwrap(),
+            "{wire}"
+        );
+    }
+    let lines = dynamic["Lines"].as_array().unwrap();
+    assert_eq!(lines.len(), rest["lines"].as_array().unwrap().len());
+    for (wire, line) in lines.iter().zip(rest["lines"].as_array().unwrap()) {
+        assert_eq!(wire["InvoiceLineID"], line["id"].to_string());
+        assert_eq!(wire["Amount"].to_string(), line["amount"].as_str().unwrap());
+        assert_eq!(wire["ServiceStart"], line["service_start"]);
+        assert_eq!(wire["ServiceEnd"], line["service_end"]);
+        assert_eq!(wire["Description"], line["description"]);
+    }
 }
