@@ -94,7 +94,7 @@ pub struct Account {
     #[schema(example = false)]
     deleted: bool,
     /// When it was deleted (RFC 3339, UTC).
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-03-01T12:00:00.000000Z")]
     deleted_at: Option<String>,
     /// When it was created (RFC 3339, UTC).
     #[schema(example = "2026-01-05T09:30:00.000000Z")]

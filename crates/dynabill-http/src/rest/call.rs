@@ -351,6 +351,7 @@ pub struct List<T> {
     /// The records of this page, in ID order.
     pub data: Vec<T>,
     /// Whether another page follows.
+    #[schema(example = false)]
     pub has_more: bool,
     /// The cursor of the next page; `null` on the last.
     #[schema(example = "azIuMTA0Mi4zOC4xYzNmYjc1ZjBjMmU4NmE0")]

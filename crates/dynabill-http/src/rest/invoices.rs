@@ -92,7 +92,7 @@ pub struct InvoiceLine {
     #[schema(example = "2026-02-28")]
     period_end: Option<String>,
     /// The tax code sent to the tax engine.
-    #[schema(example = json!(null))]
+    #[schema(example = "SW054000")]
     tax_code: Option<String>,
     /// The sum of the line's taxes (decimal string, as computed or sent).
     #[schema(example = "0")]
@@ -155,7 +155,7 @@ pub struct Invoice {
     #[schema(example = "CRM-1042")]
     account_ext_id: String,
     /// The plan, with one invoice per plan.
-    #[schema(example = json!(null))]
+    #[schema(example = 310)]
     plan_id: Option<i64>,
     /// 1 Draft, 2 Pending Tax, 3 Posted, 4 Paid, 5 Cancelled.
     #[schema(example = 3)]
@@ -191,25 +191,25 @@ pub struct Invoice {
     #[schema(example = "PO-5521")]
     po_number: Option<String>,
     /// A note on the invoice.
-    #[schema(example = json!(null))]
+    #[schema(example = "Thank you")]
     memo: Option<String>,
     /// When it was paid.
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-02-20")]
     paid_date: Option<String>,
     /// The payment's reference.
-    #[schema(example = json!(null))]
+    #[schema(example = "WIRE-8812")]
     payment_reference: Option<String>,
     /// Why it was cancelled.
-    #[schema(example = json!(null))]
+    #[schema(example = "Billed twice")]
     cancel_reason: Option<String>,
     /// Why the last attempt to tax it failed, while it waits in Pending Tax.
-    #[schema(example = json!(null))]
+    #[schema(example = "AvaTax: the address could not be resolved")]
     tax_error: Option<String>,
     /// Attempts to tax it so far.
     #[schema(example = 0)]
     tax_attempts: i64,
     /// When taxing it will be tried again (RFC 3339, UTC).
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-02-01T02:05:00.000000Z")]
     next_tax_attempt: Option<String>,
     /// When it was created (RFC 3339, UTC).
     #[schema(example = "2026-02-01T02:00:00.000000Z")]
@@ -269,7 +269,7 @@ pub struct UpcomingInvoice {
     #[schema(example = 1042)]
     account_id: i64,
     /// The plan, with one invoice per plan.
-    #[schema(example = json!(null))]
+    #[schema(example = 310)]
     plan_id: Option<i64>,
     /// The status it would be created in: 1 Draft, 2 Pending Tax, 3 Posted.
     #[schema(example = 3)]
@@ -302,7 +302,7 @@ pub struct UpcomingInvoice {
     #[schema(example = "495.00")]
     amount_due: String,
     /// The plan's purchase order number.
-    #[schema(example = json!(null))]
+    #[schema(example = "PO-5521")]
     po_number: Option<String>,
     /// Its lines.
     lines: Vec<InvoiceLine>,
@@ -535,7 +535,7 @@ pub struct PendingTaxLine {
     #[schema(example = "US")]
     country: Option<String>,
     /// The exemption certificate's number.
-    #[schema(example = json!(null))]
+    #[schema(example = "EX-1234")]
     tax_exemption_number: Option<String>,
     /// The line's product code.
     #[schema(example = "PRO-SEAT")]
@@ -544,7 +544,7 @@ pub struct PendingTaxLine {
     #[schema(example = "Pro seats")]
     description: String,
     /// The line's tax code.
-    #[schema(example = json!(null))]
+    #[schema(example = "SW054000")]
     tax_code: Option<String>,
     /// Quantity (decimal string).
     #[schema(example = "10")]

@@ -51,13 +51,13 @@ pub struct ItemChangeEntry {
     #[schema(example = "2026-01-15")]
     start_date: String,
     /// The item's end after the change (the first day past it).
-    #[schema(example = json!(null))]
+    #[schema(example = "2027-01-15")]
     end_date: Option<String>,
     /// An upsell's proration: 1 by day, 0 from the next period.
     #[schema(example = 1)]
     proration_mode: Option<u8>,
     /// A cancel's credit: 1 credit, 0 none.
-    #[schema(example = json!(null))]
+    #[schema(example = 1)]
     credit_mode: Option<u8>,
     /// When the change was recorded (RFC 3339, UTC).
     #[schema(example = "2026-03-01T12:00:00.000000Z")]
@@ -131,7 +131,7 @@ pub struct RecurringItem {
     #[schema(example = "2026-01-15")]
     start_date: String,
     /// The end of service (the first day past it); `null`: until cancelled.
-    #[schema(example = json!(null))]
+    #[schema(example = "2027-01-15")]
     end_date: Option<String>,
     /// The tax code sent to the tax engine.
     #[schema(example = "SW054000")]
@@ -146,16 +146,16 @@ pub struct RecurringItem {
     #[schema(example = "2026-02-15")]
     next_billing_date: Option<String>,
     /// The first day without service after a cancel.
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-06-01")]
     cancel_date: Option<String>,
     /// A cancel's credit: 1 credit, 0 none.
-    #[schema(example = json!(null))]
+    #[schema(example = 1)]
     credit_mode: Option<u8>,
     /// Whether the item was deleted.
     #[schema(example = false)]
     deleted: bool,
     /// When it was deleted (RFC 3339, UTC).
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-03-01T12:00:00.000000Z")]
     deleted_at: Option<String>,
     /// When it was created (RFC 3339, UTC).
     #[schema(example = "2026-01-05T09:30:00.000000Z")]
@@ -251,7 +251,7 @@ pub struct OneTimeItem {
     #[schema(example = "2026-01-15")]
     charge_date: String,
     /// The tax code sent to the tax engine.
-    #[schema(example = json!(null))]
+    #[schema(example = "SW054000")]
     tax_code: Option<String>,
     /// 1 Pending, 2 Invoiced, 3 Cancelled.
     #[schema(example = 1)]
@@ -260,7 +260,7 @@ pub struct OneTimeItem {
     #[schema(example = false)]
     deleted: bool,
     /// When it was deleted (RFC 3339, UTC).
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-03-01T12:00:00.000000Z")]
     deleted_at: Option<String>,
     /// When it was created (RFC 3339, UTC).
     #[schema(example = "2026-01-05T09:30:00.000000Z")]

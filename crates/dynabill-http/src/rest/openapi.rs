@@ -82,11 +82,14 @@ const PROBLEMS: [(&str, &str, &str); 10] = [
     ("503", "Unavailable", "Storage is unavailable; retry later."),
 ];
 
-/// The finished document: credentials, `Idempotency-Key` and problem responses
-/// added to every operation that has them.
-pub fn finish(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+/// The finished document, as JSON: credentials, `Idempotency-Key` and problem
+/// responses added to every operation that has them, and examples to every
+/// property (kept as JSON: utoipa's types have no room for an example beside a
+/// `$ref`).
+pub fn finish(document: utoipa::openapi::OpenApi) -> String {
     let mut doc = serde_json::to_value(&document).expect("an OpenAPI document is plain JSON");
     add_components(&mut doc);
+    add_examples(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -99,7 +102,7 @@ pub fn finish(document: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
-    serde_json::from_value(doc).expect("the document read back")
+    serde_json::to_string_pretty(&doc).expect("an OpenAPI document is plain JSON")
 }
 
 fn add_components(doc: &mut Value) {
@@ -142,6 +145,79 @@ fn add_components(doc: &mut Value) {
         }),
     );
     doc["security"] = json!([{"AppKey": [], "UserName": [], "AccessToken": []}]);
+}
+
+/// Gives every property without an example of its own the example of what it
+/// holds: a referenced schema's (a code's, or one built from its properties'),
+/// a list of one such item.
+fn add_examples(doc: &mut Value) {
+    let schemas = doc["components"]["schemas"].clone();
+    let Some(targets) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    for schema in targets.values_mut() {
+        let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for property in properties.values_mut() {
+            if property.get("example").is_none()
+                && let Some(example) = example_of(property, &schemas, 0)
+            {
+                property["example"] = example;
+            }
+        }
+    }
+}
+
+/// How deep examples are built from nested schemas.
+const EXAMPLE_DEPTH: usize = 4;
+
+fn example_of(property: &Value, schemas: &Value, depth: usize) -> Option<Value> {
+    if let Some(example) = property.get("example") {
+        return Some(example.clone());
+    }
+    if let Some(name) = property["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/components/schemas/"))
+    {
+        return schema_example(name, schemas, depth);
+    }
+    if let Some(options) = property["oneOf"].as_array() {
+        return options
+            .iter()
+            .filter(|o| o["type"] != "null")
+            .find_map(|o| example_of(o, schemas, depth));
+    }
+    let is_array = property["type"] == "array"
+        || property["type"]
+            .as_array()
+            .is_some_and(|types| types.iter().any(|t| t == "array"));
+    if is_array {
+        return example_of(&property["items"], schemas, depth).map(|item| json!([item]));
+    }
+    object_example(property, schemas, depth)
+}
+
+fn schema_example(name: &str, schemas: &Value, depth: usize) -> Option<Value> {
+    object_example(&schemas[name], schemas, depth)
+}
+
+fn object_example(schema: &Value, schemas: &Value, depth: usize) -> Option<Value> {
+    if let Some(example) = schema.get("example") {
+        return Some(example.clone());
+    }
+    if let Some(example) = schema["examples"].get(0) {
+        return Some(example.clone());
+    }
+    if depth >= EXAMPLE_DEPTH {
+        return None;
+    }
+    let properties = schema["properties"].as_object()?;
+    let example: Map<String, Value> = properties
+        .iter()
+        .filter_map(|(field, p)| Some((field.clone(), example_of(p, schemas, depth + 1)?)))
+        .collect();
+    Some(Value::Object(example))
 }
 
 fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Value>) {

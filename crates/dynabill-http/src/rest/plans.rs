@@ -69,13 +69,13 @@ pub struct Plan {
     #[schema(example = 1)]
     plan_status: i64,
     /// The day the plan was cancelled from.
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-06-01")]
     cancel_date: Option<String>,
     /// Whether the plan was deleted.
     #[schema(example = false)]
     deleted: bool,
     /// When it was deleted (RFC 3339, UTC).
-    #[schema(example = json!(null))]
+    #[schema(example = "2026-03-01T12:00:00.000000Z")]
     deleted_at: Option<String>,
     /// When it was created (RFC 3339, UTC).
     #[schema(example = "2026-01-05T09:30:00.000000Z")]

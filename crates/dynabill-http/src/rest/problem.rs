@@ -28,27 +28,34 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct Problem {
     /// A URI naming the kind of problem: `urn:dynabill:problem:` and the `code`.
     #[serde(rename = "type")]
+    #[schema(example = "urn:dynabill:problem:invalid_field")]
     kind: String,
     /// A short summary of the kind of problem; the same for every problem of a `code`.
+    #[schema(example = "A field is invalid")]
     title: &'static str,
     /// The HTTP status.
     #[schema(example = 422)]
     status: u16,
     /// What happened to this request, in a sentence.
+    #[schema(example = "start_date must be a date written YYYY-MM-DD")]
     detail: String,
     /// A stable code for programs: `invalid_field`, `missing_field`, `not_found`,
     /// `duplicate`, `not_allowed`, `idempotency_conflict`, `bad_request`,
     /// `unauthorized`, `method_not_allowed`, `payload_too_large`,
     /// `unsupported_media_type`, `rate_limited`, `internal`, `unavailable`.
+    #[schema(example = "invalid_field")]
     code: &'static str,
     /// The request field (body, query or path) the problem is about, when one is.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "start_date")]
     field: Option<String>,
     /// The dynamic door's `METHOD_ERROR` for the same failure (SPEC §2), when the
     /// request reached a use case.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "2")]
     method_error: Option<&'static str>,
     /// The request's ID, as in the `X-Request-Id` header and the server's logs.
+    #[schema(example = "5f2c9a10-17")]
     request_id: String,
 }
 

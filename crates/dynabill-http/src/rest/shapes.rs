@@ -20,7 +20,7 @@ use crate::wire::Amount;
 /// the server agree on every value (the dynamic door's parser, which reads it
 /// next, is more lenient: it takes `us` for `US`).
 macro_rules! code_type {
-    ($(#[$doc:meta])* $name:ident, $expected:literal, $values:expr) => {
+    ($(#[$doc:meta])* $name:ident, $expected:literal, $example:literal, $values:expr) => {
         $(#[$doc])*
         #[derive(Default)]
         pub struct $name;
@@ -53,6 +53,7 @@ macro_rules! code_type {
                     .schema_type(utoipa::openapi::schema::Type::String)
                     .description(Some(concat!("Must be ", $expected, ".")))
                     .enum_values(Some($name::values().iter().cloned()))
+                    .examples([$example])
                     .into()
             }
         }
@@ -65,6 +66,7 @@ code_type!(
     /// An ISO 3166-1 alpha-2 country code.
     CountryCode,
     "an ISO 3166-1 alpha-2 country code in upper case, such as US",
+    "US",
     isocountry::CountryCode::iter()
         .map(|c| c.alpha2().to_owned())
         .collect()
@@ -74,6 +76,7 @@ code_type!(
     /// An ISO 4217 currency code (one with a minor unit).
     CurrencyCode,
     "an ISO 4217 currency code in upper case, such as USD",
+    "USD",
     Currency::all().map(|c| c.code().to_owned()).collect()
 );
 
@@ -81,6 +84,7 @@ code_type!(
     /// An IANA time zone.
     TimeZoneName,
     "an IANA time zone name, such as Europe/Berlin",
+    "Europe/Berlin",
     jiff::tz::db().available().map(|n| n.to_string()).collect()
 );
 

@@ -52,13 +52,13 @@ pub struct Settings {
     #[schema(example = 0)]
     tax_mode: i64,
     /// The AvaTax API's URL, when set.
-    #[schema(example = json!(null))]
+    #[schema(example = "https://sandbox-rest.avatax.com")]
     avatax_url: Option<String>,
     /// The AvaTax account ID, when set.
-    #[schema(example = json!(null))]
+    #[schema(example = "1100012345")]
     avatax_account_id: Option<String>,
     /// The AvaTax company code, when set.
-    #[schema(example = json!(null))]
+    #[schema(example = "DEFAULT")]
     avatax_company_code: Option<String>,
     /// Whether an AvaTax license key is stored (it is never shown).
     #[schema(example = false)]
@@ -241,7 +241,7 @@ pub struct TaxRate {
     #[schema(example = "CA")]
     state: Option<String>,
     /// The tax code it applies to (`null`: every line).
-    #[schema(example = json!(null))]
+    #[schema(example = "SW054000")]
     tax_code: Option<String>,
     /// The rate in percent (decimal string).
     #[schema(example = "7.25")]

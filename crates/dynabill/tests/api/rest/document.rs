@@ -65,6 +65,10 @@ fn every_operation_is_described(document: &serde_json::Value) {
                 described(property) || nullable_described || property.get("items").is_some(),
                 "{name}.{field} has no description"
             );
+            assert!(
+                property.get("example").is_some(),
+                "{name}.{field} has no example"
+            );
         }
     }
 }
