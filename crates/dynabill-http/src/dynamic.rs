@@ -3,7 +3,7 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use dynabill_app::auth::AuthError;
 use dynabill_app::idempotency::request_fingerprint;
@@ -55,7 +55,13 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
             ("read" = (summary = "A page of records", value = json!({"API_STATUS": 1, "METHOD_STATUS": 1, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": null, "DATA": [{"ID": "1042", "ExtID": "CRM-1042", "AccountName": "Acme Corp"}], "TOTAL_COUNT": 1, "NEXT_CURSOR": null}))),
             ("failed" = (summary = "The method failed", value = json!({"API_STATUS": 1, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": "2", "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": "StartDate must be a date written YYYY-MM-DD"}))),
         )),
+        (status = 400, description = "The body or query string cannot be read", content_type = "application/json", body = Object, example = json!({"API_STATUS": 0, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": "400", "METHOD_ERROR_DESCRIPTION": "the body is not valid JSON: expected value at line 1 column 1"})),
         (status = 401, description = "Authentication failed", content_type = "application/json", body = Object, example = json!({"API_STATUS": 0, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": "401", "METHOD_ERROR_DESCRIPTION": "authentication failed"})),
+        (status = 413, description = "The body is larger than 1 MiB", content_type = "application/json", body = Object),
+        (status = 415, description = "The body is not JSON", content_type = "application/json", body = Object),
+        (status = 429, description = "The tenant's rate limit is exceeded", content_type = "application/json", body = Object),
+        (status = 500, description = "An unexpected failure; the request ID finds it in the server's log", content_type = "application/json", body = Object),
+        (status = 503, description = "Storage is unavailable; retry later", content_type = "application/json", body = Object),
     )
 )]
 pub async fn handle(
@@ -70,6 +76,7 @@ pub async fn handle(
         Ok(reply) => reply,
         Err(error) => envelope::failure(&error),
     };
+    let status = reply.status;
     let mut response = (
         reply.status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -78,6 +85,12 @@ pub async fn handle(
         .into_response();
     if let Ok(value) = request_id.parse() {
         response.headers_mut().insert("x-request-id", value);
+    }
+    if status == StatusCode::METHOD_NOT_ALLOWED {
+        // RFC 9110 §15.5.6: a 405 names the methods the resource has.
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, POST"));
     }
     response
 }
@@ -125,7 +138,7 @@ async fn serve(
         .map_err(|e| from_app(e, request_id))?;
     match claim {
         IdempotencyClaim::Replay { status, body } => Ok(Reply {
-            status: axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK),
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
             body,
         }),
         IdempotencyClaim::Mismatch => Err(from_app(

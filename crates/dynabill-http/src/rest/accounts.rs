@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::call::{Empty, List, Paging, path_id};
-use super::shapes::{CountryCode, CurrencyCode, bodies, money, stamp};
+use super::shapes::{CountryCode, CurrencyCode, InstantOrDay, bodies, money, stamp};
 use super::{Call, Reply};
 use crate::ops::accounts as op;
 
@@ -244,8 +244,8 @@ pub struct AccountFilters {
     account_status: Option<i64>,
     /// Only accounts changed at or after this instant (RFC 3339) or day (`YYYY-MM-DD`,
     /// midnight in the tenant's time zone).
-    #[param(example = "2026-01-01")]
-    updated_since: Option<String>,
+    #[param(inline, example = "2026-01-01")]
+    updated_since: Option<InstantOrDay>,
     /// Include deleted accounts.
     include_deleted: Option<bool>,
 }

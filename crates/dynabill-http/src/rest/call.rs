@@ -12,6 +12,8 @@ use dynabill_app::idempotency::request_fingerprint;
 use dynabill_app::model::Tenant;
 use dynabill_app::store::IdempotencyClaim;
 use dynabill_app::{App, AppError};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -223,7 +225,8 @@ impl Call {
         body: Body,
         run: impl AsyncFnOnce(&Call, Params) -> Outcome,
     ) -> Outcome {
-        let fields = read_body(&self.headers, body).await?;
+        let mut fields = read_body(&self.headers, body).await?;
+        fields.values_mut().for_each(whole_numbers_as_integers);
         serde_path_to_error::deserialize::<_, B>(Value::Object(fields.clone()))
             .map_err(schema_error)?;
         let params = Params::from_rest(fields);
@@ -334,7 +337,8 @@ pub struct Paging {
     limit: Option<u32>,
     /// Where the page starts: the `next_cursor` of the page before, unchanged,
     /// with the same filters.
-    #[param(min_length = 1, max_length = 128)]
+    #[param(min_length = 1, max_length = 128, pattern = "^[A-Za-z0-9_-]+$")]
+    #[serde(default, deserialize_with = "cursor")]
     cursor: Option<String>,
     /// Extras, comma-separated: `total_count` adds the number of records of the
     /// whole list (lists of invoices also take `lines`, of recurring items `history`).
@@ -342,7 +346,42 @@ pub struct Paging {
         pattern = "^(total_count|lines|history)(,(total_count|lines|history))*$",
         example = "total_count"
     )]
+    #[serde(default, deserialize_with = "extras")]
     include: Option<String>,
+}
+
+/// `cursor` as its pattern says: URL-safe base64, as `next_cursor` is written
+/// (whether it is one this server issued for this list, the door's parser says).
+fn cursor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let cursor = Option::<String>::deserialize(d)?;
+    if let Some(cursor) = &cursor
+        && (cursor.is_empty()
+            || !cursor
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-'))
+    {
+        return Err(serde::de::Error::custom(
+            "must be a next_cursor, unchanged (URL-safe base64)",
+        ));
+    }
+    Ok(cursor)
+}
+
+/// The extras a list may `include`.
+const EXTRAS: [&str; 3] = ["total_count", "lines", "history"];
+
+/// `include` as its pattern says: names of [`EXTRAS`], comma-separated, none empty.
+fn extras<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let list = Option::<String>::deserialize(d)?;
+    if let Some(list) = &list
+        && !list.split(',').all(|item| EXTRAS.contains(&item))
+    {
+        return Err(serde::de::Error::custom(format!(
+            "must name {}, comma-separated",
+            EXTRAS.join(", ")
+        )));
+    }
+    Ok(list)
 }
 
 /// A page of a list.
@@ -413,6 +452,29 @@ pub fn path_id<I: From<i64>>(text: &str, noun: &str) -> Result<I, DoorError> {
                 format!("no {noun} with id {text:?} exists"),
             )
         })
+}
+
+/// Writes a number with no fractional part (`2.0`, `2e0`, `20E-1`) as the
+/// integer it is: JSON has one kind of number, and to JSON Schema `2.0` is an
+/// `integer` like `2`, so a schema that says `integer` takes it. No amount is
+/// touched: the REST face sends money as strings.
+fn whole_numbers_as_integers(value: &mut Value) {
+    match value {
+        Value::Number(n) => {
+            let text = n.to_string();
+            let whole = Decimal::from_str_exact(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .ok()
+                .filter(|d| d.fract().is_zero())
+                .and_then(|d| d.to_i64());
+            if let Some(whole) = whole {
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers_as_integers),
+        Value::Null | Value::Bool(_) | Value::String(_) => {}
+    }
 }
 
 /// A request that does not fit its schema: the field and what was expected.

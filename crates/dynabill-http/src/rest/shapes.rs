@@ -6,6 +6,9 @@
 use dynabill_core::money::Currency;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use serde::Deserialize;
+use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type};
+use utoipa::openapi::{RefOr, Schema};
 
 use crate::wire::Amount;
 
@@ -108,6 +111,92 @@ pub fn stamp(ts: Timestamp) -> String {
     crate::wire::stamp(ts)
 }
 
+/// An instant in RFC 3339 or a day (`YYYY-MM-DD`, its midnight in the tenant's
+/// time zone), as filters such as `updated_since` take it: a schema only, the
+/// door's parser reads the value.
+#[derive(Deserialize)]
+#[serde(try_from = "String")]
+pub struct InstantOrDay(
+    #[expect(dead_code, reason = "a schema: the door's parser reads the value")] String,
+);
+
+impl TryFrom<String> for InstantOrDay {
+    type Error = &'static str;
+
+    /// The shape its schema gives (RFC 3339 `date-time` or `full-date`); the
+    /// door's parser then refuses a day that is not in the calendar.
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let bytes = text.as_bytes();
+        let shaped = if bytes.len() == 10 {
+            full_date(bytes)
+        } else {
+            bytes.len() > 10
+                && full_date(&bytes[..10])
+                && matches!(bytes[10], b'T' | b't')
+                && time_with_offset(&bytes[11..])
+        };
+        if !shaped {
+            return Err("must be an RFC 3339 date-time or a YYYY-MM-DD date");
+        }
+        Ok(InstantOrDay(text))
+    }
+}
+
+/// `digits` ASCII digits.
+fn digits(bytes: &[u8]) -> bool {
+    !bytes.is_empty() && bytes.iter().all(u8::is_ascii_digit)
+}
+
+/// RFC 3339 `full-date`'s shape: `YYYY-MM-DD`.
+fn full_date(b: &[u8]) -> bool {
+    b.len() == 10
+        && digits(&b[..4])
+        && b[4] == b'-'
+        && digits(&b[5..7])
+        && b[7] == b'-'
+        && digits(&b[8..])
+}
+
+/// RFC 3339 `full-time`'s shape: `HH:MM:SS`, a fraction, and `Z` or `±HH:MM`.
+fn time_with_offset(b: &[u8]) -> bool {
+    let hms = |t: &[u8]| t.len() >= 5 && digits(&t[..2]) && t[2] == b':' && digits(&t[3..5]);
+    if b.len() < 9 || !hms(b) || b[5] != b':' || !digits(&b[6..8]) {
+        return false;
+    }
+    let mut rest = &b[8..];
+    if let Some(fraction) = rest.strip_prefix(b".") {
+        let end = fraction
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .unwrap_or(fraction.len());
+        if end == 0 {
+            return false;
+        }
+        rest = &fraction[end..];
+    }
+    match rest {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', offset @ ..] => offset.len() == 5 && hms(offset),
+        _ => false,
+    }
+}
+
+impl utoipa::PartialSchema for InstantOrDay {
+    fn schema() -> RefOr<Schema> {
+        let text = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        AnyOfBuilder::new()
+            .item(text(KnownFormat::DateTime))
+            .item(text(KnownFormat::Date))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for InstantOrDay {}
+
 /// Declares a resource's create body (`$new`: the `required` fields must be
 /// sent) and its update body (`$changes`: every field optional; `create_only`
 /// fields are not in it) from one list of fields, so the two cannot disagree.
@@ -143,3 +232,36 @@ macro_rules! bodies {
 }
 
 pub(crate) use bodies;
+
+#[cfg(test)]
+mod tests {
+    use super::InstantOrDay;
+
+    #[test]
+    fn instants_and_days_are_refused_unless_shaped_as_rfc_3339() {
+        for good in [
+            "2026-01-01",
+            "2026-01-01T09:30:00Z",
+            "2026-01-01t09:30:00.123456z",
+            "2026-01-01T09:30:00+05:30",
+            "2026-01-01T09:30:00-00:00",
+        ] {
+            assert!(InstantOrDay::try_from(good.to_owned()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            " ",
+            "0",
+            "2026-1-01",
+            "2026-01-01 09:30:00Z",
+            "2026-01-01T09:30:00",
+            "2026-01-01T09:30Z",
+            "2026-01-01T09:30:00.Z",
+            "2026-01-01T09:30:00+0530",
+            "2026-01-01T09:30:00Z[UTC]",
+            "２０２６-01-01",
+        ] {
+            assert!(InstantOrDay::try_from(bad.to_owned()).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -147,6 +147,17 @@ async fn the_wrong_http_method_is_405(app: &TestApp) {
     assert_api_error(status, &reply, 405);
     let (status, reply) = app.send(|c, url| c.delete(url)).await;
     assert_api_error(status, &reply, 405);
+    let traced = app
+        .client
+        .request(
+            reqwest::Method::TRACE,
+            format!("{}/api/dynamicapi", app.base),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.status(), 405);
+    assert_eq!(traced.headers()["allow"], "GET, POST", "RFC 9110 §15.5.6");
 }
 
 async fn unknown_paths_are_404_with_the_envelope(app: &TestApp) {

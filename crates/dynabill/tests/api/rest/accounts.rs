@@ -13,6 +13,7 @@ on_both_backends!(
     an_idempotent_create_runs_once,
     another_tenant_gets_404_for_every_account_and_changes_nothing,
     an_account_reads_the_same_through_both_doors,
+    accounts_take_exactly_what_their_schema_says,
 );
 
 fn acme(ext_id: &str) -> Value {
@@ -280,4 +281,53 @@ async fn an_account_reads_the_same_through_both_doors(app: &TestApp) {
     assert_eq!(read["phone"], "555");
     assert_eq!(read["currency"], "JPY");
     assert_eq!(read["credit_balance"], "0");
+}
+
+/// What contract fuzzing (.ci/fuzz) found: every request the document calls
+/// valid is taken, and every one it calls invalid is refused.
+async fn accounts_take_exactly_what_their_schema_says(app: &TestApp) {
+    // JSON Schema's `integer` is any number with no fraction: 2.0 is 2.
+    let mut whole = acme("S-1");
+    whole["account_type"] = json!(2.0);
+    whole["due_date_days"] = json!(3e1);
+    let (status, _, created) = app.rest("POST", "/v1/accounts", Some(whole)).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["account_type"], 2);
+    assert_eq!(created["due_date_days"], 30);
+    let mut fraction = acme("S-2");
+    fraction["account_type"] = json!(1.5);
+    let reply = app.rest("POST", "/v1/accounts", Some(fraction)).await;
+    assert_problem(&reply, 422, "invalid_field", Some("account_type"));
+
+    for taken in [
+        "include=total_count,lines",
+        "updated_since=2026-01-01",
+        "updated_since=2026-01-01T09:30:00.5%2B05:30",
+    ] {
+        let (status, _, page) = app
+            .rest("GET", &format!("/v1/accounts?{taken}"), None)
+            .await;
+        assert_eq!(status, 200, "{taken}: {page}");
+    }
+    for (refused, field) in [
+        ("include=", "include"),
+        ("include=total_count,,lines", "include"),
+        ("include=colour", "include"),
+        ("cursor=", "cursor"),
+        ("cursor=%00", "cursor"),
+        ("cursor=a%20b", "cursor"),
+        ("updated_since=", "updated_since"),
+        ("updated_since=0", "updated_since"),
+        ("updated_since=2026-01-01%2009:30:00Z", "updated_since"),
+    ] {
+        let reply = app
+            .rest("GET", &format!("/v1/accounts?{refused}"), None)
+            .await;
+        assert_problem(&reply, 422, "invalid_field", Some(field));
+    }
+    // Shaped like a day, not in the calendar: the door's parser refuses it.
+    let reply = app
+        .rest("GET", "/v1/accounts?updated_since=2026-02-30", None)
+        .await;
+    assert_problem(&reply, 422, "invalid_field", Some("updated_since"));
 }

@@ -110,3 +110,66 @@ async fn the_docs_page_is_served_by_the_binary() {
     assert!(init.contains("/v1/openapi.json"), "{init}");
     app.stop().await;
 }
+
+/// Chromium, as Debian installs it (`apt-get install chromium`), when it is on the PATH.
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| ["chromium", "chromium-browser"].map(|name| dir.join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+#[tokio::test]
+async fn the_docs_page_renders_the_operations_with_no_network() {
+    let Some(chromium) = chromium() else {
+        assert!(
+            std::env::var_os("DYNABILL_TEST_REQUIRE_CHROMIUM").is_none(),
+            "DYNABILL_TEST_REQUIRE_CHROMIUM is set but chromium is not on the PATH"
+        );
+        eprintln!("skipped: chromium not installed (apt-get install chromium)");
+        return;
+    };
+    let Some(app) = spawn(Backend::Sqlite).await else {
+        return;
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let browse = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            // No name but the server's resolves, and anything that would go out
+            // goes to a proxy that is not there: the page must make do with what
+            // the binary serves.
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+            "--proxy-server=http://127.0.0.1:9",
+            "--proxy-bypass-list=127.0.0.1",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("{}/docs/", app.base))
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), browse)
+        .await
+        .expect("chromium finishes within 90 s")
+        .expect("chromium runs");
+    app.stop().await;
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "chromium failed ({}): {log}",
+        output.status
+    );
+    assert!(
+        dom.contains("opblock") && dom.contains("List accounts"),
+        "the page did not render the operations list\n--- DOM:\n{dom}\n--- chromium:\n{log}"
+    );
+}
