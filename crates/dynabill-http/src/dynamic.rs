@@ -26,6 +26,44 @@ use crate::{RequestId, ServerState};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// The dynamic door's reads (DealHub Billing API)
+///
+/// The same door as `POST /api/dynamicapi`, for the operations that read
+/// (`api_code` 3 and 1007): every parameter in the query string, named as
+/// SPEC.md names it (case-insensitive), e.g. `?api_code=3&entity_code=69&ExtID=CRM-1042`.
+#[utoipa::path(
+    get,
+    path = "/api/dynamicapi",
+    tag = "Dynamic door",
+    operation_id = "dynamic_api_read",
+    params(
+        ("api_code" = Option<i64>, Query, description = "The operation: 3 list, 1007 lines awaiting tax", example = 3),
+        ("entity_code" = Option<i64>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice", example = 69),
+    ),
+    responses(
+        (status = 200, description = "The envelope: a page of records, or a failed method with its METHOD_ERROR", content_type = "application/json", body = Object, examples(
+            ("read" = (summary = "A page of records", value = json!({"API_STATUS": 1, "METHOD_STATUS": 1, "ID": null, "ExtID": null, "METHOD_ERROR": null, "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": null, "DATA": [{"ID": "1042", "ExtID": "CRM-1042", "AccountName": "Acme Corp"}], "TOTAL_COUNT": 1, "NEXT_CURSOR": null}))),
+            ("failed" = (summary = "The method failed", value = json!({"API_STATUS": 1, "METHOD_STATUS": 0, "ID": null, "ExtID": null, "METHOD_ERROR": "3", "API_ERROR": null, "METHOD_ERROR_DESCRIPTION": "no account with ExtID \"CRM-1042\" exists"}))),
+        )),
+        (status = 400, description = "The query string cannot be read", content_type = "application/json", body = Object),
+        (status = 401, description = "Authentication failed", content_type = "application/json", body = Object),
+        (status = 405, description = "A write (POST) operation was asked with GET", content_type = "application/json", body = Object),
+        (status = 429, description = "The tenant's rate limit is exceeded", content_type = "application/json", body = Object),
+        (status = 500, description = "An unexpected failure; the request ID finds it in the server's log", content_type = "application/json", body = Object),
+        (status = 503, description = "Storage is unavailable; retry later", content_type = "application/json", body = Object),
+    )
+)]
+pub async fn read(
+    state: State<ServerState>,
+    request_id: RequestId,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(state, request_id, method, uri, headers, body).await
+}
+
 /// The dynamic door (DealHub Billing API)
 ///
 /// One path for every operation of SPEC.md: `api_code` and `entity_code` (in the

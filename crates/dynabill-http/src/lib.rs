@@ -60,7 +60,10 @@ pub fn router(app: App, options: HttpOptions) -> Router {
             .map(|limit| Arc::new(limit::RateLimiter::new(limit))),
     };
     Router::new()
-        .route("/api/dynamicapi", any(dynamic::handle))
+        .route(
+            "/api/dynamicapi",
+            get(dynamic::read).fallback(dynamic::handle),
+        )
         .route("/api/testclock", any(testclock::handle))
         .route("/healthz", get(healthz))
         .merge(rest::router())

@@ -335,7 +335,7 @@ pub async fn create(call: Call, body: Body) -> Response {
 /// Update an account
 #[utoipa::path(patch, path = "/v1/accounts/{id}", tag = "Accounts",
     params(("id" = i64, Path, description = "The account's ID", minimum = 1)),
-    request_body = AccountChanges,
+    request_body = Option<AccountChanges>,
     responses((status = 200, description = "The account as changed", body = Account)))]
 pub async fn update(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<AccountChanges>(body, async |call, p| {

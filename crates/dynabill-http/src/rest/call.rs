@@ -166,8 +166,14 @@ impl Call {
     ) -> Result<Params, DoorError> {
         let pairs = query_pairs(&self.query)?;
         let mut known: Vec<String> = Vec::new();
+        let mut bounds: Vec<(String, Value)> = Vec::new();
         let mut names = |params: Vec<utoipa::openapi::path::Parameter>| {
-            known.extend(params.into_iter().map(|p| p.name));
+            for parameter in params {
+                if let Ok(described) = serde_json::to_value(&parameter) {
+                    bounds.push((parameter.name.clone(), described["schema"].clone()));
+                }
+                known.push(parameter.name);
+            }
         };
         names(Q::into_params(|| Some(ParameterIn::Query)));
         if paged {
@@ -189,6 +195,9 @@ impl Call {
         serde_path_to_error::deserialize::<_, Q>(parse()).map_err(schema_error)?;
         if paged {
             serde_path_to_error::deserialize::<_, Paging>(parse()).map_err(schema_error)?;
+        }
+        for (name, value) in &pairs {
+            check_bounds(name, value, &bounds)?;
         }
         let mut fields = Map::new();
         for (name, value) in pairs {
@@ -438,6 +447,34 @@ pub fn includes(p: &Params, what: &str) -> bool {
     p.get("include")
         .and_then(Value::as_str)
         .is_some_and(|list| list.split(',').any(|item| item.trim() == what))
+}
+
+/// A whole-number query parameter within its schema's `minimum` and `maximum`
+/// (an ID filter's is 1: the dynamic door would take 0 and find nothing).
+fn check_bounds(name: &str, value: &str, schemas: &[(String, Value)]) -> Result<(), DoorError> {
+    let Some((_, schema)) = schemas.iter().find(|(n, _)| n == name) else {
+        return Ok(());
+    };
+    let Ok(number) = value.trim().parse::<i64>() else {
+        return Ok(());
+    };
+    let below = schema["minimum"].as_i64().is_some_and(|min| number < min);
+    let above = schema["maximum"].as_i64().is_some_and(|max| number > max);
+    if below || above {
+        let range = match (schema["minimum"].as_i64(), schema["maximum"].as_i64()) {
+            (Some(min), Some(max)) => format!("between {min} and {max}"),
+            (Some(min), None) => format!("at least {min}"),
+            (None, Some(max)) => format!("at most {max}"),
+            (None, None) => String::new(),
+        };
+        return Err(DoorError::Field {
+            code: MethodError::Invalid,
+            field: name.to_owned(),
+            reason: format!("must be {range}, got {number}"),
+            as_sent: true,
+        });
+    }
+    Ok(())
 }
 
 /// A record's ID from the path: a positive whole number, else no such record.

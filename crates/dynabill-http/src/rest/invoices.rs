@@ -663,7 +663,7 @@ async fn update_with(call: &Call, id: InvoiceId, update: InvoiceUpdate) -> Resul
 /// Update an invoice
 #[utoipa::path(patch, path = "/v1/invoices/{id}", tag = "Invoices",
     params(("id" = i64, Path, description = "The invoice's ID", minimum = 1)),
-    request_body = InvoiceChanges,
+    request_body = Option<InvoiceChanges>,
     responses((status = 200, description = "The invoice as changed, with its lines", body = Invoice)))]
 pub async fn update(call: Call, Path(id): Path<String>, body: Body) -> Response {
     change::<InvoiceChanges>(call, id, body, async |call, id, p| {
@@ -693,7 +693,7 @@ pub async fn post(call: Call, Path(id): Path<String>, body: Body) -> Response {
 /// Mark an invoice paid
 #[utoipa::path(post, path = "/v1/invoices/{id}/pay", tag = "Invoices",
     params(("id" = i64, Path, description = "The invoice's ID", minimum = 1)),
-    request_body = InvoicePayment,
+    request_body = Option<InvoicePayment>,
     responses((status = 200, description = "The invoice paid, with its lines", body = Invoice)))]
 pub async fn pay(call: Call, Path(id): Path<String>, body: Body) -> Response {
     change::<InvoicePayment>(call, id, body, async |call, id, p| {
@@ -711,7 +711,7 @@ pub async fn pay(call: Call, Path(id): Path<String>, body: Body) -> Response {
 /// With `rebill`, the next bill run bills again what this invoice billed.
 #[utoipa::path(post, path = "/v1/invoices/{id}/cancel", tag = "Invoices",
     params(("id" = i64, Path, description = "The invoice's ID", minimum = 1)),
-    request_body = InvoiceCancel,
+    request_body = Option<InvoiceCancel>,
     responses((status = 200, description = "The invoice cancelled, with its lines", body = Invoice)))]
 pub async fn cancel(call: Call, Path(id): Path<String>, body: Body) -> Response {
     change::<InvoiceCancel>(call, id, body, async |call, id, p| {
@@ -871,7 +871,7 @@ pub async fn upcoming(call: Call, Path(id): Path<String>) -> Response {
 /// if any). With `dry_run`, computes the invoices it would create and writes
 /// nothing.
 #[utoipa::path(post, path = "/v1/bill-runs", tag = "Billing",
-    request_body = NewBillRun,
+    request_body = Option<NewBillRun>,
     responses((status = 200, description = "What the run did, or would do", body = BillRun)))]
 pub async fn bill_run(call: Call, body: Body) -> Response {
     call.write::<NewBillRun>(body, async |call, p| {

@@ -681,7 +681,7 @@ async fn item_action<B: serde::de::DeserializeOwned>(
 /// Update a recurring item
 #[utoipa::path(patch, path = "/v1/recurring-items/{id}", tag = "Recurring items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = RecurringItemChanges,
+    request_body = Option<RecurringItemChanges>,
     responses((status = 200, description = "The item as changed", body = RecurringItem)))]
 pub async fn update_recurring(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<RecurringItemChanges>(body, async |call, p| {
@@ -699,7 +699,7 @@ pub async fn update_recurring(call: Call, Path(id): Path<String>, body: Body) ->
 /// Renew a recurring item
 #[utoipa::path(post, path = "/v1/recurring-items/{id}/renew", tag = "Recurring items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = ItemRenewal,
+    request_body = Option<ItemRenewal>,
     responses((status = 200, description = "The item renewed", body = RecurringItem)))]
 pub async fn renew_recurring(call: Call, Path(id): Path<String>, body: Body) -> Response {
     item_action::<ItemRenewal>(call, id, body, async |call, key, p| {
@@ -732,7 +732,7 @@ pub async fn upsell_recurring(call: Call, Path(id): Path<String>, body: Body) ->
 /// Cancel a recurring item
 #[utoipa::path(post, path = "/v1/recurring-items/{id}/cancel", tag = "Recurring items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = ItemCancel,
+    request_body = Option<ItemCancel>,
     responses((status = 200, description = "The item cancelled", body = RecurringItem)))]
 pub async fn cancel_recurring(call: Call, Path(id): Path<String>, body: Body) -> Response {
     item_action::<ItemCancel>(call, id, body, async |call, key, p| {
@@ -748,7 +748,7 @@ pub async fn cancel_recurring(call: Call, Path(id): Path<String>, body: Body) ->
 /// Change a recurring item's dates
 #[utoipa::path(post, path = "/v1/recurring-items/{id}/change-dates", tag = "Recurring items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = ItemDates,
+    request_body = Option<ItemDates>,
     responses((status = 200, description = "The item with its new dates", body = RecurringItem)))]
 pub async fn change_recurring_dates(call: Call, Path(id): Path<String>, body: Body) -> Response {
     item_action::<ItemDates>(call, id, body, async |call, key, p| {
@@ -880,7 +880,7 @@ pub async fn create_one_time(call: Call, Path(id): Path<String>, body: Body) -> 
 /// Update a one-time item
 #[utoipa::path(patch, path = "/v1/one-time-items/{id}", tag = "One-time items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = OneTimeItemChanges,
+    request_body = Option<OneTimeItemChanges>,
     responses((status = 200, description = "The item as changed", body = OneTimeItem)))]
 pub async fn update_one_time(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<OneTimeItemChanges>(body, async |call, p| {

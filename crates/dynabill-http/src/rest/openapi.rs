@@ -19,7 +19,7 @@ use super::problem::{PROBLEM_JSON, Problem};
             described too, as `POST /api/dynamicapi`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
-    paths(crate::dynamic::handle),
+    paths(crate::dynamic::read, crate::dynamic::handle),
     components(schemas(Problem)),
     tags(
         (name = "Accounts", description = "Customers: plans belong to them, invoices are sent to them."),
@@ -90,6 +90,8 @@ pub fn finish(document: utoipa::openapi::OpenApi) -> String {
     let mut doc = serde_json::to_value(&document).expect("an OpenAPI document is plain JSON");
     add_components(&mut doc);
     add_examples(&mut doc);
+    bound_dates(&mut doc);
+    add_rules_between_fields(&mut doc);
     if let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) {
         for (path, item) in paths.iter_mut() {
             let Some(item) = item.as_object_mut() else {
@@ -165,6 +167,49 @@ fn add_examples(doc: &mut Value) {
             {
                 property["example"] = example;
             }
+        }
+    }
+}
+
+/// The days the parsers take: 1900-01-01 to 2999-12-31 (the schema's `format:
+/// date` says the day exists).
+const DAY: &str = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
+
+/// Gives every `format: date` string the range of days the parsers take.
+fn bound_dates(value: &mut Value) {
+    match value {
+        Value::Object(fields) => {
+            if fields.get("format").and_then(Value::as_str) == Some("date")
+                && !fields.contains_key("pattern")
+            {
+                fields.insert("pattern".into(), Value::from(DAY));
+            }
+            fields.values_mut().for_each(bound_dates);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_dates),
+        _ => {}
+    }
+}
+
+/// The rules between two fields of a body that the parsers enforce, said in the
+/// schema: a renewal names a new end or a number of months, not both; a change
+/// of dates names at least one; a cancel at the end of the billed period
+/// (`cancel_at` 2) names no date.
+fn add_rules_between_fields(doc: &mut Value) {
+    let either_end = json!({"required": ["end_date", "renewal_term_months"]});
+    let rules = [
+        ("PlanRenewal", "not", either_end.clone()),
+        ("ItemRenewal", "not", either_end),
+        ("ItemDates", "minProperties", json!(1)),
+        (
+            "ItemCancel",
+            "not",
+            json!({"required": ["cancel_at", "cancel_date"], "properties": {"cancel_at": {"const": 2}}}),
+        ),
+    ];
+    for (schema, keyword, rule) in rules {
+        if let Some(fields) = doc["components"]["schemas"][schema].as_object_mut() {
+            fields.insert(keyword.into(), rule);
         }
     }
 }
@@ -246,8 +291,9 @@ fn complete_operation(path: &str, method: &str, operation: &mut Map<String, Valu
     }
     for (status, name, _) in PROBLEMS {
         let applies = match status {
-            "401" | "429" | "500" | "503" | "400" => true,
-            "404" => path.contains('{'),
+            // 404 everywhere: a record in the path, or a parent a filter names,
+            // may not exist in this tenant.
+            "401" | "429" | "500" | "503" | "400" | "404" => true,
             "409" => writes,
             "413" | "415" => has_body,
             "422" => has_body || has_parameters || writes,

@@ -357,7 +357,7 @@ pub async fn create(call: Call, Path(id): Path<String>, body: Body) -> Response 
 /// Update a plan
 #[utoipa::path(patch, path = "/v1/plans/{id}", tag = "Plans",
     params(("id" = i64, Path, description = "The plan's ID", minimum = 1)),
-    request_body = PlanChanges,
+    request_body = Option<PlanChanges>,
     responses((status = 200, description = "The plan as changed", body = Plan)))]
 pub async fn update(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<PlanChanges>(body, async |call, p| {
@@ -396,7 +396,7 @@ pub async fn delete(call: Call, Path(id): Path<String>, body: Body) -> Response 
 /// to the new end (BILLING.md §3).
 #[utoipa::path(post, path = "/v1/plans/{id}/renew", tag = "Plans",
     params(("id" = i64, Path, description = "The plan's ID", minimum = 1)),
-    request_body = PlanRenewal,
+    request_body = Option<PlanRenewal>,
     responses((status = 200, description = "The plan renewed", body = Plan)))]
 pub async fn renew(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<PlanRenewal>(body, async |call, p| {
@@ -417,7 +417,7 @@ pub async fn renew(call: Call, Path(id): Path<String>, body: Body) -> Response {
 /// that day are credited unless `credit_mode` is 0.
 #[utoipa::path(post, path = "/v1/plans/{id}/cancel", tag = "Plans",
     params(("id" = i64, Path, description = "The plan's ID", minimum = 1)),
-    request_body = PlanCancel,
+    request_body = Option<PlanCancel>,
     responses((status = 200, description = "The plan cancelled", body = Plan)))]
 pub async fn cancel(call: Call, Path(id): Path<String>, body: Body) -> Response {
     call.write::<PlanCancel>(body, async |call, p| {

@@ -108,7 +108,12 @@ pub struct SettingsChanges {
     auto_post: bool,
     /// The prefix of invoice numbers: at most 32 visible ASCII characters.
     #[serde(default)]
-    #[schema(example = "INV-", max_length = 32, pattern = r"^[\x21-\x7e]*$")]
+    #[schema(
+        example = "INV-",
+        min_length = 1,
+        max_length = 32,
+        pattern = r"^[\x21-\x7e]+$"
+    )]
     invoice_prefix: String,
     /// The local hour (0 to 23) of the daily bill run.
     #[serde(default)]
@@ -211,7 +216,7 @@ pub async fn get_settings(call: Call) -> Response {
 
 /// Change the settings
 #[utoipa::path(patch, path = "/v1/settings", tag = "Tenant",
-    request_body = SettingsChanges,
+    request_body = Option<SettingsChanges>,
     responses((status = 200, description = "The settings as changed", body = Settings)))]
 pub async fn update_settings(call: Call, body: Body) -> Response {
     call.write::<SettingsChanges>(body, async |call, p| {
