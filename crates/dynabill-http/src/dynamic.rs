@@ -26,6 +26,42 @@ use crate::{RequestId, ServerState};
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
+/// Declares an integer schema that lists the codes the dynamic door takes in a
+/// parameter (its OpenAPI document only: the door reads the codes itself).
+macro_rules! codes_schema {
+    ($(#[$doc:meta])* $name:ident, [$($code:literal),*]) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::Integer)
+                    .enum_values(Some([$($code),*]))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+
+codes_schema!(
+    /// The `api_code`s of reads (GET).
+    ReadCode,
+    [3, 1007]
+);
+codes_schema!(
+    /// The `api_code`s of writes (POST).
+    WriteCode,
+    [10, 11, 12, 13, 14, 15, 1008]
+);
+codes_schema!(
+    /// The `entity_code`s.
+    EntityCodeValue,
+    [69, 71, 75, 110, 119]
+);
+
 /// The dynamic door's reads (DealHub Billing API)
 ///
 /// The same door as `POST /api/dynamicapi`, for the operations that read
@@ -37,8 +73,8 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
     tag = "Dynamic door",
     operation_id = "dynamic_api_read",
     params(
-        ("api_code" = Option<i64>, Query, description = "The operation: 3 list, 1007 lines awaiting tax", example = 3),
-        ("entity_code" = Option<i64>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice", example = 69),
+        ("api_code" = Option<ReadCode>, Query, description = "The operation: 3 list, 1007 lines awaiting tax", example = 3),
+        ("entity_code" = Option<EntityCodeValue>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice", example = 69),
     ),
     responses(
         (status = 200, description = "The envelope: a page of records, or a failed method with its METHOD_ERROR", content_type = "application/json", body = Object, examples(
@@ -79,8 +115,8 @@ pub async fn read(
     tag = "Dynamic door",
     operation_id = "dynamic_api",
     params(
-        ("api_code" = Option<i64>, Query, description = "The operation: 3 list, 10 create or update, 11 delete, 12 renew, 13 upsell, 14 cancel, 15 change dates, 1007 lines awaiting tax, 1008 update tax (may be sent in the body instead)", example = 10),
-        ("entity_code" = Option<i64>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice (may be sent in the body instead)", example = 69),
+        ("api_code" = Option<WriteCode>, Query, description = "The operation: 10 create or update, 11 delete, 12 renew, 13 upsell, 14 cancel, 15 change dates, 1008 update tax (may be sent in the body instead); reads (3, 1007) are GET", example = 10),
+        ("entity_code" = Option<EntityCodeValue>, Query, description = "The entity: 69 account, 71 plan, 75 one-time item, 110 recurring item, 119 invoice (may be sent in the body instead)", example = 69),
     ),
     request_body(
         content = Object,
@@ -314,6 +350,16 @@ pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<serde_json::Map<String, Value>, DoorError> {
+    read_body_or_null(headers, body, false).await
+}
+
+/// [`read_body`], where `null_is_empty` also takes a JSON `null` for no body (the
+/// REST face's optional bodies: to OpenAPI, `null` is no body).
+pub(crate) async fn read_body_or_null(
+    headers: &HeaderMap,
+    body: Body,
+    null_is_empty: bool,
+) -> Result<serde_json::Map<String, Value>, DoorError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let media = content_type
             .to_str()
@@ -343,6 +389,7 @@ pub(crate) async fn read_body(
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(map)) => Ok(map),
+        Ok(Value::Null) if null_is_empty => Ok(serde_json::Map::new()),
         Ok(_) => Err(DoorError::bad_request("the body must be a JSON object")),
         Err(e) => Err(DoorError::bad_request(format!(
             "the body is not valid JSON: {e}"

@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::problem;
 use crate::codes::MethodError;
-use crate::dynamic::{authenticate, read_body};
+use crate::dynamic::{authenticate, read_body_or_null};
 use crate::error::{DoorError, from_app};
 use crate::fields::PAGE_SIZE;
 use crate::params::{Params, query_pairs};
@@ -234,7 +234,7 @@ impl Call {
         body: Body,
         run: impl AsyncFnOnce(&Call, Params) -> Outcome,
     ) -> Outcome {
-        let mut fields = read_body(&self.headers, body).await?;
+        let mut fields = read_body_or_null(&self.headers, body, true).await?;
         fields.values_mut().for_each(whole_numbers_as_integers);
         serde_path_to_error::deserialize::<_, B>(Value::Object(fields.clone()))
             .map_err(schema_error)?;
@@ -380,7 +380,7 @@ fn cursor<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::E
 const EXTRAS: [&str; 3] = ["total_count", "lines", "history"];
 
 /// `include` as its pattern says: names of [`EXTRAS`], comma-separated, none empty.
-fn extras<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub fn extras<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let list = Option::<String>::deserialize(d)?;
     if let Some(list) = &list
         && !list.split(',').all(|item| EXTRAS.contains(&item))

@@ -375,8 +375,13 @@ pub struct InvoiceFilters {
     reason = "a schema: it checks the query; the door's parser reads the values"
 )]
 pub struct InvoiceGetOptions {
-    /// `lines` adds the invoice's lines.
-    #[param(pattern = "^lines$")]
+    /// Extras, comma-separated: `lines` adds the invoice's lines (the other extras of
+    /// lists, `total_count` and `history`, are taken and change nothing here).
+    #[param(
+        pattern = "^(total_count|lines|history)(,(total_count|lines|history))*$",
+        example = "lines"
+    )]
+    #[serde(default, deserialize_with = "super::call::extras")]
     include: Option<String>,
 }
 

@@ -538,8 +538,13 @@ pub struct PlanItemFilters {
 pub struct ItemGetOptions {
     /// Find the record even if it was deleted.
     include_deleted: Option<bool>,
-    /// `history` adds a recurring item's changes.
-    #[param(pattern = "^history$")]
+    /// Extras, comma-separated: `history` adds a recurring item's changes (the other extras of
+    /// lists, `total_count` and `lines`, are taken and change nothing here).
+    #[param(
+        pattern = "^(total_count|lines|history)(,(total_count|lines|history))*$",
+        example = "history"
+    )]
+    #[serde(default, deserialize_with = "super::call::extras")]
     include: Option<String>,
 }
 
@@ -748,7 +753,7 @@ pub async fn cancel_recurring(call: Call, Path(id): Path<String>, body: Body) ->
 /// Change a recurring item's dates
 #[utoipa::path(post, path = "/v1/recurring-items/{id}/change-dates", tag = "Recurring items",
     params(("id" = i64, Path, description = "The item's ID", minimum = 1)),
-    request_body = Option<ItemDates>,
+    request_body = ItemDates,
     responses((status = 200, description = "The item with its new dates", body = RecurringItem)))]
 pub async fn change_recurring_dates(call: Call, Path(id): Path<String>, body: Body) -> Response {
     item_action::<ItemDates>(call, id, body, async |call, key, p| {

@@ -193,14 +193,19 @@ fn bound_dates(value: &mut Value) {
 
 /// The rules between two fields of a body that the parsers enforce, said in the
 /// schema: a renewal names a new end or a number of months, not both; a change
-/// of dates names at least one; a cancel at the end of the billed period
-/// (`cancel_at` 2) names no date.
+/// of dates names at least one; an upsell a new quantity or price (or both); a
+/// cancel at the end of the billed period (`cancel_at` 2) names no date.
 fn add_rules_between_fields(doc: &mut Value) {
     let either_end = json!({"required": ["end_date", "renewal_term_months"]});
     let rules = [
         ("PlanRenewal", "not", either_end.clone()),
         ("ItemRenewal", "not", either_end),
         ("ItemDates", "minProperties", json!(1)),
+        (
+            "ItemUpsell",
+            "anyOf",
+            json!([{"required": ["quantity"]}, {"required": ["unit_price"]}]),
+        ),
         (
             "ItemCancel",
             "not",
