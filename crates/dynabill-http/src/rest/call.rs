@@ -3,6 +3,10 @@
 //! and how its answer or its problem is written, with `Idempotency-Key` honoured
 //! on every write.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -160,32 +164,19 @@ impl Call {
     /// parameters, and `limit`, `cursor` and `include` of [`Paging`] when the
     /// operation is a list): an unknown parameter, or a value of the wrong type,
     /// is refused. `limit` is the dynamic door's `PageSize`.
-    pub fn query<Q: DeserializeOwned + IntoParams>(
+    pub fn query<Q: DeserializeOwned + IntoParams + 'static>(
         &self,
         paged: bool,
     ) -> Result<Params, DoorError> {
         let pairs = query_pairs(&self.query)?;
-        let mut known: Vec<String> = Vec::new();
-        let mut bounds: Vec<(String, Value)> = Vec::new();
-        let mut names = |params: Vec<utoipa::openapi::path::Parameter>| {
-            for parameter in params {
-                if let Ok(described) = serde_json::to_value(&parameter) {
-                    bounds.push((parameter.name.clone(), described["schema"].clone()));
-                }
-                known.push(parameter.name);
-            }
-        };
-        names(Q::into_params(|| Some(ParameterIn::Query)));
-        if paged {
-            names(Paging::into_params(|| Some(ParameterIn::Query)));
-        }
-        if let Some((name, _)) = pairs.iter().find(|(name, _)| !known.contains(name)) {
+        let shape = QueryShape::of::<Q>(paged);
+        if let Some((name, _)) = pairs.iter().find(|(name, _)| !shape.known(name)) {
             return Err(DoorError::Field {
                 code: MethodError::Invalid,
                 field: name.clone(),
                 reason: format!(
                     "is not a query parameter of this operation (expected one of {})",
-                    known.join(", ")
+                    shape.names.join(", ")
                 ),
                 as_sent: true,
             });
@@ -197,7 +188,7 @@ impl Call {
             serde_path_to_error::deserialize::<_, Paging>(parse()).map_err(schema_error)?;
         }
         for (name, value) in &pairs {
-            check_bounds(name, value, &bounds)?;
+            check_bounds(name, value, &shape.schemas)?;
         }
         let mut fields = Map::new();
         for (name, value) in pairs {
@@ -447,6 +438,47 @@ pub fn includes(p: &Params, what: &str) -> bool {
     p.get("include")
         .and_then(Value::as_str)
         .is_some_and(|list| list.split(',').any(|item| item.trim() == what))
+}
+
+/// The query parameters an operation documents: their names and schemas, read
+/// from its `IntoParams` type once per type (and paging), not per request.
+struct QueryShape {
+    names: Vec<String>,
+    schemas: Vec<(String, Value)>,
+}
+
+impl QueryShape {
+    fn of<Q: IntoParams + 'static>(paged: bool) -> Arc<QueryShape> {
+        type Shapes = RwLock<HashMap<(TypeId, bool), Arc<QueryShape>>>;
+        static SHAPES: LazyLock<Shapes> = LazyLock::new(Shapes::default);
+        let key = (TypeId::of::<Q>(), paged);
+        if let Some(shape) = SHAPES.read().ok().and_then(|s| s.get(&key).cloned()) {
+            return shape;
+        }
+        let mut parameters = Q::into_params(|| Some(ParameterIn::Query));
+        if paged {
+            parameters.extend(Paging::into_params(|| Some(ParameterIn::Query)));
+        }
+        let schemas = parameters
+            .iter()
+            .filter_map(|p| {
+                let described = serde_json::to_value(p).ok()?;
+                Some((p.name.clone(), described["schema"].clone()))
+            })
+            .collect();
+        let shape = Arc::new(QueryShape {
+            names: parameters.into_iter().map(|p| p.name).collect(),
+            schemas,
+        });
+        if let Ok(mut shapes) = SHAPES.write() {
+            shapes.insert(key, Arc::clone(&shape));
+        }
+        shape
+    }
+
+    fn known(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
 }
 
 /// A whole-number query parameter within its schema's `minimum` and `maximum`
