@@ -331,3 +331,45 @@ async fn accounts_take_exactly_what_their_schema_says(app: &TestApp) {
         .await;
     assert_problem(&reply, 422, "invalid_field", Some("updated_since"));
 }
+
+mod limits {
+    use serde_json::json;
+
+    use super::{acme, assert_problem};
+    use crate::helpers::{Backend, spawn, spawn_with};
+
+    /// The REST face shares the tenant's rate limit with the dynamic door, and
+    /// answers 429 as a problem.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_tenant_over_its_rate_limit_gets_a_429_problem_on_either_door() {
+        let options = dynabill_http::HttpOptions {
+            rate_limit: Some(dynabill_http::RateLimit {
+                per_second: 0.5,
+                burst: 2.0,
+            }),
+        };
+        let app = spawn_with(Backend::Sqlite, options).await.unwrap();
+        let (status, _, _) = app.rest("GET", "/v1/accounts", None).await;
+        assert_eq!(status, 200);
+        let (_, reply) = app.get("api_code=3&entity_code=69").await;
+        crate::helpers::assert_ok(&reply);
+        let limited = app.rest("GET", "/v1/accounts", None).await;
+        assert_problem(&limited, 429, "rate_limited", None);
+        app.stop().await;
+    }
+
+    /// A body over 1 MiB is 413, and writes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_body_over_one_mebibyte_is_a_413_problem() {
+        let app = spawn(Backend::Sqlite).await.unwrap();
+        let mut big = acme("BIG");
+        big["address"] = json!("x".repeat(1 << 20));
+        let reply = app.rest("POST", "/v1/accounts", Some(big)).await;
+        assert_problem(&reply, 413, "payload_too_large", None);
+        let (_, _, listed) = app
+            .rest("GET", "/v1/accounts?include=total_count", None)
+            .await;
+        assert_eq!(listed["total_count"], 0);
+        app.stop().await;
+    }
+}
