@@ -13,7 +13,7 @@ use dynabill_core::domain::AccountId;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::call::{Empty, List, Paging, path_id};
+use super::call::{Empty, GetOptions, List, Paging, path_id};
 use super::shapes::{CountryCode, CurrencyCode, InstantOrDay, bodies, money, stamp};
 use super::{Call, Reply};
 use crate::ops::accounts as op;
@@ -247,18 +247,6 @@ pub struct AccountFilters {
     #[param(inline, example = "2026-01-01")]
     updated_since: Option<InstantOrDay>,
     /// Include deleted accounts.
-    include_deleted: Option<bool>,
-}
-
-/// A get's options.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(
-    dead_code,
-    reason = "a schema: it checks the query; the door's parser reads the values"
-)]
-pub struct GetOptions {
-    /// Find the record even if it was deleted.
     include_deleted: Option<bool>,
 }
 

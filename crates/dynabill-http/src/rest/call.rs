@@ -324,6 +324,18 @@ impl Call {
 #[serde(deny_unknown_fields)]
 pub struct Empty {}
 
+/// A get's options (of the records that have nothing else to include).
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[expect(
+    dead_code,
+    reason = "a schema: it checks the query; the door's parser reads the values"
+)]
+pub struct GetOptions {
+    /// Find the record even if it was deleted.
+    include_deleted: Option<bool>,
+}
+
 /// The paging parameters of every list.
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::call::{Empty, List, Outcome, Paging, includes, path_id};
+use super::call::{Empty, GetOptions, List, Outcome, Paging, includes, path_id};
 use super::shapes::{bodies, day, decimal, stamp};
 use super::{Call, Reply};
 use crate::error::{DoorError, internal};
@@ -817,20 +817,8 @@ pub async fn list_one_time_of_plan(call: Call, Path(id): Path<String>) -> Respon
     .await
 }
 
-/// A get's options.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(
-    dead_code,
-    reason = "a schema: it checks the query; the door's parser reads the values"
-)]
-pub struct OneTimeGetOptions {
-    /// Find the record even if it was deleted.
-    include_deleted: Option<bool>,
-}
-
 async fn one_time_one(call: &Call, key: RecordKey<OneTimeItemId>) -> Outcome {
-    let p = call.query::<OneTimeGetOptions>(false)?;
+    let p = call.query::<GetOptions>(false)?;
     let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     let item = call
         .app
@@ -842,7 +830,7 @@ async fn one_time_one(call: &Call, key: RecordKey<OneTimeItemId>) -> Outcome {
 
 /// Get a one-time item
 #[utoipa::path(get, path = "/v1/one-time-items/{id}", tag = "One-time items",
-    params(("id" = i64, Path, description = "The item's ID", minimum = 1), OneTimeGetOptions),
+    params(("id" = i64, Path, description = "The item's ID", minimum = 1), GetOptions),
     responses((status = 200, description = "The item", body = OneTimeItem)))]
 pub async fn get_one_time(call: Call, Path(id): Path<String>) -> Response {
     call.read(async |call| one_time_one(call, RecordKey::Id(path_id(&id, "one-time item")?)).await)
@@ -851,7 +839,7 @@ pub async fn get_one_time(call: Call, Path(id): Path<String>) -> Response {
 
 /// Get a one-time item by its ExtID
 #[utoipa::path(get, path = "/v1/one-time-items/by-ext-id/{ext_id}", tag = "One-time items",
-    params(("ext_id" = String, Path, description = "The item's ExtID"), OneTimeGetOptions),
+    params(("ext_id" = String, Path, description = "The item's ExtID"), GetOptions),
     responses((status = 200, description = "The item", body = OneTimeItem)))]
 pub async fn get_one_time_by_ext_id(call: Call, Path(ext_id): Path<String>) -> Response {
     call.read(async |call| one_time_one(call, RecordKey::ExtId(ext_id)).await)

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::call::{Empty, List, Outcome, Paging, path_id};
+use super::call::{Empty, GetOptions, List, Outcome, Paging, path_id};
 use super::shapes::{CurrencyCode, bodies, day, stamp};
 use super::{Call, Reply};
 use crate::fields::INCLUDE_DELETED;
@@ -244,18 +244,6 @@ pub struct AccountPlanFilters {
     #[param(minimum = 1, maximum = 3)]
     plan_status: Option<i64>,
     /// Include deleted plans.
-    include_deleted: Option<bool>,
-}
-
-/// A get's options.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[expect(
-    dead_code,
-    reason = "a schema: it checks the query; the door's parser reads the values"
-)]
-pub struct GetOptions {
-    /// Find the record even if it was deleted.
     include_deleted: Option<bool>,
 }
 
