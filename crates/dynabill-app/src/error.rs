@@ -57,6 +57,7 @@ pub enum Entity {
     RecurringItem,
     OneTimeItem,
     Invoice,
+    Event,
 }
 
 impl Entity {
@@ -67,6 +68,7 @@ impl Entity {
             Entity::RecurringItem => "recurring item",
             Entity::OneTimeItem => "one-time item",
             Entity::Invoice => "invoice",
+            Entity::Event => "event",
         }
     }
 }

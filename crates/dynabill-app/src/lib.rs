@@ -6,6 +6,7 @@ pub mod auth;
 pub mod billing;
 pub mod clock;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod invoices;
 pub mod model;

@@ -11,9 +11,10 @@ use jiff::civil::Date;
 
 use crate::model::{
     Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, CreditMove,
-    Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite,
-    OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields, PlanFilter,
-    PostInvoice, RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
+    Event, EventFilter, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, ItemChange,
+    ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan,
+    PlanFields, PlanFilter, PostInvoice, RecordKey, RecurringItem, RecurringItemFields,
+    TaxRateRecord,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -534,6 +535,19 @@ pub trait InvoiceStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait EventStore: Send + Sync {
+    /// A page of the tenant's events that `filter` selects, by sequence (a page's
+    /// `after` is a sequence number).
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Event>>;
+    async fn find_event(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Event>>;
+}
+
+#[async_trait]
 pub trait TaxRateStore: Send + Sync {
     async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord>;
     /// The tenant's rules, oldest first.
@@ -594,6 +608,7 @@ pub trait Store:
     + InvoiceStore
     + TaxRateStore
     + IdempotencyStore
+    + EventStore
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

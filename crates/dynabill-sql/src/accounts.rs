@@ -19,8 +19,8 @@ use crate::rows::RowOf;
 use crate::store::SqlStore;
 use crate::values::{Value, coded, from_micros, parse_decimal, small, stored};
 
-/// A row of `accounts`.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `accounts` (also read from the JSON an event keeps of it).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct AccountRow {
     pub id: i64,
     pub ext_id: String,

@@ -5,6 +5,7 @@ use sqlx::{FromRow, Row};
 use crate::accounts::AccountRow;
 use crate::bill_runs::{ExpiredBatchRow, OpenRunRow};
 use crate::billing::LedgerRow;
+use crate::events::EventRow;
 use crate::idempotency::KeyRow;
 use crate::invoices::{InvoiceLineRow, InvoiceRow};
 use crate::items::{CancelledItemRow, ItemChangeRow, RecurringItemRow};
@@ -55,6 +56,7 @@ decodes!(
     CancelledItemRow,
     ExpiredBatchRow,
     OpenRunRow,
+    EventRow,
     (i64,),
     (Option<i64>,),
     (bool,),

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod billing;
+mod events;
 mod invoices;
 mod one_time;
 mod plans;
@@ -11,6 +12,7 @@ mod tenants;
 
 pub use accounts::*;
 pub use billing::*;
+pub use events::*;
 pub use invoices::*;
 pub use one_time::*;
 pub use plans::*;

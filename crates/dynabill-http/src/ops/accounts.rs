@@ -81,8 +81,13 @@ pub(crate) fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
 }
 
 /// `UpdatedSince`: an RFC 3339 timestamp, or a date (its midnight in the tenant's zone).
-fn updated_since(p: &Params, zone: &TimeZone) -> Result<Option<Timestamp>, DoorError> {
-    let name = "UpdatedSince";
+/// An instant given as one (RFC 3339) or as a day (`YYYY-MM-DD`: its start in
+/// the tenant's time zone `zone`).
+pub(crate) fn instant(
+    p: &Params,
+    name: &str,
+    zone: &TimeZone,
+) -> Result<Option<Timestamp>, DoorError> {
     let Some(Some(text)) = p.optional_text(name, 64)? else {
         return Ok(None);
     };
@@ -105,7 +110,7 @@ pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(AccountFilter, List
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         ext_id2: p.text("ExtID2", MAX_TEXT)?,
         status: p.coded("AccountStatus", AccountStatus::from_code, "1, 2 or 3")?,
-        updated_since: updated_since(p, &tenant.time_zone)?,
+        updated_since: instant(p, "UpdatedSince", &tenant.time_zone)?,
         include_deleted: p.flag(INCLUDE_DELETED)?.unwrap_or(false),
     };
     let scope = ListScope::new(tenant, 69)

@@ -11,6 +11,7 @@
 mod accounts;
 mod call;
 mod docs;
+mod events;
 mod invoices;
 mod items;
 mod openapi;
@@ -78,6 +79,8 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invoices::pending_lines))
         .routes(routes!(invoices::upcoming))
         .routes(routes!(invoices::bill_run))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
         .routes(routes!(tenant::get_settings, tenant::update_settings))
         .routes(routes!(tenant::list_tax_rates, tenant::add_tax_rate))
         .routes(routes!(tenant::remove_tax_rate))

@@ -5,6 +5,7 @@
 mod accounts;
 mod billing;
 mod document;
+mod events;
 mod plans;
 
 use reqwest::StatusCode;

@@ -1,0 +1,159 @@
+//! Events: read back what the triggers of the migrations `*_events.sql` wrote in
+//! the transactions of the changes (ARCHITECTURE.md, "Events").
+
+use async_trait::async_trait;
+use dynabill_app::model::{Account, Event, EventFilter, EventRecord, Page, PageRequest};
+use dynabill_app::store::{EventStore, StoreError, StoreResult};
+use dynabill_core::domain::TenantId;
+use serde::de::DeserializeOwned;
+
+use crate::accounts::AccountRow;
+use crate::backend::{Backend, failed};
+use crate::paging::{Listing, PageOrder, finish};
+use crate::query::Query;
+use crate::store::SqlStore;
+use crate::values::from_micros;
+
+/// A row of `events`; `object` and `previous` are the JSON the triggers wrote.
+#[derive(Debug, sqlx::FromRow)]
+pub struct EventRow {
+    pub sequence: i64,
+    pub id: String,
+    pub r#type: String,
+    pub occurred_at: i64,
+    pub object_type: String,
+    pub object: String,
+    pub previous: Option<String>,
+}
+
+/// The select list of an [`EventRow`] (JSON as text on both backends).
+const EVENT_COLUMNS: &str = "sequence, id, type, occurred_at, object_type, \
+    CAST(object AS TEXT) AS object, CAST(previous AS TEXT) AS previous";
+
+/// A record read from the JSON of its row.
+fn record<R, T>(json: &str) -> StoreResult<T>
+where
+    R: DeserializeOwned,
+    T: TryFrom<R, Error = StoreError>,
+{
+    let row: R = serde_json::from_str(json)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad event record {json:?}: {e}")))?;
+    T::try_from(row)
+}
+
+fn event_record(object_type: &str, json: &str) -> StoreResult<EventRecord> {
+    match object_type {
+        "account" => Ok(EventRecord::Account(record::<AccountRow, Account>(json)?)),
+        other => Err(StoreError::Other(anyhow::anyhow!(
+            "event of an unknown record type {other:?}"
+        ))),
+    }
+}
+
+impl TryFrom<EventRow> for Event {
+    type Error = StoreError;
+
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(Event {
+            object: event_record(&r.object_type, &r.object)?,
+            previous: r
+                .previous
+                .as_deref()
+                .map(|json| event_record(&r.object_type, json))
+                .transpose()?,
+            id: r.id,
+            sequence: r.sequence,
+            kind: r.r#type,
+            occurred_at: from_micros(r.occurred_at)?,
+        })
+    }
+}
+
+/// `account.*`: the family's prefix (`account.`), when `kind` names a family.
+fn family(kind: &str) -> Option<&str> {
+    kind.strip_suffix('*').filter(|p| p.ends_with('.'))
+}
+
+fn push_filter<B: Backend>(q: &mut Query<B>, tenant: TenantId, filter: &EventFilter) {
+    q.push(" WHERE tenant_id = ").bind(tenant);
+    if let Some(kind) = &filter.kind {
+        match family(kind) {
+            // Every type of the family sorts between `account.` and `account/`.
+            Some(prefix) => {
+                let end = format!("{}/", &prefix[..prefix.len() - 1]);
+                q.push(" AND type >= ")
+                    .bind(prefix)
+                    .push(" AND type < ")
+                    .bind(end);
+            }
+            None => {
+                q.push(" AND type = ").bind(kind);
+            }
+        }
+    }
+    if let Some(object_type) = &filter.object_type {
+        q.push(" AND object_type = ").bind(object_type);
+    }
+    if let Some(object_id) = filter.object_id {
+        q.push(" AND object_id = ").bind(object_id);
+    }
+    if let Some(from) = filter.occurred_from {
+        q.push(" AND occurred_at >= ").bind(from);
+    }
+    if let Some(before) = filter.occurred_before {
+        q.push(" AND occurred_at < ").bind(before);
+    }
+    if let Some(after) = filter.after_sequence {
+        q.push(" AND sequence > ").bind(after);
+    }
+}
+
+/// The list of the events `filter` selects, keyed on `sequence`. An exact type, or
+/// a record, is served in sequence order by its index; a family of types or a time
+/// range is read through its index and sorted.
+fn event_listing<'a, B: Backend>(tenant: TenantId, filter: &'a EventFilter) -> Listing<'a, B> {
+    let by_filter = filter.kind.as_deref().is_some_and(|k| family(k).is_some())
+        || filter.occurred_from.is_some()
+        || filter.occurred_before.is_some();
+    Listing {
+        columns: EVENT_COLUMNS,
+        from: "FROM events",
+        key: "sequence",
+        filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
+        order: PageOrder::of(by_filter, true),
+        tally: None,
+    }
+}
+
+#[async_trait]
+impl<B: Backend> EventStore for SqlStore<B> {
+    async fn list_events(
+        &self,
+        tenant: TenantId,
+        filter: &EventFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<Event>> {
+        let listing = event_listing::<B>(tenant, filter);
+        let (total, rows, tx) = listing.read::<EventRow>(self, page).await?;
+        let events = rows
+            .into_iter()
+            .map(Event::try_from)
+            .collect::<StoreResult<Vec<Event>>>()?;
+        finish::<B, _>(tx, events, page, total, |e| e.sequence).await
+    }
+
+    async fn find_event(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Event>> {
+        let mut q = Query::<B>::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
+        q.push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND id = ")
+            .bind(id)
+            // Numbered: committed (PostgreSQL numbers events at commit).
+            .push(" AND sequence IS NOT NULL");
+        let row: Option<EventRow> = q
+            .fetch_optional(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        row.map(Event::try_from).transpose()
+    }
+}
