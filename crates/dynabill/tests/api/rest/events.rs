@@ -205,7 +205,9 @@ async fn events_filter_and_page_by_sequence(app: &TestApp) {
 
     let by_id = events(app, &format!("?object_id={first}")).await;
     assert_eq!(by_id.len(), 2);
-    let bad = app.rest("GET", "/v1/events?object_type=Account", None).await;
+    let bad = app
+        .rest("GET", "/v1/events?object_type=Account", None)
+        .await;
     assert_problem(&bad, 422, "invalid_field", Some("object_type"));
     let bad = app.rest("GET", "/v1/events?type=Account", None).await;
     assert_problem(&bad, 422, "invalid_field", Some("type"));
