@@ -19,7 +19,8 @@ use crate::rows::RowOf;
 use crate::store::SqlStore;
 use crate::values::{Value, coded, from_micros, parse_decimal, small, stored};
 
-/// A row of `accounts` (also read from the JSON an event keeps of it).
+/// A row of `accounts` (also read from the JSON an event keeps of it: on SQLite an
+/// array of the columns in the order of these fields, see `0008_events.sql`).
 #[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct AccountRow {
     pub id: i64,

@@ -4,15 +4,14 @@
 -- always has its event (a transactional outbox). ARCHITECTURE.md, "Events".
 --
 -- `sequence` numbers a tenant's events 1, 2, 3... without gaps in commit order:
--- SQLite has one writer, so the number is taken when the event is written, and a
+-- SQLite has one writer, so the number (the tenant's last, read from the index
+-- `events_sequence`, plus one) is taken when the event is written, and a
 -- rolled-back transaction gives its numbers back with everything else.
 -- `object` is the record after the change, `previous` the record before it (for
--- updates), both as JSON of the record's row: the store reads them back into
--- records, and the REST face shows them in its shapes.
-CREATE TABLE event_sequences (
-    tenant_id  INTEGER PRIMARY KEY,
-    last       INTEGER NOT NULL
-);
+-- updates), both as a JSON array of the record's columns in the order of its row
+-- type (`AccountRow`): half the bytes of an object with its keys, and an event is
+-- written with every change. The store reads them back into records, and the REST
+-- face shows them in its shapes.
 
 CREATE TABLE events (
     tenant_id       INTEGER NOT NULL,
@@ -33,33 +32,27 @@ CREATE INDEX events_type ON events (tenant_id, type, sequence);
 CREATE INDEX events_object ON events (tenant_id, object_type, object_id, sequence);
 CREATE INDEX events_occurred_at ON events (tenant_id, occurred_at);
 
--- An account as JSON, the way `AccountRow` reads it.
--- (SQLite has no row-to-JSON; each trigger lists the columns.)
+-- An account as the JSON array `AccountRow` reads (SQLite has no row-to-JSON:
+-- each trigger lists the columns, in the row type's order).
 CREATE TRIGGER accounts_event_created AFTER INSERT ON accounts BEGIN
-    INSERT INTO event_sequences (tenant_id, last) VALUES (NEW.tenant_id, 1)
-    ON CONFLICT (tenant_id) DO UPDATE SET last = last + 1;
     INSERT INTO events (tenant_id, sequence, id, type, occurred_at, object_type, object_id,
         object_ext_id, object_version, object, previous)
-    SELECT NEW.tenant_id, s.last,
+    SELECT NEW.tenant_id, s.next,
         'evt_' || substr(u.t, 1, 8) || '-' || substr(u.t, 9, 4) || '-7' || substr(u.r, 1, 3)
             || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(u.r, 4, 3)
             || '-' || substr(u.r, 7, 12),
         'account.created', NEW.updated_at, 'account', NEW.id, NEW.ext_id, NEW.version,
-        json_object('id', NEW.id, 'ext_id', NEW.ext_id, 'name', NEW.name,
-            'account_type', NEW.account_type, 'status', NEW.status, 'email', NEW.email,
-            'ext_id2', NEW.ext_id2, 'invoice_name', NEW.invoice_name, 'phone', NEW.phone,
-            'address', NEW.address, 'city', NEW.city, 'state', NEW.state, 'zip', NEW.zip,
-            'country', NEW.country, 'account_manager', NEW.account_manager,
-            'contact_person', NEW.contact_person, 'due_date_method', NEW.due_date_method,
-            'due_date_days', NEW.due_date_days, 'invoice_grouping', NEW.invoice_grouping,
-            'currency', NEW.currency, 'tax_exempt', json(iif(NEW.tax_exempt, 'true', 'false')),
-            'tax_exemption_number', NEW.tax_exemption_number,
-            'credit_balance', CAST(NEW.credit_balance AS TEXT), 'created_at', NEW.created_at,
-            'updated_at', NEW.updated_at, 'deleted_at', NEW.deleted_at, 'version', NEW.version),
+        json_array(NEW.id, NEW.ext_id, NEW.name, NEW.account_type, NEW.status, NEW.email,
+            NEW.ext_id2, NEW.invoice_name, NEW.phone, NEW.address, NEW.city, NEW.state,
+            NEW.zip, NEW.country, NEW.account_manager, NEW.contact_person,
+            NEW.due_date_method, NEW.due_date_days, NEW.invoice_grouping, NEW.currency,
+            json(iif(NEW.tax_exempt, 'true', 'false')), NEW.tax_exemption_number,
+            CAST(NEW.credit_balance AS TEXT), NEW.created_at, NEW.updated_at,
+            NEW.deleted_at, NEW.version),
         NULL
-    FROM event_sequences s,
-        (SELECT printf('%012x', NEW.updated_at / 1000) AS t, lower(hex(randomblob(9))) AS r) u
-    WHERE s.tenant_id = NEW.tenant_id;
+    FROM (SELECT COALESCE(MAX(sequence), 0) + 1 AS next FROM events
+          WHERE tenant_id = NEW.tenant_id) s,
+        (SELECT printf('%012x', NEW.updated_at / 1000) AS t, lower(hex(randomblob(9))) AS r) u;
 END;
 
 -- A change of anything but the version and the time of change: `account.deleted`
@@ -80,40 +73,30 @@ WHEN OLD.ext_id IS NOT NEW.ext_id OR OLD.name IS NOT NEW.name
     OR OLD.tax_exemption_number IS NOT NEW.tax_exemption_number
     OR OLD.credit_balance IS NOT NEW.credit_balance OR OLD.deleted_at IS NOT NEW.deleted_at
 BEGIN
-    INSERT INTO event_sequences (tenant_id, last) VALUES (NEW.tenant_id, 1)
-    ON CONFLICT (tenant_id) DO UPDATE SET last = last + 1;
     INSERT INTO events (tenant_id, sequence, id, type, occurred_at, object_type, object_id,
         object_ext_id, object_version, object, previous)
-    SELECT NEW.tenant_id, s.last,
+    SELECT NEW.tenant_id, s.next,
         'evt_' || substr(u.t, 1, 8) || '-' || substr(u.t, 9, 4) || '-7' || substr(u.r, 1, 3)
             || '-' || substr('89ab', 1 + (abs(random()) % 4), 1) || substr(u.r, 4, 3)
             || '-' || substr(u.r, 7, 12),
         iif(OLD.deleted_at IS NULL AND NEW.deleted_at IS NOT NULL,
             'account.deleted', 'account.updated'),
         NEW.updated_at, 'account', NEW.id, NEW.ext_id, NEW.version,
-        json_object('id', NEW.id, 'ext_id', NEW.ext_id, 'name', NEW.name,
-            'account_type', NEW.account_type, 'status', NEW.status, 'email', NEW.email,
-            'ext_id2', NEW.ext_id2, 'invoice_name', NEW.invoice_name, 'phone', NEW.phone,
-            'address', NEW.address, 'city', NEW.city, 'state', NEW.state, 'zip', NEW.zip,
-            'country', NEW.country, 'account_manager', NEW.account_manager,
-            'contact_person', NEW.contact_person, 'due_date_method', NEW.due_date_method,
-            'due_date_days', NEW.due_date_days, 'invoice_grouping', NEW.invoice_grouping,
-            'currency', NEW.currency, 'tax_exempt', json(iif(NEW.tax_exempt, 'true', 'false')),
-            'tax_exemption_number', NEW.tax_exemption_number,
-            'credit_balance', CAST(NEW.credit_balance AS TEXT), 'created_at', NEW.created_at,
-            'updated_at', NEW.updated_at, 'deleted_at', NEW.deleted_at, 'version', NEW.version),
-        json_object('id', OLD.id, 'ext_id', OLD.ext_id, 'name', OLD.name,
-            'account_type', OLD.account_type, 'status', OLD.status, 'email', OLD.email,
-            'ext_id2', OLD.ext_id2, 'invoice_name', OLD.invoice_name, 'phone', OLD.phone,
-            'address', OLD.address, 'city', OLD.city, 'state', OLD.state, 'zip', OLD.zip,
-            'country', OLD.country, 'account_manager', OLD.account_manager,
-            'contact_person', OLD.contact_person, 'due_date_method', OLD.due_date_method,
-            'due_date_days', OLD.due_date_days, 'invoice_grouping', OLD.invoice_grouping,
-            'currency', OLD.currency, 'tax_exempt', json(iif(OLD.tax_exempt, 'true', 'false')),
-            'tax_exemption_number', OLD.tax_exemption_number,
-            'credit_balance', CAST(OLD.credit_balance AS TEXT), 'created_at', OLD.created_at,
-            'updated_at', OLD.updated_at, 'deleted_at', OLD.deleted_at, 'version', OLD.version)
-    FROM event_sequences s,
-        (SELECT printf('%012x', NEW.updated_at / 1000) AS t, lower(hex(randomblob(9))) AS r) u
-    WHERE s.tenant_id = NEW.tenant_id;
+        json_array(NEW.id, NEW.ext_id, NEW.name, NEW.account_type, NEW.status, NEW.email,
+            NEW.ext_id2, NEW.invoice_name, NEW.phone, NEW.address, NEW.city, NEW.state,
+            NEW.zip, NEW.country, NEW.account_manager, NEW.contact_person,
+            NEW.due_date_method, NEW.due_date_days, NEW.invoice_grouping, NEW.currency,
+            json(iif(NEW.tax_exempt, 'true', 'false')), NEW.tax_exemption_number,
+            CAST(NEW.credit_balance AS TEXT), NEW.created_at, NEW.updated_at,
+            NEW.deleted_at, NEW.version),
+        json_array(OLD.id, OLD.ext_id, OLD.name, OLD.account_type, OLD.status, OLD.email,
+            OLD.ext_id2, OLD.invoice_name, OLD.phone, OLD.address, OLD.city, OLD.state,
+            OLD.zip, OLD.country, OLD.account_manager, OLD.contact_person,
+            OLD.due_date_method, OLD.due_date_days, OLD.invoice_grouping, OLD.currency,
+            json(iif(OLD.tax_exempt, 'true', 'false')), OLD.tax_exemption_number,
+            CAST(OLD.credit_balance AS TEXT), OLD.created_at, OLD.updated_at,
+            OLD.deleted_at, OLD.version)
+    FROM (SELECT COALESCE(MAX(sequence), 0) + 1 AS next FROM events
+          WHERE tenant_id = NEW.tenant_id) s,
+        (SELECT printf('%012x', NEW.updated_at / 1000) AS t, lower(hex(randomblob(9))) AS r) u;
 END;
