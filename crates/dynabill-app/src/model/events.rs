@@ -59,9 +59,9 @@ pub struct EventFilter {
     /// Only events of this type (`account.updated`), or of this family
     /// (`account.*`).
     pub kind: Option<String>,
-    /// Only events of records of this type (`account`)...
+    /// Only events of records of this type (`account`).
     pub object_type: Option<String>,
-    /// ...and this ID (with `object_type`).
+    /// Only events of records with this ID (with `object_type`: one record).
     pub object_id: Option<i64>,
     /// Only events that occurred at or after this instant.
     pub occurred_from: Option<Timestamp>,

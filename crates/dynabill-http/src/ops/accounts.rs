@@ -6,9 +6,6 @@ use dynabill_core::domain::{
     AccountId, AccountStatus, AccountType, Country, DueDateMethod, Email, InvoiceGrouping,
 };
 use dynabill_core::money::Currency;
-use jiff::Timestamp;
-use jiff::civil::Date;
-use jiff::tz::TimeZone;
 
 use super::{page_reply, record_key, required_key};
 use crate::cursor::ListScope;
@@ -80,29 +77,6 @@ pub(crate) fn patch(p: &Params) -> Result<AccountPatch, DoorError> {
     })
 }
 
-/// `UpdatedSince`: an RFC 3339 timestamp, or a date (its midnight in the tenant's zone).
-/// An instant given as one (RFC 3339) or as a day (`YYYY-MM-DD`: its start in
-/// the tenant's time zone `zone`).
-pub(crate) fn instant(
-    p: &Params,
-    name: &str,
-    zone: &TimeZone,
-) -> Result<Option<Timestamp>, DoorError> {
-    let Some(Some(text)) = p.optional_text(name, 64)? else {
-        return Ok(None);
-    };
-    if let Ok(ts) = text.parse::<Timestamp>() {
-        return Ok(Some(ts));
-    }
-    text.parse::<Date>()
-        .ok()
-        .and_then(|d| d.to_zoned(zone.clone()).ok())
-        .map(|z| Some(z.timestamp()))
-        .ok_or_else(|| {
-            DoorError::invalid(name, "must be an RFC 3339 timestamp or a YYYY-MM-DD date")
-        })
-}
-
 /// The filter of a list of accounts, and the list it names (for its cursors).
 pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(AccountFilter, ListScope), DoorError> {
     let filter = AccountFilter {
@@ -110,7 +84,7 @@ pub(crate) fn filter(p: &Params, tenant: &Tenant) -> Result<(AccountFilter, List
         ext_id: p.text(EXT_ID, MAX_TEXT)?,
         ext_id2: p.text("ExtID2", MAX_TEXT)?,
         status: p.coded("AccountStatus", AccountStatus::from_code, "1, 2 or 3")?,
-        updated_since: instant(p, "UpdatedSince", &tenant.time_zone)?,
+        updated_since: super::instant(p, "UpdatedSince", &tenant.time_zone)?,
         include_deleted: p.flag(INCLUDE_DELETED)?.unwrap_or(false),
     };
     let scope = ListScope::new(tenant, 69)

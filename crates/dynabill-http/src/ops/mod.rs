@@ -9,6 +9,9 @@ pub mod taxes;
 
 use dynabill_app::model::{Page, RecordKey};
 use dynabill_core::domain::PlanId;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::Serialize;
 
 use crate::cursor::ListScope;
@@ -68,9 +71,7 @@ pub const MAX_RENEWAL_TERM_MONTHS: i64 = 1200;
 
 /// How a renewal (12/110, 12/71) names its new term: `EndDate`, or
 /// `RenewalTermMonths` added to the current end, or neither (the plan's term).
-pub fn renewal_term(
-    params: &Params,
-) -> Result<(Option<jiff::civil::Date>, Option<u32>), DoorError> {
+pub fn renewal_term(params: &Params) -> Result<(Option<Date>, Option<u32>), DoorError> {
     let end = params.required_date("EndDate")?;
     let months = params
         .int_in("RenewalTermMonths", 1..=MAX_RENEWAL_TERM_MONTHS)?
@@ -86,3 +87,25 @@ pub fn renewal_term(
 
 /// Decimal places accepted in quantities and prices (SPEC §5).
 pub const MAX_SCALE: u32 = 6;
+
+/// An instant given as one (RFC 3339) or as a day (`YYYY-MM-DD`: its start in
+/// the tenant's time zone `zone`).
+pub(crate) fn instant(
+    p: &Params,
+    name: &str,
+    zone: &TimeZone,
+) -> Result<Option<Timestamp>, DoorError> {
+    let Some(Some(text)) = p.optional_text(name, 64)? else {
+        return Ok(None);
+    };
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Ok(Some(ts));
+    }
+    text.parse::<Date>()
+        .ok()
+        .and_then(|d| d.to_zoned(zone.clone()).ok())
+        .map(|z| Some(z.timestamp()))
+        .ok_or_else(|| {
+            DoorError::invalid(name, "must be an RFC 3339 timestamp or a YYYY-MM-DD date")
+        })
+}

@@ -19,7 +19,7 @@ use super::shapes::{InstantOrDay, stamp};
 use super::{Call, Reply};
 use crate::cursor::ListScope;
 use crate::error::DoorError;
-use crate::ops::accounts::instant;
+use crate::ops::instant;
 use crate::params::Params;
 
 /// The list code events' cursors are scoped by (they have no DealHub entity code).
