@@ -96,6 +96,15 @@ fn checked_update(
 }
 
 impl App {
+    /// Marks the tenant's Posted invoices past their due date overdue (once each,
+    /// the first day they are: `invoice.overdue`). The scheduler calls it every
+    /// tick. Returns how many it marked.
+    pub async fn mark_overdue(&self, tenant: &Tenant) -> Result<u64, AppError> {
+        let today = self.today(tenant);
+        let now = self.clock().now();
+        Ok(self.store().mark_overdue(tenant.id, today, now).await?)
+    }
+
     pub async fn get_invoice(&self, tenant: &Tenant, id: InvoiceId) -> Result<Invoice, AppError> {
         self.store()
             .find_invoice(tenant.id, id, true)

@@ -240,9 +240,10 @@ pub trait RecurringItemStore: Send + Sync {
         created: &ItemChange,
         now: Timestamp,
     ) -> StoreResult<RecurringItem>;
-    /// In one transaction: the plan's new fields (if given, at its version) and
-    /// every item write (each at its version, appending its history entry).
-    /// `Stale` (and nothing written) if any record changed meanwhile.
+    /// In one transaction: the plan's new fields (if given, at its version: a
+    /// renewal of the plan, which the store counts and its event says) and every
+    /// item write (each at its version, appending its history entry). `Stale` (and
+    /// nothing written) if any record changed meanwhile.
     async fn write_recurring_items(
         &self,
         tenant: TenantId,
@@ -523,6 +524,10 @@ pub trait InvoiceStore: Send + Sync {
         next_attempt: Timestamp,
         now: Timestamp,
     ) -> StoreResult<()>;
+    /// Marks the tenant's Posted invoices whose due date is before `today` overdue
+    /// as of `today` (each once: its `invoice.overdue` event). Returns how many.
+    async fn mark_overdue(&self, tenant: TenantId, today: Date, now: Timestamp)
+    -> StoreResult<u64>;
     /// Whether the account has any invoice that is not cancelled.
     async fn account_has_invoices(&self, tenant: TenantId, account: AccountId)
     -> StoreResult<bool>;

@@ -2,17 +2,23 @@
 //! the transactions of the changes (ARCHITECTURE.md, "Events").
 
 use async_trait::async_trait;
-use dynabill_app::model::{Account, Event, EventFilter, EventRecord, Page, PageRequest};
+use dynabill_app::model::{
+    Account, BillRunRecord, Event, EventFilter, EventRecord, OneTimeItem, Page, PageRequest, Plan,
+};
 use dynabill_app::store::{EventStore, StoreError, StoreResult};
 use dynabill_core::domain::TenantId;
 use serde::de::DeserializeOwned;
 
 use crate::accounts::AccountRow;
 use crate::backend::{Backend, failed};
+use crate::invoices::InvoiceRow;
+use crate::items::{ItemChangeRow, RecurringItemRow};
+use crate::one_time::OneTimeItemRow;
 use crate::paging::{Listing, PageOrder, finish};
+use crate::plans::PlanRow;
 use crate::query::Query;
 use crate::store::SqlStore;
-use crate::values::from_micros;
+use crate::values::{from_micros, parse_date};
 
 /// A row of `events`; `object` and `previous` are the JSON the triggers wrote.
 #[derive(Debug, sqlx::FromRow)]
@@ -36,14 +42,59 @@ where
     R: DeserializeOwned,
     T: TryFrom<R, Error = StoreError>,
 {
-    let row: R = serde_json::from_str(json)
-        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad event record {json:?}: {e}")))?;
-    T::try_from(row)
+    T::try_from(decoded::<R>(json)?)
+}
+
+/// A finished bill run as `bill_run.completed` records it: ID, run date, start,
+/// finish, batches, accounts, invoices, takeovers.
+#[derive(serde::Deserialize)]
+struct BillRunRow(i64, String, i64, i64, i64, i64, i64, i64);
+
+impl TryFrom<BillRunRow> for BillRunRecord {
+    type Error = StoreError;
+
+    fn try_from(r: BillRunRow) -> Result<Self, StoreError> {
+        Ok(BillRunRecord {
+            id: r.0,
+            run_date: parse_date(&r.1)?,
+            started_at: from_micros(r.2)?,
+            finished_at: from_micros(r.3)?,
+            batches: r.4,
+            accounts: r.5,
+            invoices: r.6,
+            takeovers: r.7,
+        })
+    }
+}
+
+/// A JSON record decoded into its row type.
+fn decoded<R: DeserializeOwned>(json: &str) -> StoreResult<R> {
+    serde_json::from_str(json)
+        .map_err(|e| StoreError::Other(anyhow::anyhow!("bad event record {json:?}: {e}")))
 }
 
 fn event_record(object_type: &str, json: &str) -> StoreResult<EventRecord> {
     match object_type {
         "account" => Ok(EventRecord::Account(record::<AccountRow, Account>(json)?)),
+        "plan" => Ok(EventRecord::Plan(record::<PlanRow, Plan>(json)?)),
+        "recurring_item" => {
+            let (item, history): (RecurringItemRow, Vec<ItemChangeRow>) = decoded(json)?;
+            let history = history
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<StoreResult<_>>()?;
+            Ok(EventRecord::RecurringItem(item.into_item(history)?))
+        }
+        "one_time_item" => Ok(EventRecord::OneTimeItem(record::<
+            OneTimeItemRow,
+            OneTimeItem,
+        >(json)?)),
+        "invoice" => Ok(EventRecord::Invoice(
+            decoded::<InvoiceRow>(json)?.into_invoice(Vec::new())?,
+        )),
+        "bill_run" => Ok(EventRecord::BillRun(record::<BillRunRow, BillRunRecord>(
+            json,
+        )?)),
         other => Err(StoreError::Other(anyhow::anyhow!(
             "event of an unknown record type {other:?}"
         ))),

@@ -12,6 +12,7 @@ use dynabill_core::domain::{
     AccountId, InvoiceId, InvoiceStatus, OneTimeItemId, PlanId, RecurringItemId, TenantId,
 };
 use jiff::Timestamp;
+use jiff::civil::Date;
 use rust_decimal::Decimal;
 
 use crate::backend::{Backend, Conn, conflicted, failed};
@@ -24,8 +25,10 @@ use crate::values::{
     parse_opt_date, stored,
 };
 
-/// A row of `invoices`, with its account's `ExtID`.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `invoices`, with its account's `ExtID`. Also read from the JSON an
+/// event keeps of it (on SQLite an array in the order of these fields, see
+/// `0009_record_events.sql`).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct InvoiceRow {
     pub id: i64,
     pub account_id: i64,
@@ -863,6 +866,26 @@ impl<B: Backend> InvoiceStore for SqlStore<B> {
             .await
             .map_err(failed::<B>)?;
         Ok(())
+    }
+
+    async fn mark_overdue(
+        &self,
+        tenant: TenantId,
+        today: Date,
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        // Served by the partial index `invoices_overdue`.
+        let mut q = Query::<B>::new("UPDATE invoices SET overdue_on = ");
+        q.bind_date(today)
+            .push(", updated_at = ")
+            .bind(now)
+            .push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND status = 3 AND overdue_on IS NULL AND due_date < ")
+            .bind_date(today);
+        q.execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(failed::<B>)
     }
 
     async fn account_has_invoices(

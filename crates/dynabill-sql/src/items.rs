@@ -20,8 +20,10 @@ use crate::values::{
     Value, coded, date_text, from_micros, micros, parse_date, parse_decimal, parse_opt_date, small,
 };
 
-/// A row of `recurring_items`, with what it needs of its plan.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `recurring_items`, with what it needs of its plan. Also read from the JSON an
+/// event keeps of it (on SQLite an array in the order of these fields, see
+/// `0009_record_events.sql`).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct RecurringItemRow {
     pub id: i64,
     pub plan_id: i64,
@@ -133,8 +135,10 @@ impl RecurringItemRow {
     }
 }
 
-/// A row of `recurring_item_changes`: one entry of an item's history.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `recurring_item_changes`: one entry of an item's history. Also read from the JSON an
+/// event keeps of it (on SQLite an array in the order of these fields, see
+/// `0009_record_events.sql`).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct ItemChangeRow {
     pub id: i64,
     pub item_id: i64,
@@ -555,7 +559,10 @@ impl<B: Backend> RecurringItemStore for SqlStore<B> {
         // Returning early drops (and so rolls back) the transaction: all or nothing.
         let mut tx = self.backend().begin_write().await?;
         if let Some((id, version, fields)) = plan {
-            let mut q = Query::<B>::new("UPDATE plans SET version = version + 1, updated_at = ");
+            // Only a renewal writes the plan with its items: `renewals` counts it.
+            let mut q = Query::<B>::new(
+                "UPDATE plans SET version = version + 1, renewals = renewals + 1, updated_at = ",
+            );
             q.bind(now)
                 .assignments(&PLAN_WRITABLE, plan_values(fields))
                 .push(" WHERE tenant_id = ")

@@ -14,8 +14,10 @@ use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_decimal};
 
-/// A row of `one_time_items`, with what it needs of its plan.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `one_time_items`, with what it needs of its plan. Also read from the JSON
+/// an event keeps of it (on SQLite an array in the order of these fields, see
+/// `0009_record_events.sql`).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct OneTimeItemRow {
     pub id: i64,
     pub plan_id: i64,

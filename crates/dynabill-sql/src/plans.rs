@@ -16,8 +16,10 @@ use crate::query::{Query, kept, row_columns, select_list};
 use crate::store::SqlStore;
 use crate::values::{Value, date_text, from_micros, parse_date, parse_opt_date, small, stored};
 
-/// A row of `plans`, with its account's `ExtID`.
-#[derive(Debug, sqlx::FromRow)]
+/// A row of `plans`, with its account's `ExtID`. Also read from the JSON an
+/// event keeps of it (on SQLite an array in the order of these fields, see
+/// `0009_record_events.sql`).
+#[derive(Debug, sqlx::FromRow, serde::Deserialize)]
 pub struct PlanRow {
     pub id: i64,
     pub account_id: i64,

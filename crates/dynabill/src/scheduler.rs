@@ -1,5 +1,6 @@
 //! The scheduler of `serve`: each tenant's bill run, once a day, at its
-//! `BillRunHour` in its time zone (or, with the test clock, whenever its set date
+//! `BillRunHour` in its time zone, and its overdue invoices marked (each tick, from
+//! that hour) (or, with the test clock, whenever its set date
 //! changes: setting a date clears the day's claim). Several servers on one
 //! database run each day's bill run once: the day is claimed in the database
 //! first, by one server; the others, at their next tick, join the run while it is
@@ -84,6 +85,10 @@ async fn run_due(app: &App) -> Result<(), dynabill_app::AppError> {
         }
         if !is_due(app, &tenant) {
             continue;
+        }
+        // Posted invoices past their due date become overdue (an event each).
+        if let Err(e) = app.mark_overdue(&tenant).await {
+            tracing::warn!(tenant = %tenant.app_key, error = %e, "could not mark overdue invoices");
         }
         let today = app.today(&tenant);
         let run = if app.store().claim_scheduled_run(tenant.id, today).await? {

@@ -13,9 +13,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
+use jiff::civil::Date;
+
 use super::accounts::Account;
 use super::call::{List, Paging};
-use super::shapes::{InstantOrDay, stamp};
+use super::invoices::Invoice;
+use super::items::{OneTimeItem, RecurringItem};
+use super::plans::Plan;
+use super::shapes::{InstantOrDay, day, stamp};
 use super::{Call, Reply};
 use crate::cursor::ListScope;
 use crate::error::DoorError;
@@ -31,7 +36,8 @@ pub struct Event {
     /// `evt_` and a UUIDv7, the same on every read (and every delivery).
     #[schema(example = "evt_0193a8f2-6c1e-7a3b-9d41-2f6e8a1c5b7d")]
     id: String,
-    /// What happened: `account.created`, `account.updated`, `account.deleted`.
+    /// What happened (docs/EVENTS.md lists every type): `account.updated`,
+    /// `recurring_item.upsold`, `invoice.posted`, `bill_run.completed`...
     #[schema(example = "account.updated")]
     r#type: String,
     /// The tenant's events are numbered 1, 2, 3... without gaps, in commit order.
@@ -40,13 +46,14 @@ pub struct Event {
     /// When the change was made (RFC 3339, UTC).
     #[schema(example = "2026-01-05T09:30:00.000000Z")]
     occurred_at: String,
-    /// The type of the record that changed.
+    /// The type of the record that changed: `account`, `plan`, `recurring_item`,
+    /// `one_time_item`, `invoice`, `bill_run`.
     #[schema(example = "account")]
     object_type: &'static str,
     /// The record's ID.
     #[schema(example = 1042)]
     object_id: i64,
-    /// The record's ExtID.
+    /// The record's ExtID (invoices and bill runs have none).
     #[schema(example = "CRM-1042")]
     object_ext_id: Option<String>,
     /// The record's version after the change.
@@ -59,14 +66,72 @@ pub struct Event {
 /// The record an event is about.
 #[derive(Serialize, ToSchema)]
 pub struct EventData {
-    /// The record after the change, as its own `GET` shows it (an `Account` for
-    /// `account.*` events).
-    #[schema(value_type = Account)]
+    /// The record right after the change, as its own `GET` shows it (an invoice
+    /// without its lines). Fields that depend on the day (a plan's or an item's
+    /// status, an item's terms in force) are as of the tenant's today when read.
+    #[schema(value_type = EventObject)]
     object: Value,
     /// For updates and deletions: the fields that changed, with their values
     /// before the change.
     #[schema(value_type = Option<ChangedFields>)]
     previous: Option<Value>,
+}
+
+/// The record of an event, by `object_type`.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a schema: `object` is built as JSON")]
+pub enum EventObject {
+    Account(Account),
+    Plan(Plan),
+    RecurringItem(RecurringItem),
+    OneTimeItem(OneTimeItem),
+    Invoice(Invoice),
+    BillRun(CompletedBillRun),
+}
+
+/// A finished bill run (`bill_run.completed`): what its batches did, whichever
+/// processes billed them.
+#[derive(Serialize, ToSchema)]
+pub struct CompletedBillRun {
+    /// The run's ID.
+    #[schema(example = 12)]
+    id: i64,
+    /// The run's date.
+    #[schema(example = "2026-02-01")]
+    run_date: String,
+    /// When its first participant started it (RFC 3339, UTC).
+    #[schema(example = "2026-02-01T02:00:00.000000Z")]
+    started_at: String,
+    /// When its last batch was done (RFC 3339, UTC).
+    #[schema(example = "2026-02-01T02:00:41.000000Z")]
+    finished_at: String,
+    /// Batches of accounts it was billed in.
+    #[schema(example = 10)]
+    batches: i64,
+    /// Accounts it read.
+    #[schema(example = 5000)]
+    accounts: i64,
+    /// Invoices it created.
+    #[schema(example = 4870)]
+    invoices: i64,
+    /// Batches finished by another process after the first one's claim lapsed.
+    #[schema(example = 0)]
+    takeovers: i64,
+}
+
+impl From<&model::BillRunRecord> for CompletedBillRun {
+    fn from(r: &model::BillRunRecord) -> Self {
+        CompletedBillRun {
+            id: r.id,
+            run_date: day(r.run_date),
+            started_at: stamp(r.started_at),
+            finished_at: stamp(r.finished_at),
+            batches: r.batches,
+            accounts: r.accounts,
+            invoices: r.invoices,
+            takeovers: r.takeovers,
+        }
+    }
 }
 
 /// The fields of a record that a change changed, with their values before it, in
@@ -76,12 +141,19 @@ pub struct EventData {
 #[expect(dead_code, reason = "a schema: `previous` is built as JSON")]
 pub struct ChangedFields(Map<String, Value>);
 
-/// A record in the shape of its own resource.
-fn shaped(record: &EventRecord) -> Value {
-    match record {
+/// A record in the shape of its own resource, as of `today`.
+fn shaped(record: &EventRecord, today: Date, request_id: &str) -> Result<Value, DoorError> {
+    let value = match record {
         EventRecord::Account(a) => serde_json::to_value(Account::from(a)),
-    }
-    .unwrap_or(Value::Null)
+        EventRecord::Plan(p) => serde_json::to_value(Plan::new(p, today)),
+        EventRecord::RecurringItem(i) => {
+            serde_json::to_value(RecurringItem::new(i, today, false, request_id)?)
+        }
+        EventRecord::OneTimeItem(i) => serde_json::to_value(OneTimeItem::from(i)),
+        EventRecord::Invoice(i) => serde_json::to_value(Invoice::new(i, false)),
+        EventRecord::BillRun(r) => serde_json::to_value(CompletedBillRun::from(r)),
+    };
+    Ok(value.unwrap_or(Value::Null))
 }
 
 /// The fields of `before` that differ in `after`, with their values in `before`.
@@ -96,11 +168,15 @@ fn changed(before: Value, after: &Value) -> Value {
     Value::Object(fields)
 }
 
-impl From<&model::Event> for Event {
-    fn from(e: &model::Event) -> Self {
-        let object = shaped(&e.object);
-        let previous = e.previous.as_ref().map(|p| changed(shaped(p), &object));
-        Event {
+impl Event {
+    /// The event in its REST shape, its records as of `today`.
+    pub fn new(e: &model::Event, today: Date, request_id: &str) -> Result<Event, DoorError> {
+        let object = shaped(&e.object, today, request_id)?;
+        let previous = match &e.previous {
+            Some(p) => Some(changed(shaped(p, today, request_id)?, &object)),
+            None => None,
+        };
+        Ok(Event {
             id: e.id.clone(),
             r#type: e.kind.clone(),
             sequence: e.sequence,
@@ -110,7 +186,7 @@ impl From<&model::Event> for Event {
             object_ext_id: e.object.ext_id().map(str::to_owned),
             object_version: e.object.version(),
             data: EventData { object, previous },
-        }
+        })
     }
 }
 
@@ -216,9 +292,11 @@ pub async fn list(call: Call) -> Response {
             .list_events(&call.tenant, &filter, page)
             .await
             .map_err(|e| call.fail(e))?;
-        Ok(Reply::ok(&List::new(&found, &scope, &p, |e| {
-            Event::from(e)
-        })))
+        let today = call.app.today(&call.tenant);
+        let list = List::try_new(&found, &scope, &p, |e| {
+            Event::new(e, today, &call.request_id)
+        })?;
+        Ok(Reply::ok(&list))
     })
     .await
 }
@@ -234,7 +312,8 @@ pub async fn get(call: Call, Path(id): Path<String>) -> Response {
             .get_event(&call.tenant, &id)
             .await
             .map_err(|e| call.fail(e))?;
-        Ok(Reply::ok(&Event::from(&event)))
+        let today = call.app.today(&call.tenant);
+        Ok(Reply::ok(&Event::new(&event, today, &call.request_id)?))
     })
     .await
 }

@@ -223,7 +223,7 @@ pub struct Invoice {
 }
 
 impl Invoice {
-    fn new(i: &model::Invoice, with_lines: bool) -> Invoice {
+    pub(super) fn new(i: &model::Invoice, with_lines: bool) -> Invoice {
         let c = i.currency;
         Invoice {
             id: i.id.0,

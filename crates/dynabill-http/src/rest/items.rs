@@ -169,7 +169,7 @@ pub struct RecurringItem {
 }
 
 impl RecurringItem {
-    fn new(
+    pub(super) fn new(
         item: &model::RecurringItem,
         today: Date,
         with_history: bool,

@@ -86,7 +86,7 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn new(p: &model::Plan, today: Date) -> Plan {
+    pub(super) fn new(p: &model::Plan, today: Date) -> Plan {
         let f = &p.fields;
         Plan {
             id: p.id.0,

@@ -7,6 +7,7 @@ mod billing;
 mod document;
 mod events;
 mod plans;
+mod record_events;
 
 use reqwest::StatusCode;
 use serde_json::Value;
