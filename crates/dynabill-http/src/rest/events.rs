@@ -78,7 +78,10 @@ pub struct EventData {
 }
 
 /// The record of an event, by `object_type`.
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+#[schema(example = json!({"id": 310, "ext_id": "SUB-310", "account_id": 1042,
+    "account_ext_id": "CRM-1042", "plan_status": 1, "end_date": "2027-01-15"}))]
 #[expect(dead_code, reason = "a schema: `object` is built as JSON")]
 pub enum EventObject {
     Account(Account),
