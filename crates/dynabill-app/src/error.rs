@@ -47,6 +47,9 @@ pub enum Field {
     PaidDate,
     TimeZone,
     UserName,
+    Url,
+    EventTypes,
+    Since,
 }
 
 /// The kinds of records a use case can fail to find.
@@ -58,6 +61,8 @@ pub enum Entity {
     OneTimeItem,
     Invoice,
     Event,
+    WebhookEndpoint,
+    WebhookDelivery,
 }
 
 impl Entity {
@@ -69,6 +74,8 @@ impl Entity {
             Entity::OneTimeItem => "one-time item",
             Entity::Invoice => "invoice",
             Entity::Event => "event",
+            Entity::WebhookEndpoint => "webhook endpoint",
+            Entity::WebhookDelivery => "webhook delivery",
         }
     }
 }

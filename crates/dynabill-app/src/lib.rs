@@ -18,6 +18,7 @@ pub mod store;
 pub mod tax_engine;
 pub mod taxes;
 pub mod tenants;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub struct App {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     test_clock: bool,
+    private_webhooks: bool,
     tax_engine: Option<Arc<dyn tax_engine::TaxEngine>>,
     credentials: Arc<auth::CredentialCache>,
 }
@@ -41,6 +43,7 @@ impl App {
             store,
             clock,
             test_clock: false,
+            private_webhooks: false,
             tax_engine: None,
             credentials: Arc::default(),
         }
@@ -50,6 +53,18 @@ impl App {
     pub fn with_test_clock(mut self) -> App {
         self.test_clock = true;
         self
+    }
+
+    /// Lets webhook endpoints be loopback or private addresses
+    /// (`serve --allow-private-webhooks`; tests, and receivers on one's own network).
+    pub fn with_private_webhooks(mut self) -> App {
+        self.private_webhooks = true;
+        self
+    }
+
+    /// Whether webhook endpoints may be loopback or private addresses.
+    pub fn private_webhooks(&self) -> bool {
+        self.private_webhooks
     }
 
     /// Connects the external tax engine (AvaTax) used by tenants in `TaxMode` 3.

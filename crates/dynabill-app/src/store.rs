@@ -10,11 +10,12 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use crate::model::{
-    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation, CreditMove,
-    Event, EventFilter, Invoice, InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, ItemChange,
-    ItemFilter, ItemWrite, OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan,
-    PlanFields, PlanFilter, PostInvoice, RecordKey, RecurringItem, RecurringItemFields,
-    TaxRateRecord,
+    Account, AccountBill, AccountFields, AccountFilter, BillingAccount, Cancellation,
+    ClaimedDelivery, CreditMove, DeliveryFilter, DeliveryNext, Event, EventFilter, Invoice,
+    InvoiceFilter, InvoiceLineRecord, InvoiceUpdate, ItemChange, ItemFilter, ItemWrite,
+    NewDelivery, OneTimeItem, OneTimeItemFields, OneTimeMark, Page, PageRequest, Plan, PlanFields,
+    PlanFilter, PostInvoice, RecordKey, RecurringItem, RecurringItemFields, TaxRateRecord,
+    WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookEndpointFields,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -552,6 +553,121 @@ pub trait EventStore: Send + Sync {
     async fn find_event(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Event>>;
 }
 
+/// The webhooks of tenants: their endpoints, and the deliveries of their events.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    /// A new endpoint, sent the events numbered after the tenant's last one.
+    async fn insert_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        fields: &WebhookEndpointFields,
+        secret: &str,
+        now: Timestamp,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// The tenant's endpoints (not removed ones), oldest first.
+    async fn list_webhook_endpoints(&self, tenant: TenantId) -> StoreResult<Vec<WebhookEndpoint>>;
+    async fn find_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: i64,
+    ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// Writes the endpoint's fields at `version` (`Stale` if it moved); enabling
+    /// it clears why it was disabled.
+    async fn update_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        version: i64,
+        fields: &WebhookEndpointFields,
+        now: Timestamp,
+    ) -> StoreResult<WebhookEndpoint>;
+    /// Removes the endpoint; its pending deliveries fail. False if there was none.
+    async fn remove_webhook_endpoint(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// A new secret; the current one keeps signing until `previous_until`.
+    async fn rotate_webhook_secret(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        secret: &str,
+        previous_until: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Option<WebhookEndpoint>>;
+    /// Deliveries to send now to the endpoint (a test, a recovery).
+    async fn insert_deliveries(
+        &self,
+        tenant: TenantId,
+        endpoint: i64,
+        deliveries: &[NewDelivery],
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// Enabled endpoints of every tenant that have events to fan out.
+    async fn endpoints_behind(&self) -> StoreResult<Vec<(TenantId, WebhookEndpoint)>>;
+    /// In one transaction: the deliveries of the events after `from` up to `to`,
+    /// and the endpoint's cursor moved from `from` to `to`. False (and nothing
+    /// written) if another worker moved it first.
+    async fn fan_out(
+        &self,
+        tenant: TenantId,
+        endpoint: i64,
+        from: i64,
+        to: i64,
+        deliveries: &[NewDelivery],
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// When the earliest pending delivery is due (`None`: nothing is pending): a
+    /// read, so that an idle worker never takes SQLite's write lock.
+    async fn next_delivery_due(&self) -> StoreResult<Option<Timestamp>>;
+    /// Claims up to `limit` pending deliveries due by `now` (or, for the tenants
+    /// listed, by their own cutoff: the test clock), not claimed by a live lease,
+    /// for `owner` until `lease_until`.
+    async fn claim_deliveries(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        cutoffs: &[(TenantId, Timestamp)],
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedDelivery>>;
+    /// Gives back `owner`'s claims on deliveries it did not send (no attempt).
+    async fn release_deliveries(&self, ids: &[i64], owner: &str) -> StoreResult<()>;
+    /// Records an attempt of a delivery `owner` holds, and what comes next: the
+    /// delivery, and the endpoint's health. False if the lease was lost.
+    async fn record_attempt(
+        &self,
+        delivery: &ClaimedDelivery,
+        owner: &str,
+        attempt: &WebhookAttempt,
+        next: &DeliveryNext,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+    /// A page of the tenant's deliveries, oldest first (a page's `after`
+    /// is a delivery ID).
+    async fn list_webhook_deliveries(
+        &self,
+        tenant: TenantId,
+        filter: &DeliveryFilter,
+        page: PageRequest,
+    ) -> StoreResult<Page<WebhookDelivery>>;
+    /// One delivery with its attempts.
+    async fn find_webhook_delivery(
+        &self,
+        tenant: TenantId,
+        id: i64,
+    ) -> StoreResult<Option<WebhookDelivery>>;
+    /// Makes the delivery pending and due now (its attempts so far are kept).
+    async fn retry_webhook_delivery(
+        &self,
+        tenant: TenantId,
+        id: i64,
+        now: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
 #[async_trait]
 pub trait TaxRateStore: Send + Sync {
     async fn add_tax_rate(&self, tenant: TenantId, rule: &TaxRule) -> StoreResult<TaxRateRecord>;
@@ -614,6 +730,7 @@ pub trait Store:
     + TaxRateStore
     + IdempotencyStore
     + EventStore
+    + WebhookStore
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;

@@ -181,8 +181,9 @@ impl TaxEngine for AvaTaxClient {
 }
 
 /// rustls with the ring provider and Mozilla's roots (bundled, so the client
-/// trusts the same CAs on a bare container as on a full OS).
-fn tls_config() -> Result<rustls::ClientConfig, ClientBuildError> {
+/// trusts the same CAs on a bare container as on a full OS). The webhook worker's
+/// client uses it too.
+pub fn tls_config() -> Result<rustls::ClientConfig, ClientBuildError> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -10,4 +10,4 @@ mod client;
 mod error;
 mod wire;
 
-pub use client::{AvaTaxClient, ClientBuildError};
+pub use client::{AvaTaxClient, ClientBuildError, tls_config};

@@ -7,6 +7,37 @@
 -- item's `charged_through`, a one-time item's `invoiced`), which is what its
 -- invoices' events already say, and version or time-of-change bumps alone.
 
+-- The numbering of `0010_events.sql` ran once per event at commit, and every run
+-- after the first counted the transaction's (by then numbered) events again,
+-- through index entries of rows the first run had already updated: quadratic in
+-- the events of one transaction (a bill-run batch writes thousands). The first
+-- run for a tenant now marks the transaction (a transaction-local setting), and
+-- the others return at once: every event was inserted before commit began.
+CREATE OR REPLACE FUNCTION events_numbered() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    mark TEXT := 'dynabill.events_numbered_' || NEW.tenant_id;
+    n    BIGINT;
+    top  BIGINT;
+BEGIN
+    IF current_setting(mark, true) = 'yes' THEN
+        RETURN NULL;
+    END IF;
+    PERFORM set_config(mark, 'yes', true);
+    SELECT COUNT(*) INTO n FROM events WHERE tenant_id = NEW.tenant_id AND sequence IS NULL;
+    IF n = 0 THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO event_sequences AS s (tenant_id, last) VALUES (NEW.tenant_id, n)
+    ON CONFLICT (tenant_id) DO UPDATE SET last = s.last + EXCLUDED.last
+    RETURNING last INTO top;
+    UPDATE events e SET sequence = top - n + o.rn
+    FROM (SELECT key, row_number() OVER (ORDER BY key) AS rn
+          FROM events WHERE tenant_id = NEW.tenant_id AND sequence IS NULL) o
+    WHERE e.key = o.key;
+    RETURN NULL;
+END
+$$;
+
 -- Renewals of the plan so far: a renewal (and only a renewal) counts one.
 ALTER TABLE plans ADD COLUMN renewals BIGINT NOT NULL DEFAULT 0;
 -- The day the scheduler found the invoice Posted and past its due date.

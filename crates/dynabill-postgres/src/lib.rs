@@ -194,6 +194,8 @@ impl Backend for PgBackend {
 
     const GREATEST: &'static str = "GREATEST";
     const FOR_SHARE: &'static str = " FOR SHARE";
+    /// Claimers pass over the rows another claimer is taking.
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
     /// PostgreSQL's planner orders joins itself (and plans batches by their range,
     /// see [`push_any_of`]).
     const JOIN_IN_ORDER: &'static str = "JOIN";

@@ -261,6 +261,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// of a new plan, the live plan of a new item), so that a concurrent delete waits
     /// for the write (and then sees its row) or wins (and the write finds nothing).
     const FOR_SHARE: &'static str;
+    /// The locking clause of a claim's read: rows another transaction is claiming
+    /// are passed over rather than waited for.
+    const SKIP_LOCKED: &'static str;
     /// A join that also fixes the join order (driving a read from its first table).
     const JOIN_IN_ORDER: &'static str;
     /// `tenant_id` where it must not lead the planner to an index on it.

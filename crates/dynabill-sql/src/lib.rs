@@ -30,6 +30,7 @@ mod store;
 mod tax_rates;
 mod tenants;
 mod values;
+mod webhooks;
 
 pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique, begin_detached};
 pub use list_plans::{ListQueryPlan, QueryPlan, TableRead};

@@ -13,6 +13,7 @@ use crate::one_time::OneTimeItemRow;
 use crate::plans::PlanRow;
 use crate::tax_rates::TaxRateRow;
 use crate::tenants::{CredentialRow, TenantRow};
+use crate::webhooks::{AttemptRow, BehindRow, ClaimRow, DeliveryRow, EndpointRow, SigningRow};
 
 /// A result row that decodes into `T`.
 pub trait RowOf<T> {
@@ -57,6 +58,12 @@ decodes!(
     ExpiredBatchRow,
     OpenRunRow,
     EventRow,
+    EndpointRow,
+    BehindRow,
+    DeliveryRow,
+    AttemptRow,
+    ClaimRow,
+    SigningRow,
     (i64,),
     (Option<i64>,),
     (bool,),

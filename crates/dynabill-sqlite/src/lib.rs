@@ -183,6 +183,8 @@ impl Backend for SqliteBackend {
     const GREATEST: &'static str = "MAX";
     /// The write transaction holds the whole database.
     const FOR_SHARE: &'static str = "";
+    /// One writer: a claim never meets another claim midway.
+    const SKIP_LOCKED: &'static str = "";
     /// SQLite keeps the order of the tables of a `CROSS JOIN`.
     const JOIN_IN_ORDER: &'static str = "CROSS JOIN";
     /// A unary `+` keeps SQLite's planner off the indexes on the column.

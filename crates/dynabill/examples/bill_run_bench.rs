@@ -14,8 +14,13 @@
 //! seeded PostgreSQL database can serve as a template for repeated runs of
 //! `dynabill bill-run --date 2024-01-15` on copies of it.
 //!
-//! Prints seeding time, the bill run's invoices/s and lines/s, and the process's
-//! peak resident memory (VmHWM) after seeding and after the bill run, as JSON.
+//! `--without-events` drops, after seeding, the triggers that write the event log
+//! on the tables a bill run writes: the same run without its events, to measure
+//! what they cost (ARCHITECTURE.md, "Events").
+//!
+//! Prints seeding time, the bill run's invoices/s and lines/s, the events it wrote
+//! (and per second), and the process's peak resident memory (VmHWM) after seeding
+//! and after the bill run, as JSON.
 
 #![expect(clippy::float_arithmetic, reason = "timings and rates, never amounts")]
 
@@ -70,6 +75,67 @@ async fn analyze_seeded(url: &str) -> anyhow::Result<()> {
     .await?;
     pool.close().await;
     Ok(())
+}
+
+/// Runs `statements` on the database at `url`, one by one.
+async fn execute(url: &str, statements: &[&str]) -> anyhow::Result<()> {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await?;
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        for statement in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*statement))
+                .execute(&pool)
+                .await?;
+        }
+        pool.close().await;
+    }
+    Ok(())
+}
+
+/// How many events the database at `url` holds.
+async fn events_written(url: &str) -> anyhow::Result<i64> {
+    let sql = "SELECT COUNT(*) FROM events";
+    Ok(if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await?;
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await?;
+        pool.close().await;
+        n
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await?;
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(&pool).await?;
+        pool.close().await;
+        n
+    })
+}
+
+/// The triggers that log the changes a bill run makes, dropped (`--without-events`).
+async fn drop_event_triggers(url: &str) -> anyhow::Result<()> {
+    let on = |trigger: &str, table: &str| {
+        if url.starts_with("postgres") {
+            format!("DROP TRIGGER {trigger} ON {table}")
+        } else {
+            format!("DROP TRIGGER {trigger}")
+        }
+    };
+    let drops = [
+        on("invoices_event_created", "invoices"),
+        on("invoices_event_changed", "invoices"),
+        on("accounts_event_changed", "accounts"),
+        on("plans_event_changed", "plans"),
+        on("recurring_items_event_staged", "recurring_items"),
+        on("recurring_item_changes_event", "recurring_item_changes"),
+        on("one_time_items_event_changed", "one_time_items"),
+        on("bill_runs_event_completed", "bill_runs"),
+    ];
+    let drops: Vec<&str> = drops.iter().map(String::as_str).collect();
+    execute(url, &drops).await
 }
 
 /// Resets the peak-RSS high-water mark so that the bill run's own peak is measured.
@@ -182,6 +248,10 @@ async fn main() -> anyhow::Result<()> {
         println!("{report}");
         return Ok(());
     }
+    if std::env::args().any(|a| a == "--without-events") {
+        drop_event_triggers(&url).await?;
+    }
+    let events_before = events_written(&url).await?;
     reset_peak_rss();
 
     let billing = Instant::now();
@@ -196,6 +266,7 @@ async fn main() -> anyhow::Result<()> {
     let seconds = billing.elapsed().as_secs_f64();
     let rss_bill_run = peak_rss_mib();
     app.store().close().await;
+    let events = events_written(&url).await? - events_before;
 
     let backend = if url.starts_with("sqlite:") {
         "sqlite"
@@ -212,6 +283,8 @@ async fn main() -> anyhow::Result<()> {
         "lines": summary.lines,
         "invoices_per_second": (summary.invoices as f64 / seconds).round(),
         "lines_per_second": (summary.lines as f64 / seconds).round(),
+        "events": events,
+        "events_per_second": (events as f64 / seconds).round(),
         "peak_rss_mib_after_seeding": (rss_after_seed * 10.0).round() / 10.0,
         "peak_rss_mib_during_bill_run": (rss_bill_run * 10.0).round() / 10.0,
     });

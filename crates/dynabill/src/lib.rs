@@ -6,6 +6,7 @@ pub mod config;
 pub mod scheduler;
 pub mod server;
 pub mod storage;
+pub mod webhooks;
 
 /// Installs the process-wide TLS crypto provider (ring) that HTTP clients built
 /// without one of their own use. Safe to call more than once.

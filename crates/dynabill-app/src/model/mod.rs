@@ -9,6 +9,7 @@ mod one_time;
 mod plans;
 mod recurring;
 mod tenants;
+mod webhooks;
 
 pub use accounts::*;
 pub use billing::*;
@@ -18,6 +19,7 @@ pub use one_time::*;
 pub use plans::*;
 pub use recurring::*;
 pub use tenants::*;
+pub use webhooks::*;
 
 /// How a call names one record: its ID (of type `I`) or the caller's `ExtID`.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -91,6 +91,11 @@ impl Reply {
         }
     }
 
+    /// Taken, done later (a delivery queued).
+    pub fn accepted<T: Serialize>(value: &T) -> Reply {
+        Reply::with_status(StatusCode::ACCEPTED, value)
+    }
+
     pub fn no_content() -> Reply {
         Reply {
             status: StatusCode::NO_CONTENT,

@@ -19,6 +19,7 @@ mod plans;
 mod problem;
 mod shapes;
 mod tenant;
+mod webhooks;
 
 use std::sync::LazyLock;
 
@@ -30,6 +31,15 @@ use crate::ServerState;
 
 pub(crate) use call::{Call, Reply};
 pub(crate) use problem::not_found;
+
+/// An event as a webhook sends it: its REST shape (`GET /v1/events/{id}`), as
+/// JSON, its records as of `today`.
+pub fn event_payload(
+    event: &dynabill_app::model::Event,
+    today: jiff::civil::Date,
+) -> Result<String, String> {
+    webhooks::payload(event, today, "webhook").map_err(|e| format!("{e:?}"))
+}
 
 /// The `/v1` routes and the OpenAPI document that describes them, built from
 /// the same list so that a route cannot exist undocumented.
@@ -81,6 +91,18 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(invoices::bill_run))
         .routes(routes!(events::list))
         .routes(routes!(events::get))
+        .routes(routes!(webhooks::list_endpoints, webhooks::create_endpoint))
+        .routes(routes!(
+            webhooks::get_endpoint,
+            webhooks::update_endpoint,
+            webhooks::remove_endpoint
+        ))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::test_endpoint))
+        .routes(routes!(webhooks::recover))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::get_delivery))
+        .routes(routes!(webhooks::retry_delivery))
         .routes(routes!(tenant::get_settings, tenant::update_settings))
         .routes(routes!(tenant::list_tax_rates, tenant::add_tax_rate))
         .routes(routes!(tenant::remove_tax_rate))

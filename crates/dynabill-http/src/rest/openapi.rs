@@ -29,6 +29,8 @@ use super::problem::{PROBLEM_JSON, Problem};
         (name = "Invoices", description = "Invoices made by bill runs, their lines and taxes, and their lifecycle: post, pay, cancel."),
         (name = "Taxes", description = "The external tax workflow: lines awaiting tax, and a tax service's answer."),
         (name = "Billing", description = "Bill runs, and the preview of what the next one will invoice."),
+        (name = "Events", description = "What happened to the tenant's records, in commit order: the event log webhooks deliver (docs/EVENTS.md)."),
+        (name = "Webhooks", description = "Endpoints the tenant's events are POSTed to, signed per Standard Webhooks, with retries; their deliveries and attempts."),
         (name = "Tenant", description = "The tenant's settings, its built-in tax rates, and the test clock."),
         (name = "Dynamic door", description = "The DealHub Billing API: one path, the operation picked by api_code and entity_code (SPEC.md)."),
     )

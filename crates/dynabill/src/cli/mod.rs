@@ -1,11 +1,12 @@
 //! The command line: `serve`, `migrate`, `tenant ...`, `tax-rate ...`, `tax retry`,
-//! `bill-run`, one module per command. Every flag also reads a `DYNABILL_*`
+//! `bill-run`, `webhook ...`, one module per command. Every flag also reads a `DYNABILL_*`
 //! environment variable.
 
 mod bill_run;
 mod serve;
 mod tax;
 mod tenant;
+mod webhook;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use bill_run::BillRunArgs;
 use serve::ServeArgs;
 use tax::{TaxCommand, TaxRateCommand};
 use tenant::TenantCommand;
+use webhook::WebhookCommand;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,6 +59,9 @@ enum Command {
     /// Run the bill run for a date: every tenant, or the one named by --app-key.
     /// Safe while `serve` runs on the same database. Prints a JSON summary.
     BillRun(BillRunArgs),
+    /// Manage a tenant's webhook endpoints (where its events are POSTed, signed).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 #[derive(Debug, Args)]
@@ -110,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TaxRate(command) => tax::run_rates(config_file, command).await,
         Command::Tax(command) => tax::run(config_file, command).await,
         Command::BillRun(args) => bill_run::run(config_file, args).await,
+        Command::Webhook(command) => webhook::run(config_file, command).await,
     }
 }
 

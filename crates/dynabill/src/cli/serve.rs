@@ -29,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// every default date follow it. For integration testing, never production.
     #[arg(long, env = "DYNABILL_TEST_CLOCK")]
     test_clock: bool,
+    /// Let webhook endpoints be loopback or private addresses (receivers on this
+    /// machine or network; tests). Off, they are refused.
+    #[arg(long, env = "DYNABILL_ALLOW_PRIVATE_WEBHOOKS")]
+    allow_private_webhooks: bool,
     /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
     #[arg(long, env = "DYNABILL_RATE_LIMIT")]
     rate_limit: Option<u32>,
@@ -43,6 +47,7 @@ pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow
     let mode = ServeMode {
         scheduler: !args.no_scheduler,
         test_clock: args.test_clock,
+        private_webhooks: args.allow_private_webhooks,
     };
     run_server(Config::load(config_file, overrides)?, mode).await
 }
@@ -66,6 +71,7 @@ pub(crate) async fn migrate(config_file: Option<&Path>, db: DatabaseArgs) -> any
 struct ServeMode {
     scheduler: bool,
     test_clock: bool,
+    private_webhooks: bool,
 }
 
 async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
@@ -74,6 +80,10 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     if mode.test_clock {
         tracing::warn!("test clock on: tenants' dates can be set through /api/testclock");
         app = app.with_test_clock();
+    }
+    if mode.private_webhooks {
+        tracing::warn!("webhook endpoints may be loopback or private addresses");
+        app = app.with_private_webhooks();
     }
     if app.tenant_count().await? == 0 {
         let issued = app
@@ -88,12 +98,19 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     };
     let server = RunningServer::start(app.clone(), config.listen, options).await?;
     let scheduler = mode.scheduler.then(|| crate::scheduler::spawn(app.clone()));
+    let webhooks = crate::webhooks::spawn(
+        app.clone(),
+        crate::webhooks::WorkerOptions {
+            allow_private: mode.private_webhooks,
+        },
+    )?;
     tracing::info!(address = %server.addr, "listening on {}", server.url());
     shutdown_signal().await;
     tracing::info!("shutting down: finishing requests in flight");
     if let Some(scheduler) = scheduler {
         scheduler.stop().await;
     }
+    webhooks.stop().await;
     server.shutdown().await?;
     app.store().close().await;
     tracing::info!("stopped");

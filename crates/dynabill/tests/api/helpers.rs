@@ -34,6 +34,7 @@ pub struct TestApp {
     pub cred: Cred,
     server: Option<RunningServer>,
     scheduler: Option<dynabill::scheduler::Scheduler>,
+    webhooks: Option<dynabill::webhooks::Worker>,
     _sqlite_dir: Option<tempfile::TempDir>,
 }
 
@@ -65,12 +66,24 @@ pub async fn spawn_with_test_clock_alone(backend: Backend) -> Option<TestApp> {
     spawn_server(backend, dynabill_http::HttpOptions::default(), Clock::Test).await
 }
 
-/// Which clock a test server follows.
+/// Like [`spawn`], with the test clock on, no scheduler, and the webhook worker
+/// running as `serve --allow-private-webhooks` runs it (receivers on loopback).
+pub async fn spawn_with_webhooks(backend: Backend) -> Option<TestApp> {
+    spawn_server(
+        backend,
+        dynabill_http::HttpOptions::default(),
+        Clock::TestWithWebhooks,
+    )
+    .await
+}
+
+/// Which clock a test server follows (and what runs beside it).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Clock {
     Real,
     Test,
     TestWithScheduler,
+    TestWithWebhooks,
 }
 
 async fn spawn_server(
@@ -105,8 +118,17 @@ async fn spawn_server(
     if clock != Clock::Real {
         app = app.with_test_clock();
     }
+    if clock == Clock::TestWithWebhooks {
+        app = app.with_private_webhooks();
+    }
     let scheduler =
         (clock == Clock::TestWithScheduler).then(|| dynabill::scheduler::spawn(app.clone()));
+    let webhooks = (clock == Clock::TestWithWebhooks).then(|| {
+        let options = dynabill::webhooks::WorkerOptions {
+            allow_private: true,
+        };
+        dynabill::webhooks::spawn(app.clone(), options).expect("starting the webhook worker")
+    });
     let server = RunningServer::start(app.clone(), "127.0.0.1:0".parse().unwrap(), options)
         .await
         .expect("starting the server");
@@ -123,6 +145,7 @@ async fn spawn_server(
         },
         server: Some(server),
         scheduler,
+        webhooks,
         _sqlite_dir: dir,
     };
     test.cred = test.new_tenant("first").await;
@@ -285,6 +308,9 @@ impl TestApp {
     pub async fn stop(mut self) {
         if let Some(scheduler) = self.scheduler.take() {
             scheduler.stop().await;
+        }
+        if let Some(webhooks) = self.webhooks.take() {
+            webhooks.stop().await;
         }
         if let Some(server) = self.server.take() {
             server.shutdown().await.expect("stopping the server");

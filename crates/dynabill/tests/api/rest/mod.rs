@@ -8,6 +8,7 @@ mod document;
 mod events;
 mod plans;
 mod record_events;
+mod webhooks;
 
 use reqwest::StatusCode;
 use serde_json::Value;
