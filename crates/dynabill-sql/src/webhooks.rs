@@ -500,12 +500,16 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
                 .bind(*cutoff)
                 .push(")");
         }
-        q.push(") AND (lease_until IS NULL OR lease_until < ")
-            .bind(now)
-            .push(") ORDER BY next_attempt_at, id LIMIT ")
-            .bind(i64::from(limit))
-            .push(B::SKIP_LOCKED)
-            .push(") RETURNING id, tenant_id, endpoint_id, event_id, payload, attempts");
+        q.push(
+            ") AND EXISTS (SELECT 1 FROM webhook_endpoints w \
+             WHERE w.id = webhook_deliveries.endpoint_id AND w.deleted_at IS NULL)",
+        )
+        .push(" AND (lease_until IS NULL OR lease_until < ")
+        .bind(now)
+        .push(") ORDER BY next_attempt_at, id LIMIT ")
+        .bind(i64::from(limit))
+        .push(B::SKIP_LOCKED)
+        .push(") RETURNING id, tenant_id, endpoint_id, event_id, payload, attempts");
         let mut claimed: Vec<ClaimRow> = q.fetch_all(&mut tx).await.map_err(failed::<B>)?;
         // `RETURNING` keeps no order: deliveries are queued in their events' order.
         claimed.sort_unstable_by_key(|c| c.id);

@@ -500,3 +500,61 @@ fn tax_rates_are_added_listed_and_removed_and_the_avatax_key_never_printed() {
     assert_eq!(shown["AvaTaxLicenseKey"], json!("***"));
     assert!(!shown.to_string().contains("SUPER-SECRET"));
 }
+
+#[test]
+fn webhook_endpoints_are_added_listed_rotated_and_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let out = dynabill(
+        &["tenant", "create", "--name", "Acme", "--database-url", &url],
+        dir.path(),
+    );
+    let key = credential(&out.stdout)["AppKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let run = |args: &[&str]| -> std::process::Output {
+        let mut all = args.to_vec();
+        all.extend(["--app-key", &key, "--database-url", &url]);
+        dynabill(&all, dir.path())
+    };
+    let json = |out: std::process::Output| -> Value {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let added = json(run(&[
+        "webhook",
+        "add",
+        "--url",
+        "https://crm.example.com/hooks",
+        "--event-types",
+        "invoice.*,plan.renewed",
+    ]));
+    assert_eq!(added["EventTypes"], json!(["invoice.*", "plan.renewed"]));
+    let secret = added["Secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    // A private address is refused, unless allowed.
+    let refused = run(&["webhook", "add", "--url", "http://127.0.0.1:9000/h"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("private"));
+    json(run(&[
+        "webhook",
+        "add",
+        "--url",
+        "http://127.0.0.1:9000/h",
+        "--allow-private",
+    ]));
+    let listed = json(run(&["webhook", "list"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    assert!(listed[0].get("Secret").is_none(), "{listed}");
+    let id = added["ID"].to_string();
+    let rotated = json(run(&["webhook", "rotate-secret", "--id", &id]));
+    assert_ne!(rotated["Secret"].as_str().unwrap(), secret);
+    json(run(&["webhook", "remove", "--id", &id]));
+    assert_eq!(json(run(&["webhook", "list"])).as_array().unwrap().len(), 1);
+    assert!(!run(&["webhook", "remove", "--id", &id]).status.success());
+}

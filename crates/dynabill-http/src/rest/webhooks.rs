@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::call::{Empty, List, Paging, path_id};
 use super::events::Event;
-use super::shapes::{InstantOrDay, stamp};
+use super::shapes::stamp;
 use super::{Call, Reply};
 use crate::cursor::ListScope;
 use crate::error::{DoorError, internal};
@@ -183,8 +183,8 @@ pub struct WebhookEndpointChanges {
 pub struct Recovery {
     /// Every event the endpoint takes from this instant (RFC 3339) or day (from
     /// midnight in the tenant's time zone), up to 10,000.
-    #[schema(inline, example = "2026-01-05")]
-    since: InstantOrDay,
+    #[schema(example = "2026-01-05", max_length = 64)]
+    since: String,
 }
 
 /// What a recovery queued.
@@ -545,7 +545,10 @@ pub async fn recover(call: Call, Path(id): Path<String>, body: Body) -> Response
             ..EventFilter::default()
         };
         let mut deliveries = Vec::new();
-        let mut page = PageRequest::first(500);
+        let mut page = PageRequest {
+            counted: Some(0),
+            ..PageRequest::first(500)
+        };
         loop {
             let found = call
                 .app
