@@ -93,16 +93,9 @@ END;
 -- change of an item appends a history entry after writing the item's row: the
 -- entry's trigger writes the event, typed by the entry's kind; the row's trigger
 -- keeps the item as it was. The row's writes set `updated_at`; the bill run's
--- `charged_through` bookkeeping does not, and is no event.
-CREATE VIEW recurring_item_history (item_id, history) AS
-SELECT c.item_id,
-    json_group_array(json_array(c.id, c.item_id, c.kind, c.effective_date, c.quantity,
-        c.unit_price, c.discount_percent, c.start_date, c.end_date,
-        json(CASE c.prorate WHEN 1 THEN 'true' WHEN 0 THEN 'false' END),
-        json(CASE c.credit WHEN 1 THEN 'true' WHEN 0 THEN 'false' END), c.recorded_at)
-        ORDER BY c.id)
-FROM recurring_item_changes c GROUP BY c.item_id;
-
+-- `charged_through` bookkeeping does not, and is no event. The history is read
+-- through the index `recurring_item_changes_item` (a view grouping every item's
+-- history would be aggregated whole on each write).
 CREATE TRIGGER recurring_items_event_staged AFTER UPDATE ON recurring_items
 WHEN OLD.updated_at IS NOT NEW.updated_at
 BEGIN
@@ -116,8 +109,12 @@ BEGIN
                 json(CASE OLD.cancel_credit WHEN 1 THEN 'true' WHEN 0 THEN 'false' END),
                 OLD.charged_through, OLD.created_at, OLD.updated_at, OLD.deleted_at,
                 OLD.version),
-            json(COALESCE((SELECT h.history FROM recurring_item_history h
-                           WHERE h.item_id = OLD.id), '[]')))
+            json((SELECT json_group_array(json_array(c.id, c.item_id, c.kind,
+                c.effective_date, c.quantity, c.unit_price, c.discount_percent, c.start_date,
+                c.end_date, json(CASE c.prorate WHEN 1 THEN 'true' WHEN 0 THEN 'false' END),
+                json(CASE c.credit WHEN 1 THEN 'true' WHEN 0 THEN 'false' END), c.recorded_at)
+                ORDER BY c.id)
+             FROM recurring_item_changes c WHERE c.item_id = OLD.id)))
     FROM plans p WHERE p.id = OLD.plan_id;
 END;
 
@@ -135,7 +132,12 @@ CREATE TRIGGER recurring_item_changes_event AFTER INSERT ON recurring_item_chang
                 i.start_date, i.end_date, i.cancel_date,
                 json(CASE i.cancel_credit WHEN 1 THEN 'true' WHEN 0 THEN 'false' END),
                 i.charged_through, i.created_at, i.updated_at, i.deleted_at, i.version),
-            json((SELECT h.history FROM recurring_item_history h WHERE h.item_id = i.id))),
+            json((SELECT json_group_array(json_array(c.id, c.item_id, c.kind,
+                c.effective_date, c.quantity, c.unit_price, c.discount_percent, c.start_date,
+                c.end_date, json(CASE c.prorate WHEN 1 THEN 'true' WHEN 0 THEN 'false' END),
+                json(CASE c.credit WHEN 1 THEN 'true' WHEN 0 THEN 'false' END), c.recorded_at)
+                ORDER BY c.id)
+             FROM recurring_item_changes c WHERE c.item_id = i.id))),
         (SELECT s.previous FROM event_staging s
          WHERE s.object_type = 'recurring_item' AND s.object_id = i.id)
     FROM recurring_items i JOIN plans p ON p.id = i.plan_id
