@@ -128,6 +128,7 @@ async fn main() -> anyhow::Result<()> {
     changes(&app, &tenant, "A", events).await?;
     let options = dynabill::webhooks::WorkerOptions {
         allow_private: true,
+        ..dynabill::webhooks::WorkerOptions::default()
     };
     let started = Instant::now();
     let worker = dynabill::webhooks::spawn(app.clone(), options)?;

@@ -43,8 +43,8 @@ const RETRY_DELAYS: [Duration; 7] = [
 const FAILING_FOR: Duration = Duration::from_secs(5 * 24 * 3600);
 /// How long one attempt may take.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
-/// How long a claim on a delivery lasts: longer than an attempt.
-const LEASE: Duration = Duration::from_secs(60);
+/// How long a claim on a delivery lasts by default: longer than an attempt.
+pub const LEASE: Duration = Duration::from_secs(60);
 /// Deliveries claimed (and sent at once) per round.
 const CLAIM: u32 = 32;
 /// Events read per round of an endpoint's fan-out.
@@ -54,10 +54,24 @@ const RESPONSE_KEPT: usize = 1024;
 /// How long the worker sleeps when it found nothing to do.
 const IDLE: Duration = Duration::from_millis(200);
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug)]
 pub struct WorkerOptions {
     /// Let endpoints be loopback or private addresses (`--allow-private-webhooks`).
     pub allow_private: bool,
+    /// How long a claim lasts (`--webhook-lease-seconds`): after a crash, how
+    /// long its claimed deliveries wait before another sender takes them. Kept
+    /// above [`TIMEOUT`], a claim outlives its attempt; shorter (tests), an
+    /// attempt still in flight when its claim lapses may be sent twice at once.
+    pub lease: Duration,
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        Self {
+            allow_private: false,
+            lease: LEASE,
+        }
+    }
 }
 
 pub struct Worker {
@@ -237,7 +251,7 @@ async fn deliver(
     if due > latest {
         return Ok(0);
     }
-    let lease_until = now.checked_add(LEASE)?;
+    let lease_until = now.checked_add(options.lease)?;
     let claimed = app
         .store()
         .claim_deliveries(owner, now, &cutoffs, lease_until, CLAIM)
@@ -293,7 +307,7 @@ async fn send_in_order(
                 tracing::warn!(delivery = delivery.id, error = %e, "webhooks: could not record an attempt")
             }
         }
-        if next != DeliveryNext::Delivered || started.elapsed() > LEASE / 2 {
+        if next != DeliveryNext::Delivered || started.elapsed() > options.lease / 2 {
             break;
         }
     }

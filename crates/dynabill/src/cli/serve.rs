@@ -33,6 +33,11 @@ pub(crate) struct ServeArgs {
     /// machine or network; tests). Off, they are refused.
     #[arg(long, env = "DYNABILL_ALLOW_PRIVATE_WEBHOOKS")]
     allow_private_webhooks: bool,
+    /// How long a server's claim on a webhook delivery lasts: after a crash, its
+    /// claimed deliveries are sent by another server (or this one restarted) once
+    /// it lapses. Keep it above the 15 s attempt timeout [default: 60]
+    #[arg(long, env = "DYNABILL_WEBHOOK_LEASE_SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    webhook_lease_seconds: Option<u64>,
     /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
     #[arg(long, env = "DYNABILL_RATE_LIMIT")]
     rate_limit: Option<u32>,
@@ -48,6 +53,9 @@ pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow
         scheduler: !args.no_scheduler,
         test_clock: args.test_clock,
         private_webhooks: args.allow_private_webhooks,
+        webhook_lease: args
+            .webhook_lease_seconds
+            .map_or(crate::webhooks::LEASE, std::time::Duration::from_secs),
     };
     run_server(Config::load(config_file, overrides)?, mode).await
 }
@@ -72,6 +80,7 @@ struct ServeMode {
     scheduler: bool,
     test_clock: bool,
     private_webhooks: bool,
+    webhook_lease: std::time::Duration,
 }
 
 async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
@@ -102,6 +111,7 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
         app.clone(),
         crate::webhooks::WorkerOptions {
             allow_private: mode.private_webhooks,
+            lease: mode.webhook_lease,
         },
     )?;
     tracing::info!(address = %server.addr, "listening on {}", server.url());

@@ -126,6 +126,7 @@ async fn spawn_server(
     let webhooks = (clock == Clock::TestWithWebhooks).then(|| {
         let options = dynabill::webhooks::WorkerOptions {
             allow_private: true,
+            ..dynabill::webhooks::WorkerOptions::default()
         };
         dynabill::webhooks::spawn(app.clone(), options).expect("starting the webhook worker")
     });

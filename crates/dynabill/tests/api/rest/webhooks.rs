@@ -2,7 +2,8 @@
 //! deliveries in order, retries on the tenant's clock, 410, timeouts, filters,
 //! rotation, test, recovery and retry, and tenants kept apart.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,7 +26,10 @@ on_both_backends_with!(crate::helpers::spawn_with_webhooks:
     an_endpoint_gets_only_its_own_tenants_events,
 );
 
-on_both_backends!(private_addresses_are_refused_unless_allowed);
+on_both_backends!(
+    private_addresses_are_refused_unless_allowed,
+    a_server_killed_mid_delivery_loses_no_event,
+);
 
 /// What the receiver does with a request: answer with a status, or hang.
 #[derive(Clone, Copy)]
@@ -556,4 +560,99 @@ async fn private_addresses_are_refused_unless_allowed(app: &TestApp) {
     assert_eq!(status, 204);
     let (_, _, listed) = app.rest("GET", "/v1/webhook-endpoints", None).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 0);
+}
+
+/// `dynabill serve` on the test's database, as a process of its own: its
+/// webhook worker claims deliveries for `lease_seconds`.
+fn serve_process(app: &TestApp, lease_seconds: u32) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_dynabill"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-scheduler"])
+        .args([
+            "--allow-private-webhooks",
+            "--database-url",
+            &app.database_url,
+        ])
+        .args(["--webhook-lease-seconds", &lease_seconds.to_string()])
+        .env("DYNABILL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGKILL of the server while a delivery is in flight and others wait behind
+/// it, then a restart: once the dead server's claims lapse, every event is
+/// delivered (the one in flight possibly twice, none never).
+async fn a_server_killed_mid_delivery_loses_no_event(app: &TestApp) {
+    let (receiver, url) = Receiver::start().await;
+    receiver.answer(&[Answer::Hang]);
+    let tenant = app.app.tenant_by_app_key(&app.cred.app_key).await.unwrap();
+    let fields = dynabill_app::model::WebhookEndpointFields {
+        url,
+        description: None,
+        event_types: None,
+        enabled: true,
+    };
+    app.app
+        .clone()
+        .with_private_webhooks()
+        .create_webhook_endpoint(&tenant, &fields)
+        .await
+        .unwrap();
+    for n in 0..5 {
+        account(app, &format!("K-{n}")).await;
+    }
+    let mut first = serve_process(app, 3);
+    // The first delivery hangs in the receiver; all five are claimed.
+    receiver.wait_for(1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let (_, _, page) = app
+        .rest("GET", "/v1/webhook-deliveries?status=1", None)
+        .await;
+    assert_eq!(page["data"].as_array().unwrap().len(), 5, "{page}");
+    assert_eq!(receiver.requests().len(), 1, "nothing sent past the hang");
+
+    let mut second = serve_process(app, 3);
+    let mut all_delivered = false;
+    for _ in 0..300 {
+        let (_, _, pending) = app
+            .rest("GET", "/v1/webhook-deliveries?status=1", None)
+            .await;
+        if pending["data"].as_array().unwrap().is_empty() {
+            all_delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(
+        all_delivered,
+        "every delivery is delivered after the restart"
+    );
+    let bodies = receiver.bodies();
+    let got: BTreeSet<&str> = bodies
+        .iter()
+        .map(|b| b["object_ext_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, BTreeSet::from(["K-0", "K-1", "K-2", "K-3", "K-4"]));
+    let ids: BTreeSet<String> = receiver
+        .requests()
+        .iter()
+        .map(|(h, _)| h["webhook-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 5, "one webhook-id per event, however often sent");
+    let (_, _, done) = app
+        .rest("GET", "/v1/webhook-deliveries?status=2", None)
+        .await;
+    assert_eq!(done["data"].as_array().unwrap().len(), 5, "{done}");
+    // In order: the restarted server sent the hung event first, then the rest.
+    assert_eq!(types(&bodies[1..]), ["account.created"; 5]);
+    let sequences: Vec<i64> = bodies[1..]
+        .iter()
+        .map(|b| b["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(sequences.is_sorted(), "{sequences:?}");
 }
