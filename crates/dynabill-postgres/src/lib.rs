@@ -289,6 +289,7 @@ impl Backend for PgBackend {
     /// Lists and pairs travel as arrays, whatever their length.
     const BINDS_PER_STATEMENT: usize = usize::MAX;
     const PARALLEL_WRITES: bool = true;
+    const NUMBERS_EVENTS_ON_READ: bool = true;
 
     fn push_pairs(qb: &mut QueryBuilder<Postgres>, pairs: &[(i64, i64)]) {
         let (ids, others): (Vec<i64>, Vec<i64>) = pairs.iter().copied().unzip();

@@ -311,6 +311,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     /// Whether several transactions of one process can write at once (not
     /// SQLite's single writer): a bill run then bills batches in parallel.
     const PARALLEL_WRITES: bool;
+    /// Whether events are written unnumbered and numbered after their commit by
+    /// whoever reads the log next (`number_events(tenant)`, PostgreSQL: writers
+    /// then never queue on the tenant's sequence), rather than by the trigger
+    /// that writes them (SQLite's one writer).
+    const NUMBERS_EVENTS_ON_READ: bool;
     /// A table `v (id, other)` of the pairs, for `... FROM <it> WHERE t.id = v.id`.
     fn push_pairs(qb: &mut QueryBuilder<Self::Db>, pairs: &[(i64, i64)]);
     /// Told when a new bill run starts (before its first batch is claimed).

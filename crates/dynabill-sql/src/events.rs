@@ -184,6 +184,7 @@ impl<B: Backend> EventStore for SqlStore<B> {
         filter: &EventFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Event>> {
+        self.number_events(Some(tenant)).await?;
         let listing = event_listing::<B>(tenant, filter);
         let (total, rows, tx) = listing.read::<EventRow>(self, page).await?;
         let events = rows
@@ -194,12 +195,13 @@ impl<B: Backend> EventStore for SqlStore<B> {
     }
 
     async fn find_event(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Event>> {
+        self.number_events(Some(tenant)).await?;
         let mut q = Query::<B>::new(format!("SELECT {EVENT_COLUMNS} FROM events"));
         q.push(" WHERE tenant_id = ")
             .bind(tenant)
             .push(" AND id = ")
             .bind(id)
-            // Numbered: committed (PostgreSQL numbers events at commit).
+            // Numbered (PostgreSQL numbers committed events when the log is read).
             .push(" AND sequence IS NOT NULL");
         let row: Option<EventRow> = q
             .fetch_optional(&mut *self.read_conn().await?)

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use dynabill_app::store::{Store, StoreResult};
+use dynabill_core::domain::TenantId;
 use sqlx::pool::PoolConnection;
 
 use crate::backend::{Backend, failed};
@@ -35,6 +36,27 @@ impl<B: Backend> SqlStore<B> {
     /// A connection for one write, committed on its own.
     pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<B::Db>> {
         self.backend.writer().acquire().await.map_err(failed::<B>)
+    }
+
+    /// Numbers the committed events not numbered yet, of `tenant` or (`None`) of
+    /// every tenant with an enabled webhook endpoint, before the log is read (see
+    /// [`Backend::NUMBERS_EVENTS_ON_READ`]).
+    pub(crate) async fn number_events(&self, tenant: Option<TenantId>) -> StoreResult<()> {
+        if !B::NUMBERS_EVENTS_ON_READ {
+            return Ok(());
+        }
+        let q = match tenant {
+            Some(tenant) => {
+                let mut q = Query::<B>::new("SELECT number_events(");
+                q.bind(tenant).push(")");
+                q
+            }
+            None => Query::<B>::new("SELECT number_subscribed_events()"),
+        };
+        q.fetch_rows(&mut *self.write_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(())
     }
 }
 

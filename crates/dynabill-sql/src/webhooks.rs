@@ -254,6 +254,8 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         secret: &str,
         now: Timestamp,
     ) -> StoreResult<WebhookEndpoint> {
+        // It takes the events from the last one committed on.
+        self.number_events(Some(tenant)).await?;
         let conn = &mut *self.write_conn().await?;
         // Sent the events after the tenant's last one (numbered: committed).
         let mut q = Query::<B>::new(
@@ -312,6 +314,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         fields: &WebhookEndpointFields,
         now: Timestamp,
     ) -> StoreResult<WebhookEndpoint> {
+        self.number_events(Some(tenant)).await?;
         let conn = &mut *self.write_conn().await?;
         let mut q = Query::<B>::new("UPDATE webhook_endpoints SET url = ");
         q.bind(&fields.url)
@@ -418,6 +421,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
     }
 
     async fn endpoints_behind(&self) -> StoreResult<Vec<(TenantId, WebhookEndpoint)>> {
+        self.number_events(None).await?;
         let mut columns = vec!["e.tenant_id".to_owned()];
         columns.extend(ENDPOINT_COLUMNS.iter().map(|c| format!("e.{c}")));
         let columns: Vec<&str> = columns.iter().map(String::as_str).collect();

@@ -276,6 +276,7 @@ impl Backend for SqliteBackend {
 
     const BINDS_PER_STATEMENT: usize = BIND_LIMIT;
     const PARALLEL_WRITES: bool = false;
+    const NUMBERS_EVENTS_ON_READ: bool = false;
 
     fn push_pairs(qb: &mut QueryBuilder<Sqlite>, pairs: &[(i64, i64)]) {
         qb.push("(SELECT column1 AS id, column2 AS other FROM (");
