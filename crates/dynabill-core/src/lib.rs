@@ -6,6 +6,7 @@
 pub mod billing;
 pub mod calendar;
 pub mod domain;
+pub mod insights;
 pub mod items;
 pub mod money;
 pub mod tax;
