@@ -9,8 +9,8 @@
 --    counted them through the partial index of unnumbered events, which keeps an
 --    entry for every numbered event until a vacuum. Events are now numbered after
 --    their commit, by whoever reads the log next (`number_events`): the store
---    calls it before a list or get of events, and the webhook worker before each
---    fan-out, so a writer never takes the lock. Numbers stay gap-free and never go
+--    calls it before a list or get of events, and the webhook worker of every
+--    server for every tenant each round, so a writer never takes the lock. Numbers stay gap-free and never go
 --    below one already read: the committed events still unnumbered are numbered
 --    in the order they were written, after the tenant's last number, under its
 --    lock, in a transaction of their own.
@@ -46,14 +46,16 @@ BEGIN
 END
 $$;
 
--- `number_events` for every tenant with an enabled webhook endpoint (the webhook
--- worker's fan-out).
-CREATE FUNCTION number_subscribed_events() RETURNS void LANGUAGE plpgsql AS $$
+-- `number_events` for every tenant with events to number: the webhook worker of
+-- every `serve` calls it each round (every 200 ms when idle), so a tenant's
+-- committed events wait no longer than that for their numbers even if nobody
+-- reads its log, and a first read never has a long backlog to number.
+CREATE FUNCTION number_all_events() RETURNS void LANGUAGE plpgsql
+SET enable_seqscan = off AS $$
 DECLARE
     t BIGINT;
 BEGIN
-    FOR t IN SELECT DISTINCT w.tenant_id FROM webhook_endpoints w
-             WHERE w.enabled AND w.deleted_at IS NULL LOOP
+    FOR t IN SELECT DISTINCT e.tenant_id FROM events e WHERE e.sequence IS NULL LOOP
         PERFORM number_events(t);
     END LOOP;
 END

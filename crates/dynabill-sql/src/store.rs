@@ -39,7 +39,7 @@ impl<B: Backend> SqlStore<B> {
     }
 
     /// Numbers the committed events not numbered yet, of `tenant` or (`None`) of
-    /// every tenant with an enabled webhook endpoint, before the log is read (see
+    /// every tenant, before the log is read (see
     /// [`Backend::NUMBERS_EVENTS_ON_READ`]).
     pub(crate) async fn number_events(&self, tenant: Option<TenantId>) -> StoreResult<()> {
         if !B::NUMBERS_EVENTS_ON_READ {
@@ -51,7 +51,7 @@ impl<B: Backend> SqlStore<B> {
                 q.bind(tenant).push(")");
                 q
             }
-            None => Query::<B>::new("SELECT number_subscribed_events()"),
+            None => Query::<B>::new("SELECT number_all_events()"),
         };
         q.fetch_rows(&mut *self.write_conn().await?)
             .await
