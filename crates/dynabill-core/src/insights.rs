@@ -202,6 +202,30 @@ mod tests {
         assert_eq!(m(dec!(0), dec!(0), false), None);
     }
 
+    /// docs/INSIGHTS.md's worked example of a month's movements.
+    #[test]
+    fn the_documented_month_adds_up() {
+        let accounts = [
+            (dec!(100), dec!(150), true),
+            (dec!(80), dec!(0), true),
+            (dec!(0), dec!(60), true),
+        ];
+        let kinds: Vec<_> = accounts
+            .iter()
+            .map(|(s, e, before)| movement(*s, *e, *before).unwrap())
+            .map(|m| (m.kind, m.amount))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (MovementKind::Expansion, dec!(50)),
+                (MovementKind::Churn, dec!(80)),
+                (MovementKind::Reactivation, dec!(60)),
+            ]
+        );
+        assert_eq!(dec!(180) + dec!(60) + dec!(50) - dec!(80), dec!(210));
+    }
+
     fn amount() -> impl Strategy<Value = Decimal> {
         prop_oneof![
             Just(Decimal::ZERO),
