@@ -181,8 +181,21 @@ fn time_with_offset(b: &[u8]) -> bool {
     }
 }
 
-impl utoipa::PartialSchema for InstantOrDay {
-    fn schema() -> RefOr<Schema> {
+impl InstantOrDay {
+    /// Its schema with `description` and `example`, for a field of a body
+    /// (`#[schema(schema_with = ...)]`).
+    #[expect(
+        deprecated,
+        reason = "every property of the document has an `example`, as the derived ones do"
+    )]
+    pub fn described(description: &str, example: &str) -> Schema {
+        Self::any_of()
+            .description(Some(description))
+            .example(Some(example.into()))
+            .into()
+    }
+
+    fn any_of() -> AnyOfBuilder {
         let text = |format| {
             ObjectBuilder::new()
                 .schema_type(Type::String)
@@ -191,7 +204,12 @@ impl utoipa::PartialSchema for InstantOrDay {
         AnyOfBuilder::new()
             .item(text(KnownFormat::DateTime))
             .item(text(KnownFormat::Date))
-            .into()
+    }
+}
+
+impl utoipa::PartialSchema for InstantOrDay {
+    fn schema() -> RefOr<Schema> {
+        Self::any_of().into()
     }
 }
 

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::call::{Empty, List, Paging, path_id};
 use super::events::Event;
-use super::shapes::stamp;
+use super::shapes::{InstantOrDay, stamp};
 use super::{Call, Reply};
 use crate::cursor::ListScope;
 use crate::error::{DoorError, internal};
@@ -115,7 +115,8 @@ pub struct NewWebhookEndpoint {
     #[schema(
         example = "https://crm.example.com/hooks/dynabill",
         min_length = 8,
-        max_length = 2048
+        max_length = 2048,
+        pattern = r"^https?://"
     )]
     url: String,
     /// A note for people.
@@ -129,7 +130,7 @@ pub struct NewWebhookEndpoint {
     /// Whether to send events (default true).
     #[serde(default)]
     #[schema(example = true)]
-    enabled: Option<bool>,
+    enabled: bool,
 }
 
 /// An event type (`invoice.posted`) or family (`invoice.*`).
@@ -156,9 +157,10 @@ pub struct WebhookEndpointChanges {
     #[schema(
         example = "https://crm.example.com/hooks/dynabill",
         min_length = 8,
-        max_length = 2048
+        max_length = 2048,
+        pattern = r"^https?://"
     )]
-    url: Option<String>,
+    url: String,
     /// A note for people.
     #[serde(default)]
     #[schema(example = "CRM sync", max_length = 255, pattern = r"^[^\u0000]*$")]
@@ -170,7 +172,7 @@ pub struct WebhookEndpointChanges {
     /// Whether to send events.
     #[serde(default)]
     #[schema(example = false)]
-    enabled: Option<bool>,
+    enabled: bool,
 }
 
 /// What to send again.
@@ -181,10 +183,18 @@ pub struct WebhookEndpointChanges {
     reason = "a schema: it checks the body; the parser below reads the values"
 )]
 pub struct Recovery {
-    /// Every event the endpoint takes from this instant (RFC 3339) or day (from
-    /// midnight in the tenant's time zone), up to 10,000.
-    #[schema(example = "2026-01-05", max_length = 64)]
-    since: String,
+    #[schema(schema_with = since)]
+    since: InstantOrDay,
+}
+
+/// `Recovery::since`: described on the schema itself (a doc comment on an
+/// inlined field wraps it in an `allOf` with an object).
+fn since() -> utoipa::openapi::Schema {
+    InstantOrDay::described(
+        "Every event the endpoint takes from this instant (RFC 3339) or day (from \
+         midnight in the tenant's time zone), up to 10,000.",
+        "2026-01-05",
+    )
 }
 
 /// What a recovery queued.
