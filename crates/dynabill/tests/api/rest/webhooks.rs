@@ -359,6 +359,16 @@ async fn gone_disables_the_endpoint_and_fails_what_was_pending(app: &TestApp) {
         .await;
     assert_eq!(status, 200, "{enabled}");
     assert_eq!(enabled["disabled_reason"], Value::Null);
+    for null in ["enabled", "url"] {
+        let refused = app
+            .rest(
+                "PATCH",
+                &format!("/v1/webhook-endpoints/{id}"),
+                Some(json!({ null: null })),
+            )
+            .await;
+        assert_problem(&refused, 422, "invalid_field", Some(null));
+    }
     account(app, "G-3").await;
     receiver.wait_for(2).await;
     assert_eq!(receiver.bodies()[1]["object_ext_id"], "G-3");
