@@ -32,6 +32,33 @@ use crate::taxes::{built_in_taxes, effective_mode};
 /// Accounts read and billed per batch: memory stays flat however large the book.
 pub const ACCOUNT_BATCH: u32 = 1000;
 
+/// The IDs of a tenant's billable accounts, read a batch at a time in ID order.
+#[derive(Default)]
+pub struct BillableBatches {
+    after: Option<AccountId>,
+    done: bool,
+}
+
+impl BillableBatches {
+    /// The next batch, or `None` when every account has been read.
+    pub async fn next(
+        &mut self,
+        app: &App,
+        tenant: &Tenant,
+    ) -> Result<Option<Vec<AccountId>>, AppError> {
+        if self.done {
+            return Ok(None);
+        }
+        let ids = app
+            .store()
+            .billable_accounts(tenant.id, self.after, ACCOUNT_BATCH)
+            .await?;
+        self.after = ids.last().copied();
+        self.done = ids.is_empty();
+        Ok(Some(ids).filter(|ids| !ids.is_empty()))
+    }
+}
+
 /// What a bill run did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BillRunSummary {
@@ -890,16 +917,8 @@ impl App {
             tenants: 1,
             ..BillRunSummary::default()
         };
-        let mut after = None;
-        loop {
-            let ids = self
-                .store()
-                .billable_accounts(tenant.id, after, ACCOUNT_BATCH)
-                .await?;
-            let Some(last) = ids.last().copied() else {
-                return Ok(summary);
-            };
-            after = Some(last);
+        let mut batches = BillableBatches::default();
+        while let Some(ids) = batches.next(self, tenant).await? {
             for bill in self.preview_bills(tenant, date, &ids).await? {
                 summary.count(&bill);
                 if !bill.invoices.is_empty() {
@@ -909,6 +928,7 @@ impl App {
             summary.accounts_seen += ids.len() as u64;
             progress(summary.accounts_seen);
         }
+        Ok(summary)
     }
 
     /// Renews the auto-renewing plans of these accounts whose term ended by `date`

@@ -50,6 +50,10 @@ pub enum Field {
     Url,
     EventTypes,
     Since,
+    /// Insights: the first month of a movements report.
+    From,
+    /// Insights: the renewals window.
+    WithinDays,
 }
 
 /// The kinds of records a use case can fail to find.

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod insights;
 pub mod invoices;
 pub mod model;
 pub mod one_time;

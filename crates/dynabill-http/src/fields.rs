@@ -41,6 +41,8 @@ pub fn wire_name(field: Field) -> &'static str {
         Field::Url => "Url",
         Field::EventTypes => "EventTypes",
         Field::Since => "Since",
+        Field::From => "From",
+        Field::WithinDays => "WithinDays",
         Field::PlanId => "PlanID",
         Field::PlanExtId => "PlanExtID",
         Field::ProductCode => "ProductCode",

@@ -1,9 +1,11 @@
 //! Recurring items, their history of changes and the writes that append to it.
 
 use dynabill_core::calendar::{
-    BillingDay, BillingPeriod, Cadence, CalendarError, Grid, Terms, TermsChange, TermsTimeline,
+    BillingDay, BillingPeriod, Cadence, CalendarError, Grid, Span, Terms, TermsChange,
+    TermsTimeline,
 };
 use dynabill_core::domain::{AccountId, BillingTiming, ItemStatus, PlanId, RecurringItemId};
+use dynabill_core::insights::monthly_value;
 use dynabill_core::items::next_billing_date;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -186,6 +188,51 @@ impl RecurringItem {
             self.plan_auto_renew,
             today,
         )
+    }
+
+    /// The date the item stops for good, if one is known: its end when it was
+    /// cancelled or its plan does not renew automatically (an auto-renewing end is
+    /// extended by the bill run, as [`ItemStatus`] says). Exclusive.
+    pub fn final_end(&self) -> Option<Date> {
+        self.fields
+            .end_date
+            .filter(|_| self.cancellation.is_some() || !self.plan_auto_renew)
+    }
+
+    /// Whether the item is in force on `day`: started, and not stopped for good by
+    /// then (docs/INSIGHTS.md).
+    pub fn in_force_on(&self, day: Date) -> bool {
+        self.fields.start_date <= day && self.final_end().is_none_or(|end| day < end)
+    }
+
+    /// The item's monthly recurring revenue on `day` (exact, unrounded), `None`
+    /// when it is not in force then.
+    pub fn mrr_on(&self, day: Date) -> Result<Option<Decimal>, CalendarError> {
+        if !self.in_force_on(day) {
+            return Ok(None);
+        }
+        let terms = self.timeline()?.terms_at(day);
+        monthly_value(terms, self.fields.cadence()?)
+            .map(Some)
+            .ok_or(CalendarError::AmountOverflow)
+    }
+
+    /// Whether the item had a monthly value above zero on some day before `day`.
+    pub fn had_mrr_before(&self, day: Date) -> Result<bool, CalendarError> {
+        let start = self.fields.start_date;
+        let end = self.final_end().map_or(day, |end| end.min(day));
+        if end <= start {
+            return Ok(false);
+        }
+        let cadence = self.fields.cadence()?;
+        for stretch in self.timeline()?.stretches(Span::new(start, end)?) {
+            let value =
+                monthly_value(stretch.terms, cadence).ok_or(CalendarError::AmountOverflow)?;
+            if value > Decimal::ZERO {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     pub fn next_billing_date(&self) -> Result<Option<Date>, CalendarError> {

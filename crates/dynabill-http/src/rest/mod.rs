@@ -12,6 +12,7 @@ mod accounts;
 mod call;
 mod docs;
 mod events;
+mod insights;
 mod invoices;
 mod items;
 mod openapi;
@@ -103,6 +104,11 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::get_delivery))
         .routes(routes!(webhooks::retry_delivery))
+        .routes(routes!(insights::mrr))
+        .routes(routes!(insights::movements))
+        .routes(routes!(insights::renewals))
+        .routes(routes!(insights::billing_issues))
+        .routes(routes!(insights::upsell_candidates))
         .routes(routes!(tenant::get_settings, tenant::update_settings))
         .routes(routes!(tenant::list_tax_rates, tenant::add_tax_rate))
         .routes(routes!(tenant::remove_tax_rate))

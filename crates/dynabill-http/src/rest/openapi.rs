@@ -31,6 +31,7 @@ use super::problem::{PROBLEM_JSON, Problem};
         (name = "Billing", description = "Bill runs, and the preview of what the next one will invoice."),
         (name = "Events", description = "What happened to the tenant's records, in commit order: the event log webhooks deliver (docs/EVENTS.md)."),
         (name = "Webhooks", description = "Endpoints the tenant's events are POSTed to, signed per Standard Webhooks, with retries; their deliveries and attempts."),
+        (name = "Insights", description = "Recurring revenue and its movements, renewals due, accounts with billing issues, upsell candidates: computed from the book, exactly, per currency (docs/INSIGHTS.md)."),
         (name = "Tenant", description = "The tenant's settings, its built-in tax rates, and the test clock."),
         (name = "Dynamic door", description = "The DealHub Billing API: one path, the operation picked by api_code and entity_code (SPEC.md)."),
     )
@@ -263,6 +264,17 @@ fn object_example(schema: &Value, schemas: &Value, depth: usize) -> Option<Value
     }
     if depth >= EXAMPLE_DEPTH {
         return None;
+    }
+    // A flattened shape (`#[serde(flatten)]`) is `allOf` its parts: the example
+    // is theirs merged.
+    if let Some(parts) = schema["allOf"].as_array() {
+        let mut merged = Map::new();
+        for part in parts {
+            if let Some(Value::Object(fields)) = example_of(part, schemas, depth) {
+                merged.extend(fields);
+            }
+        }
+        return Some(Value::Object(merged));
     }
     let properties = schema["properties"].as_object()?;
     let example: Map<String, Value> = properties

@@ -6,6 +6,7 @@ mod accounts;
 mod billing;
 mod document;
 mod events;
+mod insights;
 mod plans;
 mod record_events;
 mod webhooks;
