@@ -34,7 +34,7 @@ use crate::error::DoorError;
 pub use dynamic::MAX_BODY_BYTES;
 
 pub use limit::RateLimit;
-pub use rest::event_payload;
+pub use rest::{event_payload, insights_json};
 
 /// What every handler shares.
 #[derive(Clone)]

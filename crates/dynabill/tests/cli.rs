@@ -558,3 +558,157 @@ fn webhook_endpoints_are_added_listed_rotated_and_removed() {
     assert_eq!(json(run(&["webhook", "list"])).as_array().unwrap().len(), 1);
     assert!(!run(&["webhook", "remove", "--id", &id]).status.success());
 }
+
+/// Seeds, through the use cases, an account with a plan from 2026-01-01 and two
+/// monthly items of one product: 3 × 40.00 at 25% off (90) and 1 × 10.00 (10).
+fn seed_two_items(url: &str, app_key: &str) {
+    use dynabill_app::model::{AccountPatch, PlanPatch, RecordKey, RecurringItemPatch};
+    use dynabill_core::calendar::BillingPeriod;
+    use dynabill_core::domain::{AccountStatus, AccountType};
+    use rust_decimal::Decimal;
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = dynabill::storage::open(url).await.unwrap();
+        let app = dynabill_app::App::new(store, std::sync::Arc::new(dynabill_app::SystemClock));
+        let tenant = app.tenant_by_app_key(app_key).await.unwrap();
+        app.upsert_account(
+            &tenant,
+            None,
+            AccountPatch {
+                ext_id: Some("A1".into()),
+                name: Some("Acme, Inc.".into()),
+                account_type: Some(AccountType::Business),
+                status: Some(AccountStatus::Active),
+                email: Some("billing@acme.example".parse().unwrap()),
+                ..AccountPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+        app.upsert_plan(
+            &tenant,
+            None,
+            PlanPatch {
+                ext_id: Some("P1".into()),
+                account: Some(RecordKey::ExtId("A1".into())),
+                start_date: Some(jiff::civil::date(2026, 1, 1)),
+                ..PlanPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+        for (ext_id, quantity, price, discount) in [("I1", 3, 40, 25), ("I2", 1, 10, 0)] {
+            app.upsert_recurring_item(
+                &tenant,
+                None,
+                RecurringItemPatch {
+                    ext_id: Some(ext_id.into()),
+                    plan: Some(RecordKey::ExtId("P1".into())),
+                    product_code: Some("SEAT".into()),
+                    name: Some(ext_id.into()),
+                    quantity: Some(Decimal::from(quantity)),
+                    unit_price: Some(Decimal::from(price)),
+                    discount_percent: Some(Decimal::from(discount)),
+                    billing_period: Some(BillingPeriod::Monthly),
+                    ..RecurringItemPatch::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        app.store().close().await;
+    });
+}
+
+#[test]
+fn insights_print_the_rest_figures_as_json_csv_or_a_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cli.db").display());
+    let out = dynabill(
+        &["tenant", "create", "--name", "Acme", "--database-url", &url],
+        dir.path(),
+    );
+    let key = credential(&out.stdout)["AppKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    seed_two_items(&url, &key);
+    let run = |args: &[&str]| -> String {
+        let mut all = vec!["insights"];
+        all.extend(args);
+        all.extend(["--app-key", &key, "--database-url", &url]);
+        let out = dynabill(&all, dir.path());
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    // 90 + 10 = 100 a month, 1,200 a year.
+    let json: Value = serde_json::from_str(&run(&["mrr", "--date", "2026-02-10"])).unwrap();
+    assert_eq!(
+        json,
+        json!({"date": "2026-02-10", "currencies": [{"currency": "USD", "mrr": "100.00",
+            "mrr_exact": "100", "arr": "1200.00", "active_accounts": 1, "active_items": 2,
+            "committed_churn": "0.00"}]})
+    );
+    assert_eq!(
+        run(&["mrr", "--date", "2026-02-10", "--format", "csv"]),
+        "currency,mrr,arr,active_accounts,active_items,committed_churn\n\
+         USD,100.00,1200.00,1,2,0.00\n"
+    );
+    let table = run(&["mrr", "--date", "2026-02-10", "--format", "table"]);
+    assert!(
+        table.contains("currency") && table.contains("1200.00"),
+        "{table}"
+    );
+    // Before the plan starts there is no MRR.
+    let before: Value = serde_json::from_str(&run(&["mrr", "--date", "2025-12-31"])).unwrap();
+    assert_eq!(before["currencies"], json!([]));
+
+    // January: new 100; February: nothing moved.
+    let csv = run(&[
+        "movements",
+        "--from",
+        "2026-01",
+        "--to",
+        "2026-02",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        csv,
+        "month,currency,start,new,reactivation,expansion,contraction,churn,end\n\
+         2026-01,USD,0.00,100.00,0.00,0.00,0.00,0.00,100.00\n\
+         2026-02,USD,100.00,0.00,0.00,0.00,0.00,0.00,100.00\n"
+    );
+    // One product: a signal. The account's name has a comma: CSV quotes it.
+    let upsell = run(&["upsell", "--format", "csv"]);
+    assert!(
+        upsell.contains("A1,\"Acme, Inc.\",10,single_product\n"),
+        "{upsell}"
+    );
+
+    let bad = dynabill(
+        &[
+            "insights",
+            "movements",
+            "--from",
+            "2026-13",
+            "--app-key",
+            &key,
+            "--database-url",
+            &url,
+        ],
+        dir.path(),
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("not a month YYYY-MM"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

@@ -17,6 +17,7 @@ use dynabill_app::model;
 use dynabill_core::domain::AccountId;
 use dynabill_core::insights::MovementKind;
 use dynabill_core::money::Currency;
+use jiff::civil::Date;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -411,6 +412,26 @@ pub struct MovementsReport {
     committed: Option<MonthMovements>,
 }
 
+impl MovementsReport {
+    /// The report in its REST shape (`None` if it has no month).
+    pub fn new(report: &app::MovementsReport, detail: bool) -> Option<MovementsReport> {
+        let (first, last) = (report.months.first()?, report.months.last()?);
+        Some(MovementsReport {
+            from: month_name(first.month),
+            to: month_name(last.month),
+            months: report
+                .months
+                .iter()
+                .map(|m| MonthMovements::new(m, detail))
+                .collect(),
+            committed: report
+                .committed
+                .as_ref()
+                .map(|m| MonthMovements::new(m, detail)),
+        })
+    }
+}
+
 fn total(c: &app::CurrencyMovements, kind: MovementKind) -> (Decimal, u64) {
     c.kinds.get(&kind).copied().unwrap_or_default()
 }
@@ -496,22 +517,9 @@ pub async fn movements(call: Call) -> Response {
             .mrr_movements(&call.tenant, from, to, detail)
             .await
             .map_err(|e| call.fail(e))?;
-        let (Some(first), Some(last)) = (report.months.first(), report.months.last()) else {
-            return Err(DoorError::invalid("From", "names no month"));
-        };
-        Ok(Reply::ok(&MovementsReport {
-            from: month_name(first.month),
-            to: month_name(last.month),
-            months: report
-                .months
-                .iter()
-                .map(|m| MonthMovements::new(m, detail))
-                .collect(),
-            committed: report
-                .committed
-                .as_ref()
-                .map(|m| MonthMovements::new(m, detail)),
-        }))
+        let shaped = MovementsReport::new(&report, detail)
+            .ok_or_else(|| DoorError::invalid("From", "names no month"))?;
+        Ok(Reply::ok(&shaped))
     })
     .await
 }
@@ -561,16 +569,25 @@ pub struct Ranked<T> {
 }
 
 impl<T> Ranked<T> {
-    /// The answer of a ranked list: `ranked`, each shaped by `shape`.
-    fn reply<R>(call: &Call, ranked: &app::Ranked<R>, shape: impl Fn(&R) -> T) -> Reply
+    /// A ranking computed for `today`, in its REST shape.
+    pub fn new<R>(today: Date, ranked: &app::Ranked<R>) -> Ranked<T>
     where
-        T: Serialize,
+        for<'a> T: From<&'a R>,
     {
-        Reply::ok(&Ranked {
-            today: day(call.app.today(&call.tenant)),
+        Ranked {
+            today: day(today),
             total: ranked.total,
-            data: ranked.items.iter().map(shape).collect(),
-        })
+            data: ranked.items.iter().map(T::from).collect(),
+        }
+    }
+}
+
+impl<T: Serialize> Ranked<T> {
+    fn reply<R>(call: &Call, ranked: &app::Ranked<R>) -> Reply
+    where
+        for<'a> T: From<&'a R>,
+    {
+        Reply::ok(&Ranked::<T>::new(call.app.today(&call.tenant), ranked))
     }
 }
 
@@ -620,6 +637,24 @@ pub struct Renewal {
     account_unpaid: String,
 }
 
+impl From<&app::Renewal> for Renewal {
+    fn from(r: &app::Renewal) -> Self {
+        Renewal {
+            account: AccountRef::from(&r.account),
+            plan_id: r.plan_id.0,
+            plan_ext_id: r.plan_ext_id.clone(),
+            plan_name: r.plan_name.clone(),
+            currency: r.currency.code(),
+            end_date: day(r.end_date),
+            days_left: r.days_left,
+            auto_renew: r.auto_renew,
+            mrr: money(r.mrr, r.currency),
+            arr: annual(r.mrr, r.currency),
+            account_unpaid: money(r.account_unpaid, r.currency),
+        }
+    }
+}
+
 /// Renewals due
 ///
 /// Plans of billable accounts, not cancelled, whose term ends within
@@ -639,19 +674,7 @@ pub async fn renewals(call: Call) -> Response {
             .renewals(&call.tenant, within, limit(&p)?)
             .await
             .map_err(|e| call.fail(e))?;
-        Ok(Ranked::reply(call, &ranked, |r| Renewal {
-            account: AccountRef::from(&r.account),
-            plan_id: r.plan_id.0,
-            plan_ext_id: r.plan_ext_id.clone(),
-            plan_name: r.plan_name.clone(),
-            currency: r.currency.code(),
-            end_date: day(r.end_date),
-            days_left: r.days_left,
-            auto_renew: r.auto_renew,
-            mrr: money(r.mrr, r.currency),
-            arr: annual(r.mrr, r.currency),
-            account_unpaid: money(r.account_unpaid, r.currency),
-        }))
+        Ok(Ranked::<Renewal>::reply(call, &ranked))
     })
     .await
 }
@@ -751,6 +774,16 @@ pub struct AccountIssues {
     reasons: Vec<IssueReason>,
 }
 
+impl From<&app::AccountIssues> for AccountIssues {
+    fn from(a: &app::AccountIssues) -> Self {
+        AccountIssues {
+            account: AccountRef::from(&a.account),
+            account_status: a.account.fields.status.code(),
+            reasons: a.reasons.iter().map(IssueReason::from).collect(),
+        }
+    }
+}
+
 /// Accounts with billing issues
 ///
 /// Accounts (not deleted) with at least one reason: Posted invoices past their
@@ -767,11 +800,7 @@ pub async fn billing_issues(call: Call) -> Response {
             .billing_issues(&call.tenant, limit(&p)?)
             .await
             .map_err(|e| call.fail(e))?;
-        Ok(Ranked::reply(call, &ranked, |a| AccountIssues {
-            account: AccountRef::from(&a.account),
-            account_status: a.account.fields.status.code(),
-            reasons: a.reasons.iter().map(IssueReason::from).collect(),
-        }))
+        Ok(Ranked::<AccountIssues>::reply(call, &ranked))
     })
     .await
 }
@@ -846,6 +875,17 @@ pub struct UpsellCandidate {
     signals: Vec<Signal>,
 }
 
+impl From<&app::UpsellCandidate> for UpsellCandidate {
+    fn from(c: &app::UpsellCandidate) -> Self {
+        UpsellCandidate {
+            account: AccountRef::from(&c.account),
+            score: c.score,
+            mrr: amounts(&c.mrr),
+            signals: c.signals.iter().map(Signal::from).collect(),
+        }
+    }
+}
+
 /// Upsell candidates
 ///
 /// Billable accounts with items in force and no billing issues, with
@@ -864,12 +904,7 @@ pub async fn upsell_candidates(call: Call) -> Response {
             .upsell_candidates(&call.tenant, limit(&p)?)
             .await
             .map_err(|e| call.fail(e))?;
-        Ok(Ranked::reply(call, &ranked, |c| UpsellCandidate {
-            account: AccountRef::from(&c.account),
-            score: c.score,
-            mrr: amounts(&c.mrr),
-            signals: c.signals.iter().map(Signal::from).collect(),
-        }))
+        Ok(Ranked::<UpsellCandidate>::reply(call, &ranked))
     })
     .await
 }

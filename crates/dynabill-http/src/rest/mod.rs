@@ -42,6 +42,44 @@ pub fn event_payload(
     webhooks::payload(event, today, "webhook").map_err(|e| format!("{e:?}"))
 }
 
+/// Insights in their REST shapes (`/v1/insights/...`), as JSON, for the CLI to
+/// print the same figures.
+pub mod insights_json {
+    use dynabill_app::insights::{
+        AccountIssues, MovementsReport, MrrReport, Ranked, Renewal, UpsellCandidate,
+    };
+    use jiff::civil::Date;
+    use serde_json::Value;
+
+    use super::insights as shapes;
+
+    fn json(value: impl serde::Serialize) -> Value {
+        serde_json::to_value(value).unwrap_or(Value::Null)
+    }
+
+    pub fn mrr(report: &MrrReport) -> Value {
+        json(shapes::MrrReport::from(report))
+    }
+
+    pub fn movements(report: &MovementsReport, detail: bool) -> Value {
+        json(shapes::MovementsReport::new(report, detail))
+    }
+
+    pub fn renewals(today: Date, ranked: &Ranked<Renewal>) -> Value {
+        json(shapes::Ranked::<shapes::Renewal>::new(today, ranked))
+    }
+
+    pub fn billing_issues(today: Date, ranked: &Ranked<AccountIssues>) -> Value {
+        json(shapes::Ranked::<shapes::AccountIssues>::new(today, ranked))
+    }
+
+    pub fn upsell_candidates(today: Date, ranked: &Ranked<UpsellCandidate>) -> Value {
+        json(shapes::Ranked::<shapes::UpsellCandidate>::new(
+            today, ranked,
+        ))
+    }
+}
+
 /// The `/v1` routes and the OpenAPI document that describes them, built from
 /// the same list so that a route cannot exist undocumented.
 fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {

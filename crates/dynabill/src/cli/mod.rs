@@ -1,8 +1,9 @@
 //! The command line: `serve`, `migrate`, `tenant ...`, `tax-rate ...`, `tax retry`,
-//! `bill-run`, `webhook ...`, one module per command. Every flag also reads a `DYNABILL_*`
+//! `bill-run`, `webhook ...`, `insights ...`, one module per command. Every flag also reads a `DYNABILL_*`
 //! environment variable.
 
 mod bill_run;
+mod insights;
 mod serve;
 mod tax;
 mod tenant;
@@ -21,6 +22,7 @@ use tracing_subscriber::EnvFilter;
 use crate::config::{Config, Overrides};
 use crate::storage;
 use bill_run::BillRunArgs;
+use insights::InsightsCommand;
 use serve::ServeArgs;
 use tax::{TaxCommand, TaxRateCommand};
 use tenant::TenantCommand;
@@ -62,6 +64,10 @@ enum Command {
     /// Manage a tenant's webhook endpoints (where its events are POSTed, signed).
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Recurring revenue, its movements, renewals due, accounts with billing issues
+    /// and upsell candidates (as `/v1/insights` serves them).
+    #[command(subcommand)]
+    Insights(InsightsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -116,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tax(command) => tax::run(config_file, command).await,
         Command::BillRun(args) => bill_run::run(config_file, args).await,
         Command::Webhook(command) => webhook::run(config_file, command).await,
+        Command::Insights(command) => insights::run(config_file, command).await,
     }
 }
 
