@@ -4,17 +4,23 @@
 //! Amounts are exact decimals, never rounded here: a total is rounded once, to its
 //! currency's minor unit, when it is shown.
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::calendar::{BillingPeriod, Cadence, Terms};
+
+/// The decimal places a monthly value is kept to: far below any currency's minor
+/// unit, and fixed, so that sums of monthly values are exact.
+pub const MRR_SCALE: u32 = 12;
 
 /// `Quantity × UnitPrice × (1 − DiscountPercent/100)` billed every `cadence`,
 /// normalised to a month: Monthly ÷ n, Quarterly ÷ 3n, Semi-annual ÷ 6n, Annual
 /// ÷ 12n, Weekly × 52 ÷ 12n, Daily × 365 ÷ 12n (n the `BillingPeriodCount`).
 ///
-/// One division, last, so the only inexactness is that of a quotient that has no
-/// finite decimal (kept to 28 significant digits). `None` if the product does not
-/// fit a decimal.
+/// One division, last, then rounded half-up to [`MRR_SCALE`] decimal places: a
+/// quotient without a finite decimal (a third of a quarter) is kept to 10⁻¹² of a
+/// currency unit, and at that fixed scale every sum and difference of monthly
+/// values is exact, so the movements invariant holds to the last digit. `None`
+/// if the product does not fit a decimal.
 pub fn monthly_value(terms: Terms, cadence: Cadence) -> Option<Decimal> {
     let (times, months) = match cadence.period() {
         BillingPeriod::Monthly => (1, 1),
@@ -33,7 +39,12 @@ pub fn monthly_value(terms: Terms, cadence: Cadence) -> Option<Decimal> {
     let denominator = Decimal::ONE_HUNDRED
         .checked_mul(Decimal::from(months))?
         .checked_mul(Decimal::from(cadence.count()))?;
-    numerator.checked_div(denominator).map(|v| v.normalize())
+    let value = numerator.checked_div(denominator)?;
+    Some(
+        value
+            .round_dp_with_strategy(MRR_SCALE, RoundingStrategy::MidpointAwayFromZero)
+            .normalize(),
+    )
 }
 
 /// How an account's MRR in one currency moved between two days.
@@ -155,15 +166,22 @@ mod tests {
     }
 
     #[test]
-    fn a_quotient_without_a_finite_decimal_is_kept_to_28_digits() {
-        let v = monthly_value(
+    fn a_quotient_without_a_finite_decimal_is_kept_to_twelve_places() {
+        let third = monthly_value(
             terms(dec!(1), dec!(100), dec!(0)),
             cadence(BillingPeriod::Quarterly, 1),
         )
         .unwrap();
-        assert_eq!(v.round_dp(2), dec!(33.33));
-        // Three such months are the quarter to far below a cent.
-        assert!((v * dec!(3) - dec!(100)).abs() < dec!(0.000000000000000000001));
+        assert_eq!(third, dec!(33.333333333333));
+        let two_thirds = monthly_value(
+            terms(dec!(2), dec!(100), dec!(0)),
+            cadence(BillingPeriod::Quarterly, 1),
+        )
+        .unwrap();
+        assert_eq!(two_thirds, dec!(66.666666666667), "half-up");
+        // At a fixed scale, differences are exact: what moved plus where it
+        // started is where it ended, to the last digit.
+        assert_eq!(third + (two_thirds - third), two_thirds);
     }
 
     #[test]
@@ -273,7 +291,8 @@ mod tests {
                 * (Decimal::ONE_HUNDRED - Decimal::from(discount)) / Decimal::ONE_HUNDRED;
             let months = Decimal::from(c.months().unwrap());
             let value = monthly_value(t, c).unwrap();
-            prop_assert!((value * months - per_period).abs() < Decimal::new(1, 12));
+            // Each month is within half a unit of the 12th place of its exact share.
+            prop_assert!((value * months - per_period).abs() <= months * Decimal::new(5, 13));
         }
     }
 }

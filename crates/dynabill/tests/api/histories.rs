@@ -980,7 +980,142 @@ async fn check_invariants(player: &mut Player<'_>) -> Checked {
         }
     }
     check_credit(player, &invoices).await?;
-    check_periods(player, &invoices).await
+    check_periods(player, &invoices).await?;
+    check_insights(player).await
+}
+
+/// A `/v1` read as the history's tenant.
+async fn rest_get(player: &Player<'_>, path: &str) -> Value {
+    let (status, _, body) = player
+        .app
+        .rest_as(&player.cred, "GET", path, None, &[])
+        .await;
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
+}
+
+/// The exact figure of `currency` in a list of per-currency entries (0 when absent).
+fn exact_of(list: &Value, currency: &str, field: &str) -> Decimal {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["currency"] == currency)
+        .map_or(Decimal::ZERO, |c| decimal(&c[field]))
+}
+
+/// Insights (issue 15) on the same book. MRR today recomputed from scratch from
+/// the records the REST face shows (items in force, their terms today, their
+/// plan's currency and renewal, their account's status) is the figure
+/// `/v1/insights/mrr` reports; every month's movements add up exactly
+/// (start + new + reactivation + expansion − contraction − churn = end); a month
+/// ends where the next starts; and each month's end is the MRR reported for its
+/// last day.
+async fn check_insights(player: &Player<'_>) -> Checked {
+    let today = player.today;
+    let accounts = rest_get(player, "/v1/accounts?limit=1000").await;
+    let plans = rest_get(player, "/v1/plans?limit=1000").await;
+    let items = rest_get(player, "/v1/recurring-items?limit=1000").await;
+    let billable: BTreeSet<i64> = accounts["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["account_status"] != 2)
+        .map(|a| a["id"].as_i64().unwrap())
+        .collect();
+    let plan_of: BTreeMap<i64, &Value> = plans["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["id"].as_i64().unwrap(), p))
+        .collect();
+    let mut expected: BTreeMap<String, Decimal> = BTreeMap::new();
+    for item in items["data"].as_array().unwrap() {
+        let plan = plan_of[&item["plan_id"].as_i64().unwrap()];
+        let start = Date::from_str(item["start_date"].as_str().unwrap()).unwrap();
+        let end = item["end_date"]
+            .as_str()
+            .map(|d| Date::from_str(d).unwrap());
+        let cancelled = item["cancel_date"].is_string();
+        let stops = cancelled || plan["auto_renew"] != true;
+        let in_force = start <= today && !(stops && end.is_some_and(|end| end <= today));
+        if !in_force || !billable.contains(&item["account_id"].as_i64().unwrap()) {
+            continue;
+        }
+        let count = Decimal::from(item["billing_period_count"].as_u64().unwrap());
+        let (times, months) = match item["billing_period"].as_i64().unwrap() {
+            1 => (1, 1),
+            2 => (1, 3),
+            3 => (1, 6),
+            4 => (1, 12),
+            5 => (52, 12),
+            _ => (365, 12),
+        };
+        let value = decimal(&item["quantity"])
+            * decimal(&item["unit_price"])
+            * (Decimal::ONE_HUNDRED - decimal(&item["discount_percent"]))
+            * Decimal::from(times)
+            / (Decimal::ONE_HUNDRED * Decimal::from(months) * count);
+        // Kept to 12 places, half-up (docs/INSIGHTS.md).
+        let value =
+            value.round_dp_with_strategy(12, rust_decimal::RoundingStrategy::MidpointAwayFromZero);
+        *expected
+            .entry(plan["currency"].as_str().unwrap().to_owned())
+            .or_default() += value;
+    }
+    let reported = rest_get(player, &format!("/v1/insights/mrr?date={}", day(today))).await;
+    for (currency, value) in &expected {
+        let got = exact_of(&reported["currencies"], currency, "mrr_exact");
+        if got != *value {
+            return Err(fail(
+                player,
+                format!(
+                    "MRR in {currency} on {today}: {got} reported, {value} from the records: {reported:#}"
+                ),
+            ));
+        }
+    }
+    count("insights checked".into());
+
+    let from = today.first_of_month().checked_sub(6.months()).unwrap();
+    let to = today.first_of_month().checked_add(2.months()).unwrap();
+    let month = |d: Date| format!("{:04}-{:02}", d.year(), d.month());
+    let report = rest_get(
+        player,
+        &format!(
+            "/v1/insights/mrr-movements?from={}&to={}",
+            month(from),
+            month(to)
+        ),
+    )
+    .await;
+    let mut ends: BTreeMap<String, Decimal> = BTreeMap::new();
+    for m in report["months"].as_array().unwrap() {
+        let at_end = rest_get(
+            player,
+            &format!("/v1/insights/mrr?date={}", m["end_day"].as_str().unwrap()),
+        )
+        .await;
+        for c in m["currencies"].as_array().unwrap() {
+            let currency = c["currency"].as_str().unwrap().to_owned();
+            let n = |k: &str| decimal(&c["exact"][k]);
+            let sum = n("start") + n("new") + n("reactivation") + n("expansion")
+                - n("contraction")
+                - n("churn");
+            let previous = ends.get(&currency).copied().unwrap_or(n("start"));
+            let reported_end = exact_of(&at_end["currencies"], &currency, "mrr_exact");
+            if sum != n("end") || previous != n("start") || reported_end != n("end") {
+                return Err(fail(
+                    player,
+                    format!(
+                        "movements of {} in {currency} do not add up (previous end {previous}, MRR on its last day {reported_end}): {c:#}",
+                        m["month"]
+                    ),
+                ));
+            }
+            ends.insert(currency, n("end"));
+        }
+    }
+    Ok(())
 }
 
 /// Σ CreditAdded − Σ CreditApplied over an account's live invoices is its balance.
