@@ -536,6 +536,26 @@ async fn avatax_taxes_invoices_and_failures_wait_in_pending_tax(app: &TestApp) {
         "{waiting}"
     );
     assert_eq!(waiting["TaxAttempts"], json!(1));
+    // The account has a billing issue: tax failed, with the error as evidence.
+    let (_, _, issues) = app.rest("GET", "/v1/insights/billing-issues", None).await;
+    assert_eq!(issues["total"], 1, "{issues}");
+    let reason = &issues["data"][0]["reasons"][0];
+    assert_eq!(
+        (
+            reason["code"].clone(),
+            reason["invoices"].clone(),
+            reason["attempts"].clone()
+        ),
+        (json!("tax_failed"), json!(1), json!(1)),
+        "{issues}"
+    );
+    assert!(
+        reason["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("unavailable"),
+        "{issues}"
+    );
     assert!(
         !waiting["TaxError"]
             .as_str()

@@ -308,6 +308,21 @@ async fn a_tax_service_taxes_an_invoice_waiting_in_pending_tax(app: &TestApp) {
     assert_eq!(lines["data"].as_array().unwrap().len(), 2, "{lines}");
     let invoice = lines["data"][0]["invoice_id"].as_i64().unwrap();
     assert_eq!(lines["data"][0]["state"], "CA");
+    // Waiting for the tax service is no billing issue at first; a day on, it is.
+    let (_, _, issues) = app.rest("GET", "/v1/insights/billing-issues", None).await;
+    assert_eq!(issues["total"], 0, "{issues}");
+    app.execute_sql(&format!(
+        "UPDATE invoices SET updated_at = updated_at - 90000000000 WHERE id = {invoice}"
+    ))
+    .await;
+    let (_, _, issues) = app.rest("GET", "/v1/insights/billing-issues", None).await;
+    assert_eq!(issues["total"], 1, "{issues}");
+    let reason = &issues["data"][0]["reasons"][0];
+    assert_eq!(
+        (reason["code"].clone(), reason["invoices"].clone()),
+        (json!("tax_pending"), json!(1)),
+        "{issues}"
+    );
     let (_, _, only) = app
         .rest(
             "GET",

@@ -10,6 +10,7 @@ use crate::on_both_backends_with;
 on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone:
     a_hand_computed_book_gives_its_insights,
     insights_refuse_bad_parameters_and_stay_in_their_tenant,
+    unused_credit_is_a_billing_issue,
 );
 
 async fn ok(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -504,4 +505,54 @@ async fn insights_refuse_bad_parameters_and_stay_in_their_tenant(app: &TestApp) 
         assert_eq!(status, 200);
         assert_eq!(list["total"], 0, "{path}: {list}");
     }
+}
+
+/// H pays 300.00 for a quarter from 2026-01-01, then cancels from 2026-02-01 with
+/// credit: the unused 59 of the quarter's 90 days, 300 × 59 ÷ 90 = 196.67, become
+/// its credit balance.
+async fn unused_credit_is_a_billing_issue(app: &TestApp) {
+    today(app, "2026-01-01").await;
+    let (h, _, item) = subscriber(
+        app,
+        "H",
+        json!({}),
+        json!({"start_date": "2026-01-01"}),
+        json!({"unit_price": "300", "quantity": "1", "billing_period": 2}),
+    )
+    .await;
+    ok(
+        app,
+        "POST",
+        "/v1/bill-runs",
+        Some(json!({"date": "2026-01-01"})),
+    )
+    .await;
+    pay_all(app, h).await;
+    today(app, "2026-02-01").await;
+    ok(
+        app,
+        "POST",
+        &format!("/v1/recurring-items/{item}/cancel"),
+        Some(json!({"cancel_date": "2026-02-01", "credit_mode": 1})),
+    )
+    .await;
+    ok(
+        app,
+        "POST",
+        "/v1/bill-runs",
+        Some(json!({"date": "2026-02-01"})),
+    )
+    .await;
+    let account = ok(app, "GET", &format!("/v1/accounts/{h}"), None).await;
+    assert_eq!(account["credit_balance"], "196.67", "{account}");
+    let issues = ok(app, "GET", "/v1/insights/billing-issues", None).await;
+    assert_eq!(issues["total"], 1, "{issues}");
+    assert_eq!(issues["data"][0]["account_id"], h);
+    assert_eq!(
+        issues["data"][0]["reasons"],
+        json!([{"code": "credit_balance", "amounts": [{"currency": "USD", "amount": "196.67"}]}])
+    );
+    // Billing issues keep an account out of the upsell candidates.
+    let candidates = ok(app, "GET", "/v1/insights/upsell-candidates", None).await;
+    assert_eq!(candidates["total"], 0, "{candidates}");
 }
