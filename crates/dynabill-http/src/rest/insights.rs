@@ -22,7 +22,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::shapes::{day, decimal, money};
+use super::shapes::{CurrencyCode, day, decimal, money};
 use super::{Call, Reply};
 use crate::error::DoorError;
 use crate::fields::{MAX_TEXT, PAGE_SIZE};
@@ -103,8 +103,8 @@ pub struct MrrOptions {
     #[param(minimum = 1, example = 1042)]
     account_id: Option<i64>,
     /// Only this currency.
-    #[param(example = "USD", pattern = "^[A-Z]{3}$")]
-    currency: Option<String>,
+    #[param(inline, example = "USD")]
+    currency: Option<CurrencyCode>,
 }
 
 /// One currency's recurring revenue on the day.
@@ -260,10 +260,16 @@ pub async fn mrr(call: Call) -> Response {
 )]
 pub struct MovementsOptions {
     /// The first month, `YYYY-MM` (default: eleven months before `to`).
-    #[param(example = "2026-01", pattern = r"^\d{4}-\d{2}$")]
+    #[param(
+        example = "2026-01",
+        pattern = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
+    )]
     from: Option<String>,
     /// The last month, `YYYY-MM`, included (default: the tenant's current month).
-    #[param(example = "2026-03", pattern = r"^\d{4}-\d{2}$")]
+    #[param(
+        example = "2026-03",
+        pattern = r"^(19[0-9]{2}|2[0-9]{3})-(0[1-9]|1[0-2])$"
+    )]
     to: Option<String>,
     /// `1`: list the accounts behind each movement.
     #[param(example = 1, minimum = 0, maximum = 1)]

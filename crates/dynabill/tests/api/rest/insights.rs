@@ -473,6 +473,22 @@ async fn insights_refuse_bad_parameters_and_stay_in_their_tenant(app: &TestApp) 
         let reply = app.rest("GET", query, None).await;
         assert_problem(&reply, 422, "invalid_field", Some(field));
     }
+    // What .ci/fuzz-hooks.py recognises of the two refusals no schema can state.
+    for (query, detail) in [
+        ("from=2026-04&to=2026-03", "from must not be after to"),
+        (
+            "from=2000-01&to=2026-03",
+            "from must be at most 120 months before to",
+        ),
+    ] {
+        let (_, _, problem) = app
+            .rest("GET", &format!("/v1/insights/mrr-movements?{query}"), None)
+            .await;
+        assert!(
+            problem["detail"].as_str().unwrap().starts_with(detail),
+            "{problem}"
+        );
+    }
     let reply = app
         .rest("GET", "/v1/insights/mrr?account_id=999999", None)
         .await;
