@@ -392,35 +392,42 @@ pub struct UpsellCandidate {
     pub signals: Vec<UpsellSignal>,
 }
 
-/// An account's items in force on `day`, with their MRR and currency (the plan's).
-fn items_in_force(book: &BillingAccount, day: Date) -> Result<Vec<ItemMrr>, AppError> {
-    let currencies: HashMap<PlanId, Currency> = book
-        .plans
-        .iter()
-        .map(|p| (p.id, p.fields.currency))
-        .collect();
+/// An account's items in force on `day`, each with its currency (its plan's) and
+/// its MRR.
+fn values_on(
+    book: &BillingAccount,
+    day: Date,
+) -> Result<Vec<(&RecurringItem, Currency, Decimal)>, AppError> {
     let mut values = Vec::new();
     for item in &book.items {
-        let Some(&currency) = currencies.get(&item.plan_id) else {
+        let Some(plan) = book.plans.iter().find(|p| p.id == item.plan_id) else {
             continue;
         };
         if let Some(mrr) = item.mrr_on(day)? {
-            values.push(ItemMrr {
-                item: item.clone(),
-                currency,
-                mrr,
-                ends: item.final_end(),
-            });
+            values.push((item, plan.fields.currency, mrr));
         }
     }
     Ok(values)
 }
 
+/// [`values_on`], as a report shows the items.
+fn items_in_force(book: &BillingAccount, day: Date) -> Result<Vec<ItemMrr>, AppError> {
+    Ok(values_on(book, day)?
+        .into_iter()
+        .map(|(item, currency, mrr)| ItemMrr {
+            item: item.clone(),
+            currency,
+            mrr,
+            ends: item.final_end(),
+        })
+        .collect())
+}
+
 /// An account's MRR on `day`, per currency.
 fn account_mrr(book: &BillingAccount, day: Date) -> Result<Amounts, AppError> {
     let mut mrr = Amounts::default();
-    for item in items_in_force(book, day)? {
-        mrr.add(item.currency, item.mrr);
+    for (_, currency, value) in values_on(book, day)? {
+        mrr.add(currency, value);
     }
     Ok(mrr)
 }
@@ -585,33 +592,32 @@ impl App {
             if !book.account.fields.status.is_billable() {
                 return Ok(());
             }
-            let items = items_in_force(book, date)?;
             let mut counted = HashSet::new();
-            for item in &items {
-                if currency.is_some_and(|c| c != item.currency) {
+            for (item, item_currency, mrr) in values_on(book, date)? {
+                if currency.is_some_and(|c| c != item_currency) {
                     continue;
                 }
                 let total = totals
-                    .entry(item.currency.code())
+                    .entry(item_currency.code())
                     .or_insert_with(|| CurrencyMrr {
-                        currency: item.currency,
+                        currency: item_currency,
                         mrr: Decimal::ZERO,
                         active_accounts: 0,
                         active_items: 0,
                         committed_churn: Decimal::ZERO,
                     });
-                total.mrr += item.mrr;
+                total.mrr += mrr;
                 total.active_items += 1;
-                if item.ends.is_some() {
-                    total.committed_churn += item.mrr;
+                if item.final_end().is_some() {
+                    total.committed_churn += mrr;
                 }
-                if counted.insert(item.currency.code()) {
+                if counted.insert(item_currency.code()) {
                     total.active_accounts += 1;
                 }
             }
             if let Some(shown) = &mut shown {
                 shown.extend(
-                    items
+                    items_in_force(book, date)?
                         .into_iter()
                         .filter(|i| currency.is_none_or(|c| c == i.currency)),
                 );
@@ -671,21 +677,26 @@ impl App {
         let mut report: Vec<BTreeMap<&'static str, CurrencyMovements>> =
             vec![BTreeMap::new(); months.len() + 1];
         self.each_book(tenant, None, &mut |book| {
+            // The account's MRR on each day read, every currency at once.
+            let on_days = days
+                .iter()
+                .map(|&day| account_mrr(book, day))
+                .collect::<Result<Vec<_>, _>>()?;
+            let around_today = if committed {
+                Some((account_mrr(book, today)?, account_mrr(book, horizon)?))
+            } else {
+                None
+            };
             for currency in currencies(book) {
-                let mut values = Vec::with_capacity(days.len() + 1);
-                for &day in &days {
-                    values.push(account_mrr(book, day)?.get(currency));
-                }
-                // The committed changes: from today to the horizon.
+                let values: Vec<Decimal> = on_days.iter().map(|m| m.get(currency)).collect();
                 let mut stretches: Vec<(usize, Date, Decimal, Decimal)> = values
                     .windows(2)
                     .enumerate()
                     .map(|(i, w)| (i, days[i], w[0], w[1]))
                     .collect();
-                if committed {
-                    let now = account_mrr(book, today)?.get(currency);
-                    let later = account_mrr(book, horizon)?.get(currency);
-                    stretches.push((months.len(), today, now, later));
+                // The committed changes: from today to the horizon.
+                if let Some((now, later)) = &around_today {
+                    stretches.push((months.len(), today, now.get(currency), later.get(currency)));
                 }
                 for (slot, from_day, start, end) in stretches {
                     let entry = report[slot]
@@ -952,7 +963,10 @@ impl App {
             if excluded.contains(&book.account.id) {
                 return Ok(());
             }
-            let items = items_in_force(book, today)?;
+            let items: Vec<&RecurringItem> = values_on(book, today)?
+                .into_iter()
+                .map(|(item, _, _)| item)
+                .collect();
             if items.is_empty() {
                 return Ok(());
             }
@@ -984,7 +998,7 @@ impl App {
                 }
             }
             for i in &items {
-                let f = &i.item.fields;
+                let f = &i.fields;
                 if f.billing_period == BillingPeriod::Monthly
                     && f.period_count == 1
                     && f.start_date <= a_year_ago
@@ -1002,12 +1016,12 @@ impl App {
                 }
             }
             for i in &items {
-                let discount = i.item.timeline()?.terms_at(today).discount_percent();
+                let discount = i.timeline()?.terms_at(today).discount_percent();
                 if discount > BIG_DISCOUNT
-                    && let Some(end) = i.item.fields.end_date
+                    && let Some(end) = i.fields.end_date
                 {
                     signals.push(UpsellSignal::DiscountEnding {
-                        item_ext_id: i.item.fields.ext_id.clone(),
+                        item_ext_id: i.fields.ext_id.clone(),
                         discount_percent: discount,
                         end_date: end,
                     });
@@ -1015,7 +1029,7 @@ impl App {
             }
             let products: HashSet<&str> = items
                 .iter()
-                .map(|i| i.item.fields.product_code.as_str())
+                .map(|i| i.fields.product_code.as_str())
                 .collect();
             if let [product] = products.into_iter().collect::<Vec<_>>()[..] {
                 signals.push(UpsellSignal::SingleProduct {
