@@ -1,5 +1,12 @@
 """Schemathesis hooks of .ci/fuzz (loaded through SCHEMATHESIS_HOOKS).
 
+Every call gets an `Idempotency-Key` of its own when it sends one: generated
+keys repeat (the schema's example most of all), and a repeated key with the
+same body is answered, as documented, with the first call's answer, so a
+create replayed after its record was deleted made the stateful check "created
+resource not found" fail on correct behaviour. Idempotent retries are tested by
+the API tests (tests/api/idempotency.rs, tests/api/rest/).
+
 Five failures are dropped, each exactly and for a reason dynabill documents;
 schemathesis counts the drops in its summary ("dropped by `filter_failure`"):
 
@@ -33,6 +40,7 @@ schemathesis counts the drops in its summary ("dropped by `filter_failure`"):
 """
 
 import json
+import uuid
 
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
@@ -128,3 +136,11 @@ def filter_failure(context, failure, case, response):
         or months_out_of_order(failure, response)
         or asked_for_the_deleted_record(failure, case, response)
     )
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    headers = case.headers or {}
+    for name in list(headers):
+        if name.lower() == "idempotency-key":
+            headers[name] = str(uuid.uuid4())
