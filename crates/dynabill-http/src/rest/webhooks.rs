@@ -116,7 +116,7 @@ pub struct NewWebhookEndpoint {
         example = "https://crm.example.com/hooks/dynabill",
         min_length = 8,
         max_length = 2048,
-        pattern = r"^https?://"
+        pattern = r"^https?://[^\u0000]*$"
     )]
     url: String,
     /// A note for people.
@@ -158,7 +158,7 @@ pub struct WebhookEndpointChanges {
         example = "https://crm.example.com/hooks/dynabill",
         min_length = 8,
         max_length = 2048,
-        pattern = r"^https?://"
+        pattern = r"^https?://[^\u0000]*$"
     )]
     url: String,
     /// A note for people.
@@ -308,7 +308,11 @@ pub struct DeliveryFilters {
     #[param(minimum = 1, maximum = 3)]
     status: Option<i64>,
     /// Only deliveries of this event.
-    #[param(max_length = 64, example = "evt_0193a8f2-6c1e-7a3b-9d41-2f6e8a1c5b7d")]
+    #[param(
+        min_length = 1,
+        max_length = 64,
+        example = "evt_0193a8f2-6c1e-7a3b-9d41-2f6e8a1c5b7d"
+    )]
     event_id: Option<String>,
 }
 
@@ -319,10 +323,16 @@ fn event_types(p: &Params) -> Result<Option<Option<Vec<String>>>, DoorError> {
         Some(Value::Null) => Ok(Some(None)),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| {
-                v.as_str().map(str::to_owned).ok_or_else(|| {
-                    DoorError::invalid("EventTypes", "must be a list of event types")
-                })
+            .map(|v| match v.as_str() {
+                Some(t) if t.chars().count() > 64 => Err(DoorError::invalid(
+                    "EventTypes",
+                    "must be event types of at most 64 characters",
+                )),
+                Some(t) => Ok(t.to_owned()),
+                None => Err(DoorError::invalid(
+                    "EventTypes",
+                    "must be a list of event types",
+                )),
             })
             .collect::<Result<Vec<_>, _>>()
             .map(|types| Some(Some(types))),

@@ -551,6 +551,16 @@ async fn private_addresses_are_refused_unless_allowed(app: &TestApp) {
         )
         .await;
     assert_problem(&refused, 422, "invalid_field", Some("url"));
+    // A type longer than the schema's 64 characters (contract fuzzing found it taken).
+    let long = format!("a.{}", "b".repeat(63));
+    let refused = app
+        .rest(
+            "POST",
+            "/v1/webhook-endpoints",
+            Some(json!({"url": "https://crm.example.com/h", "event_types": [long]})),
+        )
+        .await;
+    assert_problem(&refused, 422, "invalid_field", Some("event_types"));
     let refused = app
         .rest(
             "POST",
