@@ -10,6 +10,10 @@ use crate::store::IdempotencyClaim;
 
 /// Keys are honoured for at least this long (the API promises 24 hours).
 pub const KEY_RETENTION: SignedDuration = SignedDuration::from_hours(24);
+/// How long a claimed key is held without news from its request: the request
+/// renews it every third of this while it runs; a claim whose server died is
+/// taken over by a retry once it has run out.
+pub const CLAIM_LEASE: SignedDuration = SignedDuration::from_secs(60);
 /// Longest accepted key.
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -36,8 +40,44 @@ impl App {
         let expired_before = now - KEY_RETENTION;
         Ok(self
             .store()
-            .claim_idempotency_key(tenant.id, key, fingerprint, now, expired_before)
+            .claim_idempotency_key(
+                tenant.id,
+                key,
+                fingerprint,
+                now,
+                now + CLAIM_LEASE,
+                expired_before,
+            )
             .await?)
+    }
+
+    /// Runs `work`, the request a claimed key belongs to, renewing the claim's
+    /// lease while it runs.
+    pub async fn holding_idempotency_key<T>(
+        &self,
+        tenant: &Tenant,
+        key: &str,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let renew = async {
+            let every = std::time::Duration::try_from(CLAIM_LEASE / 3).expect("a positive lease");
+            loop {
+                tokio::time::sleep(every).await;
+                let until = self.clock().now() + CLAIM_LEASE;
+                if let Err(e) = self
+                    .store()
+                    .renew_idempotency_claim(tenant.id, key, until)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not renew an Idempotency-Key's claim");
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            out = work => out,
+            () = renew => unreachable!("the renewal never ends"),
+        }
     }
 
     pub async fn complete_idempotency_key(

@@ -680,28 +680,40 @@ pub trait TaxRateStore: Send + Sync {
 /// What became of a request carrying an `Idempotency-Key`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum IdempotencyClaim {
-    /// First sight of the key (or an expired one): the caller runs the request.
+    /// First sight of the key (or an expired one, or an abandoned claim of the
+    /// same request): the caller runs the request.
     Claimed,
     /// The key was used with this same request: here is the response it got.
     Replay { status: u16, body: Vec<u8> },
     /// The key was used with a different request.
     Mismatch,
-    /// The same request is being processed right now.
+    /// The same request is being processed right now (its lease is held).
     InFlight,
 }
 
 #[async_trait]
 pub trait IdempotencyStore: Send + Sync {
-    /// Atomically claims `key` for a request with `request_hash`. A record created
-    /// before `expired_before` counts as absent and is replaced.
+    /// Atomically claims `key` for a request with `request_hash`, held until
+    /// `lease_until`. A record created before `expired_before` counts as absent
+    /// and is replaced; a claim of the same request that was never completed and
+    /// whose lease ran out before `now` (its server died) is taken over.
     async fn claim_idempotency_key(
         &self,
         tenant: TenantId,
         key: &str,
         request_hash: &[u8; 32],
         now: Timestamp,
+        lease_until: Timestamp,
         expired_before: Timestamp,
     ) -> StoreResult<IdempotencyClaim>;
+    /// Extends the lease of a claim still running; false when it is no longer
+    /// held (completed, released or purged).
+    async fn renew_idempotency_claim(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool>;
     /// Stores the response of a claimed request, for replays.
     async fn complete_idempotency_key(
         &self,

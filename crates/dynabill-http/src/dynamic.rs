@@ -228,7 +228,13 @@ async fn serve(
             request_id,
         )),
         IdempotencyClaim::Claimed => {
-            let outcome = run(app, &tenant, operation, &params, request_id).await;
+            let outcome = app
+                .holding_idempotency_key(
+                    &tenant,
+                    &key,
+                    run(app, &tenant, operation, &params, request_id),
+                )
+                .await;
             let stored = match &outcome {
                 Ok(reply) => Some(reply.clone()),
                 Err(error) if envelope::is_final(error) => Some(envelope::failure(error)),

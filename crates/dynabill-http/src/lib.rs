@@ -11,6 +11,7 @@ mod envelope;
 mod error;
 mod fields;
 mod limit;
+mod middleware;
 mod ops;
 mod params;
 mod rest;
@@ -69,6 +70,10 @@ pub fn router(app: App, options: HttpOptions) -> Router {
         .route("/healthz", get(healthz))
         .merge(rest::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::around,
+        ))
         .with_state(state)
 }
 
@@ -148,8 +153,21 @@ impl RequestIds {
     }
 }
 
-/// The ID of the current request: the caller's `X-Request-Id` when sensible, else ours.
+/// The ID of the current request: the caller's `X-Request-Id` when sensible, else
+/// ours; given once, before the door (`middleware::around`).
+#[derive(Clone, Debug)]
 pub struct RequestId(pub String);
+
+impl RequestId {
+    fn of(request: &axum::extract::Request, state: &ServerState) -> RequestId {
+        let given = request
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()));
+        RequestId(given.map_or_else(|| state.request_ids.next(), str::to_owned))
+    }
+}
 
 impl FromRequestParts<ServerState> for RequestId {
     type Rejection = std::convert::Infallible;
@@ -158,13 +176,10 @@ impl FromRequestParts<ServerState> for RequestId {
         parts: &mut Parts,
         state: &ServerState,
     ) -> Result<Self, Self::Rejection> {
-        let given = parts
-            .headers
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .filter(|s| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()));
-        Ok(RequestId(
-            given.map_or_else(|| state.request_ids.next(), str::to_owned),
-        ))
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(state.request_ids.next())))
     }
 }

@@ -24,16 +24,19 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
         key: &str,
         request_hash: &[u8; 32],
         now: Timestamp,
+        lease_until: Timestamp,
         expired_before: Timestamp,
     ) -> StoreResult<IdempotencyClaim> {
         let mut tx = self.backend().begin_write().await?;
         // One statement decides the race: it inserts the key, or replaces it if it
-        // expired, or leaves it alone; in every case the row ends up locked by this
+        // expired or is an abandoned claim of the same request (never completed,
+        // lease run out), or leaves it alone; in every case the row ends up locked by this
         // transaction (PostgreSQL locks a conflicting row even when the DO UPDATE's
         // WHERE is false; SQLite's write transaction holds the whole database), so
         // the read below sees what the other claimant left.
         let mut q = Query::<B>::new(
-            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, created_at) VALUES (",
+            "INSERT INTO idempotency_keys (tenant_id, key, request_hash, created_at, claimed_until) \
+             VALUES (",
         );
         q.bind(tenant)
             .push(", ")
@@ -42,13 +45,23 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
             .bind(request_hash.as_slice())
             .push(", ")
             .bind(now)
+            .push(", ")
+            .bind(lease_until)
             .push(
                 ") ON CONFLICT (tenant_id, key) DO UPDATE \
                  SET request_hash = excluded.request_hash, created_at = excluded.created_at, \
+                 claimed_until = excluded.claimed_until, \
                  response_status = NULL, response_body = NULL \
                  WHERE idempotency_keys.created_at < ",
             )
-            .bind(expired_before);
+            .bind(expired_before)
+            .push(
+                " OR (idempotency_keys.response_status IS NULL \
+                 AND idempotency_keys.request_hash = excluded.request_hash \
+                 AND (idempotency_keys.claimed_until IS NULL OR idempotency_keys.claimed_until < ",
+            )
+            .bind(now)
+            .push("))");
         let claimed = q.execute(&mut tx).await.map_err(failed::<B>)? == 1;
         if claimed {
             tx.commit().await.map_err(failed::<B>)?;
@@ -96,6 +109,26 @@ impl<B: Backend> IdempotencyStore for SqlStore<B> {
             .await
             .map_err(failed::<B>)?;
         Ok(())
+    }
+
+    async fn renew_idempotency_claim(
+        &self,
+        tenant: TenantId,
+        key: &str,
+        lease_until: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut q = Query::<B>::new("UPDATE idempotency_keys SET claimed_until = ");
+        q.bind(lease_until)
+            .push(" WHERE tenant_id = ")
+            .bind(tenant)
+            .push(" AND key = ")
+            .bind(key)
+            .push(" AND response_status IS NULL");
+        let renewed = q
+            .execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(renewed == 1)
     }
 
     async fn release_idempotency_key(&self, tenant: TenantId, key: &str) -> StoreResult<()> {

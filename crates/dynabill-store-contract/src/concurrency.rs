@@ -165,7 +165,14 @@ pub async fn concurrent_claims_of_one_idempotency_key_claim_it_exactly_once(stor
     let t = tenant(&*store, "app-1").await;
     let results = race(&store, |store, _| async move {
         store
-            .claim_idempotency_key(t, "race", &[4; 32], T0, minutes(-24 * 60))
+            .claim_idempotency_key(
+                t,
+                "race",
+                &[4; 32],
+                T0,
+                crate::idempotency::held(T0),
+                minutes(-24 * 60),
+            )
             .await
     })
     .await;
@@ -183,7 +190,14 @@ pub async fn concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_
 ) {
     let t = tenant(&*store, "app-1").await;
     let first = store
-        .claim_idempotency_key(t, "race", &[4; 32], T0, minutes(-24 * 60))
+        .claim_idempotency_key(
+            t,
+            "race",
+            &[4; 32],
+            T0,
+            crate::idempotency::held(T0),
+            minutes(-24 * 60),
+        )
         .await
         .unwrap();
     assert_eq!(first, IdempotencyClaim::Claimed);
@@ -195,7 +209,14 @@ pub async fn concurrent_claims_of_an_expired_idempotency_key_replace_it_exactly_
     let later = minutes(25 * 60);
     let results = race(&store, |store, _| async move {
         store
-            .claim_idempotency_key(t, "race", &[4; 32], later, minutes(60))
+            .claim_idempotency_key(
+                t,
+                "race",
+                &[4; 32],
+                later,
+                crate::idempotency::held(later),
+                minutes(60),
+            )
             .await
     })
     .await;

@@ -11,6 +11,12 @@ use crate::fixtures::{T0, minutes, tenant};
 const H1: [u8; 32] = [1; 32];
 const H2: [u8; 32] = [2; 32];
 
+/// A claim's lease that outlives every moment these tests visit: only the lease
+/// test sees one run out.
+pub(crate) fn held(at: Timestamp) -> Timestamp {
+    at + SignedDuration::from_hours(1000)
+}
+
 /// The window the app uses: a key is honoured for a day.
 fn day_before(now: Timestamp) -> Timestamp {
     now - SignedDuration::from_hours(24)
@@ -24,7 +30,7 @@ pub async fn a_claimed_key_is_in_flight_until_completed_and_then_replays_its_res
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(t, key, &H1, at, day_before(at))
+                .claim_idempotency_key(t, key, &H1, at, held(at), day_before(at))
                 .await
                 .unwrap()
         }
@@ -66,7 +72,7 @@ pub async fn a_key_reused_for_a_different_request_is_a_mismatch(store: Arc<dyn S
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(t, "k", &hash, at, day_before(at))
+                .claim_idempotency_key(t, "k", &hash, at, held(at), day_before(at))
                 .await
                 .unwrap()
         }
@@ -94,7 +100,7 @@ pub async fn a_released_key_can_be_claimed_again_but_a_completed_key_stays(store
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(t, "k", &hash, at, day_before(at))
+                .claim_idempotency_key(t, "k", &hash, at, held(at), day_before(at))
                 .await
                 .unwrap()
         }
@@ -134,7 +140,7 @@ pub async fn an_expired_key_counts_as_absent_and_a_new_claim_replaces_it(store: 
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(t, key, &hash, at, expired_before)
+                .claim_idempotency_key(t, key, &hash, at, held(at), expired_before)
                 .await
                 .unwrap()
         }
@@ -180,6 +186,80 @@ pub async fn an_expired_key_counts_as_absent_and_a_new_claim_replaces_it(store: 
     );
 }
 
+pub async fn an_abandoned_claim_is_taken_over_by_the_same_request_once_its_lease_runs_out(
+    store: Arc<dyn Store>,
+) {
+    let t = tenant(&*store, "app-1").await;
+    let claim = |hash: [u8; 32], at: Timestamp, until: Timestamp| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .claim_idempotency_key(t, "k", &hash, at, until, day_before(at))
+                .await
+                .unwrap()
+        }
+    };
+
+    assert_eq!(claim(H1, T0, minutes(1)).await, IdempotencyClaim::Claimed);
+    assert_eq!(
+        claim(H1, minutes(1), minutes(2)).await,
+        IdempotencyClaim::InFlight,
+        "a lease ending this very moment still holds"
+    );
+    assert!(
+        store
+            .renew_idempotency_claim(t, "k", minutes(5))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        claim(H1, minutes(3), minutes(4)).await,
+        IdempotencyClaim::InFlight,
+        "a renewed lease holds past its first end"
+    );
+    assert_eq!(
+        claim(H2, minutes(6), minutes(7)).await,
+        IdempotencyClaim::Mismatch,
+        "another request never takes a key over"
+    );
+    assert_eq!(
+        claim(H1, minutes(6), minutes(7)).await,
+        IdempotencyClaim::Claimed,
+        "the same request takes an abandoned claim over"
+    );
+    assert_eq!(
+        claim(H1, minutes(6), minutes(7)).await,
+        IdempotencyClaim::InFlight,
+        "and holds it with a lease of its own"
+    );
+
+    store
+        .complete_idempotency_key(t, "k", 201, b"made")
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .renew_idempotency_claim(t, "k", minutes(60))
+            .await
+            .unwrap(),
+        "a completed claim is not renewed"
+    );
+    assert_eq!(
+        claim(H1, minutes(100), minutes(101)).await,
+        IdempotencyClaim::Replay {
+            status: 201,
+            body: b"made".to_vec()
+        },
+        "a completed key replays, whatever its lease said"
+    );
+    assert!(
+        !store
+            .renew_idempotency_claim(t, "never-claimed", minutes(60))
+            .await
+            .unwrap()
+    );
+}
+
 pub async fn purging_removes_only_keys_created_before_the_cutoff(store: Arc<dyn Store>) {
     let one = tenant(&*store, "app-1").await;
     let two = tenant(&*store, "app-2").await;
@@ -190,7 +270,7 @@ pub async fn purging_removes_only_keys_created_before_the_cutoff(store: Arc<dyn 
         (two, "old-too", minutes(30)),
     ] {
         let claimed = store
-            .claim_idempotency_key(t, key, &H1, at, long_ago)
+            .claim_idempotency_key(t, key, &H1, at, held(at), long_ago)
             .await
             .unwrap();
         assert_eq!(claimed, IdempotencyClaim::Claimed);
@@ -205,17 +285,24 @@ pub async fn purging_removes_only_keys_created_before_the_cutoff(store: Arc<dyn 
 
     // With nothing counted as expired, Claimed proves the record is really gone.
     let old = store
-        .claim_idempotency_key(one, "old", &H2, minutes(200), long_ago)
+        .claim_idempotency_key(one, "old", &H2, minutes(200), held(minutes(200)), long_ago)
         .await
         .unwrap();
     assert_eq!(old, IdempotencyClaim::Claimed);
     let kept = store
-        .claim_idempotency_key(one, "new", &H1, minutes(200), long_ago)
+        .claim_idempotency_key(one, "new", &H1, minutes(200), held(minutes(200)), long_ago)
         .await
         .unwrap();
     assert_eq!(kept, IdempotencyClaim::InFlight);
     let other = store
-        .claim_idempotency_key(two, "old-too", &H2, minutes(200), long_ago)
+        .claim_idempotency_key(
+            two,
+            "old-too",
+            &H2,
+            minutes(200),
+            held(minutes(200)),
+            long_ago,
+        )
         .await
         .unwrap();
     assert_eq!(other, IdempotencyClaim::Claimed);

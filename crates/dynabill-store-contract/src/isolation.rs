@@ -196,7 +196,14 @@ pub async fn a_tenant_never_sees_or_settles_another_tenants_idempotency_keys(
         let store = Arc::clone(&store);
         async move {
             store
-                .claim_idempotency_key(t, "k", &hash, at, minutes(-60))
+                .claim_idempotency_key(
+                    t,
+                    "k",
+                    &hash,
+                    at,
+                    crate::idempotency::held(at),
+                    minutes(-60),
+                )
                 .await
                 .unwrap()
         }

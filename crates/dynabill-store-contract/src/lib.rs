@@ -87,6 +87,7 @@ macro_rules! contract_tests {
             a_key_reused_for_a_different_request_is_a_mismatch,
             a_released_key_can_be_claimed_again_but_a_completed_key_stays,
             an_expired_key_counts_as_absent_and_a_new_claim_replaces_it,
+            an_abandoned_claim_is_taken_over_by_the_same_request_once_its_lease_runs_out,
             purging_removes_only_keys_created_before_the_cutoff,
             concurrent_inserts_of_one_ext_id_create_exactly_one_account,
             concurrent_inserts_of_many_accounts_each_come_back_as_written,

@@ -265,7 +265,10 @@ impl Call {
                 "a request with this Idempotency-Key is still being processed; retry later",
             ))),
             IdempotencyClaim::Claimed => {
-                let outcome = run(self, params).await;
+                let outcome = self
+                    .app
+                    .holding_idempotency_key(&self.tenant, &key, run(self, params))
+                    .await;
                 let kept = match &outcome {
                     Ok(reply) => Some((reply.status, reply.stored())),
                     Err(error) if crate::envelope::is_final(error) => {

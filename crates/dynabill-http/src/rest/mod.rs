@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 use crate::ServerState;
 
 pub(crate) use call::{Call, Reply};
-pub(crate) use problem::not_found;
+pub(crate) use problem::{not_found, response as problem_response};
 
 /// An event as a webhook sends it: its REST shape (`GET /v1/events/{id}`), as
 /// JSON, its records as of `today`.

@@ -341,6 +341,32 @@ impl TestApp {
         }
     }
 
+    /// Holds the database's writes back (SQLite's write lock; on PostgreSQL a lock
+    /// that blocks inserts into `accounts`) until the hold is released: a request
+    /// that writes waits meanwhile.
+    pub async fn hold_writes(&self) -> WriteHold {
+        use sqlx::Connection;
+        if self.database_url.starts_with("sqlite:") {
+            let mut conn = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("opening SQLite");
+            sqlx::raw_sql("BEGIN IMMEDIATE")
+                .execute(&mut conn)
+                .await
+                .expect("taking the write lock");
+            WriteHold::Sqlite(conn)
+        } else {
+            let mut conn = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("connecting to PostgreSQL");
+            sqlx::raw_sql("BEGIN; LOCK TABLE accounts IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut conn)
+                .await
+                .expect("locking accounts");
+            WriteHold::Postgres(conn)
+        }
+    }
+
     /// The number a query of one BIGINT (a count) answers, read under the API.
     pub async fn query_count(&self, sql: &str) -> i64 {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
@@ -391,6 +417,32 @@ impl TestApp {
             "UPDATE one_time_items SET invoiced = {truth} WHERE ext_id = '{ext_id}'"
         ))
         .await;
+    }
+}
+
+/// Writes held back by [`TestApp::hold_writes`].
+pub enum WriteHold {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl WriteHold {
+    /// Lets the writes waiting on the hold go on.
+    pub async fn release(self) {
+        match self {
+            WriteHold::Sqlite(mut conn) => {
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("COMMIT");
+            }
+            WriteHold::Postgres(mut conn) => {
+                sqlx::raw_sql("COMMIT")
+                    .execute(&mut conn)
+                    .await
+                    .expect("COMMIT");
+            }
+        }
     }
 }
 
