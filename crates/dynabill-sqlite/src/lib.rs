@@ -287,6 +287,49 @@ impl Backend for SqliteBackend {
     }
 }
 
+/// Copies the database at the `sqlite:` URL `url` into a new file `to` while other
+/// connections (a running `serve`, a bill run) go on reading and writing it: one
+/// read transaction's snapshot, written by SQLite's `VACUUM INTO` (compacted, the
+/// WAL folded in), first under a temporary name and renamed when complete, so a
+/// file at `to` is always a whole backup. Never overwrites; opens the source read
+/// only.
+pub async fn backup(url: &str, to: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use sqlx::ConnectOptions;
+
+    anyhow::ensure!(
+        !to.exists(),
+        "{} already exists; a backup never overwrites a file",
+        to.display()
+    );
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = std::path::PathBuf::from(partial);
+    let target = partial
+        .to_str()
+        .with_context(|| format!("{} is not a UTF-8 path", to.display()))?;
+    let mut source = SqliteConnectOptions::from_str(url)
+        .context("bad SQLite URL")?
+        .read_only(true)
+        .busy_timeout(BUSY_TIMEOUT)
+        .connect()
+        .await
+        .with_context(|| format!("opening {url}"))?;
+    let _ = std::fs::remove_file(&partial);
+    let copied = sqlx::query("VACUUM INTO ?1")
+        .bind(target)
+        .execute(&mut source)
+        .await
+        .with_context(|| format!("copying {url} into {}", partial.display()));
+    let _ = sqlx::Connection::close(source).await;
+    if let Err(e) = copied {
+        let _ = std::fs::remove_file(&partial);
+        return Err(e);
+    }
+    std::fs::rename(&partial, to)
+        .with_context(|| format!("renaming {} to {}", partial.display(), to.display()))
+}
+
 fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }

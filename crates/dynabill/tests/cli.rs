@@ -166,39 +166,78 @@ fn migrate_creates_the_default_sqlite_database_in_the_working_directory() {
 
 /// `serve` on an empty database: prints the first tenant's credentials once, logs
 /// its address, answers requests, and exits 0 on SIGTERM.
+/// A `dynabill serve` process listening on a free port, in `dir`.
+struct Served {
+    child: std::process::Child,
+    address: String,
+    stdout: BufReader<std::process::ChildStdout>,
+}
+
+impl Served {
+    /// Starts `dynabill serve --listen 127.0.0.1:0 ARGS…` and waits for its
+    /// "listening on" log line.
+    fn start(dir: &std::path::Path, args: &[&str]) -> Served {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .current_dir(dir)
+            .env_remove("DYNABILL_DATABASE_URL")
+            .env("DYNABILL_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let address = loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("a 'listening on' log line");
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        Served {
+            child,
+            address,
+            stdout,
+        }
+    }
+
+    /// The credential a first start prints.
+    fn first_credential(&mut self) -> Value {
+        let mut first = String::new();
+        self.stdout.read_line(&mut first).unwrap();
+        credential(first.as_bytes())
+    }
+
+    /// Stops the server with SIGTERM; its exit status and what else it printed.
+    fn stop(self) -> std::process::Output {
+        let kill = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let mut rest = self.stdout;
+        let mut output = self.child.wait_with_output().unwrap();
+        std::io::Read::read_to_end(&mut rest, &mut output.stdout).unwrap();
+        output
+    }
+}
+
 #[test]
 fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .env_remove("DYNABILL_DATABASE_URL")
-        .env("DYNABILL_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).unwrap();
-    let cred = credential(first.as_bytes());
-
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let address = loop {
-        let line = rx
-            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("a 'listening on' log line");
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
+    let mut served = Served::start(dir.path(), &[]);
+    let cred = served.first_credential();
+    let address = served.address.clone();
 
     dynabill::install_crypto_provider();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -226,12 +265,7 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
         assert_eq!(reply["METHOD_STATUS"], 1, "{reply}");
     });
 
-    let kill = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
-    let status = child.wait().unwrap();
+    let status = served.stop().status;
     assert!(status.success(), "serve exits 0 on SIGTERM, got {status}");
     assert!(
         dir.path().join("dynabill.db").exists(),
@@ -245,23 +279,7 @@ fn serve_bootstraps_a_tenant_serves_and_stops_cleanly_on_sigterm() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let mut again = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(again.stderr.take().unwrap());
-    let mut line = String::new();
-    while err.read_line(&mut line).unwrap() > 0 && !line.contains("listening on") {
-        line.clear();
-    }
-    Command::new("kill")
-        .args(["-TERM", &again.id().to_string()])
-        .status()
-        .unwrap();
-    let output = again.wait_with_output().unwrap();
+    let output = Served::start(dir.path(), &[]).stop();
     assert!(
         output.stdout.is_empty(),
         "credentials are printed only once, on the first start"
@@ -711,4 +729,137 @@ fn insights_print_the_rest_figures_as_json_csv_or_a_table() {
         "{}",
         String::from_utf8_lossy(&bad.stderr)
     );
+}
+
+#[test]
+fn backup_copies_the_database_while_serve_writes_and_the_copy_serves_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start(dir.path(), &[]);
+    let cred = served.first_credential();
+    let base = format!("http://{}", served.address);
+    dynabill::install_crypto_provider();
+    let client = reqwest::Client::new();
+    let create = |ext_id: String| {
+        let request = client
+            .post(format!("{base}/v1/accounts"))
+            .header("AppKey", cred["AppKey"].as_str().unwrap())
+            .header("UserName", cred["UserName"].as_str().unwrap())
+            .header("AccessToken", cred["AccessToken"].as_str().unwrap())
+            .json(
+                &json!({"ext_id": ext_id, "account_name": "Backed up", "account_type": 1,
+                "account_status": 1, "email": "b@example.com"}),
+            );
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 201);
+        }
+    };
+    let ext_ids = |accounts: &Value| -> Vec<String> {
+        accounts["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["ext_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (backup, written) = runtime.block_on(async {
+        for n in 0..20 {
+            create(format!("BEFORE-{n}")).await;
+        }
+        // Writes go on while the backup is taken.
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writing = {
+            let stop = stop.clone();
+            async move {
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    create(format!("DURING-{n}")).await;
+                    n += 1;
+                }
+                n
+            }
+        };
+        let dir = dir.path().to_owned();
+        let backing_up =
+            tokio::task::spawn_blocking(move || dynabill(&["backup", "--to", "copy.db"], &dir));
+        let (written, backup) = tokio::join!(writing, async {
+            let out = backing_up.await.unwrap();
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            out
+        });
+        (backup, written)
+    });
+    assert!(
+        backup.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backup.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&backup.stdout).unwrap();
+    assert_eq!(summary["To"], "copy.db");
+    assert!(summary["Bytes"].as_u64().unwrap() > 0, "{summary}");
+    assert!(served.stop().status.success());
+
+    // The copy is a whole database: SQLite finds it sound, and a server on it
+    // answers with the accounts it held when copied, the first twenty at least.
+    let copy = dir.path().join("copy.db");
+    let (integrity, copied) = runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=ro", copy.display()))
+            .await
+            .unwrap();
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let copied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM accounts")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        (integrity, copied)
+    });
+    assert_eq!(integrity, "ok");
+    assert!(
+        (20..=20 + written).contains(&copied),
+        "{copied} accounts copied of {} written",
+        20 + written
+    );
+    let restored = Served::start(dir.path(), &["--database-url", "sqlite://copy.db"]);
+    let base = format!("http://{}", restored.address);
+    let listed: Value = runtime.block_on(async {
+        reqwest::Client::new()
+            .get(format!("{base}/v1/accounts?limit=1000"))
+            .header("AppKey", cred["AppKey"].as_str().unwrap())
+            .header("UserName", cred["UserName"].as_str().unwrap())
+            .header("AccessToken", cred["AccessToken"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let restored_ids = ext_ids(&listed);
+    assert_eq!(restored_ids.len() as i64, copied);
+    assert!(restored_ids.contains(&"BEFORE-19".to_owned()), "{listed}");
+    assert!(restored.stop().status.success());
+
+    // Never over a file, and never of PostgreSQL.
+    let again = dynabill(&["backup", "--to", "copy.db"], dir.path());
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let postgres = dynabill(
+        &[
+            "backup",
+            "--to",
+            "pg.db",
+            "--database-url",
+            "postgres://postgres@127.0.0.1:1/none",
+        ],
+        dir.path(),
+    );
+    assert!(!postgres.status.success());
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+    assert!(!dir.path().join("pg.db").exists());
 }

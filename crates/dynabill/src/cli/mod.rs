@@ -1,7 +1,8 @@
 //! The command line: `serve`, `migrate`, `tenant ...`, `tax-rate ...`, `tax retry`,
-//! `bill-run`, `webhook ...`, `insights ...`, one module per command. Every flag also reads a `DYNABILL_*`
+//! `bill-run`, `webhook ...`, `insights ...`, `backup`, one module per command. Every flag also reads a `DYNABILL_*`
 //! environment variable.
 
+mod backup;
 mod bill_run;
 mod insights;
 mod serve;
@@ -21,6 +22,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{Config, Overrides};
 use crate::storage;
+use backup::BackupArgs;
 use bill_run::BillRunArgs;
 use insights::InsightsCommand;
 use serve::ServeArgs;
@@ -68,6 +70,9 @@ enum Command {
     /// and upsell candidates (as `/v1/insights` serves them).
     #[command(subcommand)]
     Insights(InsightsCommand),
+    /// Copy the embedded SQLite database to a new file, consistently, while `serve`
+    /// runs (PostgreSQL is backed up with its own tools). Prints a JSON summary.
+    Backup(BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BillRun(args) => bill_run::run(config_file, args).await,
         Command::Webhook(command) => webhook::run(config_file, command).await,
         Command::Insights(command) => insights::run(config_file, command).await,
+        Command::Backup(args) => backup::run(config_file, args).await,
     }
 }
 
