@@ -78,7 +78,7 @@ impl App {
         let matches: bool = presented.ct_eq(&stored).into();
         match row {
             Some(row) if matches => {
-                let tenant = Tenant::try_from(row.clone())?;
+                let tenant = self.tenant_from_row(row.clone())?;
                 self.credentials()
                     .put(app_key, user_name, stored, tenant.clone());
                 Ok(tenant)

@@ -512,9 +512,30 @@ impl App {
         }
     }
 
+    /// This process's part of `run`, counted in the telemetry.
+    async fn take_part(
+        &self,
+        tenant: &Tenant,
+        run: BillRunId,
+        date: Date,
+        options: BillRunOptions,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<BillRunSummary, AppError> {
+        let started = std::time::Instant::now();
+        let part = self.bill_part(tenant, run, date, options, progress).await;
+        self.telemetry().bill_run(
+            tenant.id,
+            part.as_ref()
+                .ok()
+                .map(|s| (s.accounts_seen, s.invoices, s.lines)),
+            started.elapsed(),
+        );
+        part
+    }
+
     /// This process's part of `run`: its workers claim and bill batches while a
     /// heartbeat renews its claims.
-    async fn take_part(
+    async fn bill_part(
         &self,
         tenant: &Tenant,
         run: BillRunId,
@@ -590,16 +611,26 @@ impl App {
                 } => {
                     let accounts = snapshot.len() as u64;
                     summary.batches_taken_over += u64::from(taken_over);
+                    let batch = tracing::debug_span!(
+                        "bill_run_batch",
+                        tenant = tenant.id.0,
+                        %date,
+                        accounts,
+                        taken_over
+                    );
                     let (billed, claimed) = tokio::join!(
-                        self.bill_claimed(
-                            tenant,
-                            run,
-                            owner,
-                            after,
-                            snapshot,
-                            date,
-                            rules,
-                            &mut summary
+                        tracing::Instrument::instrument(
+                            self.bill_claimed(
+                                tenant,
+                                run,
+                                owner,
+                                after,
+                                snapshot,
+                                date,
+                                rules,
+                                &mut summary
+                            ),
+                            batch
                         ),
                         self.claim_batch(tenant, run, owner, date, options),
                     );

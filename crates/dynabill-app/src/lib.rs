@@ -15,9 +15,11 @@ pub mod one_time;
 pub mod plans;
 mod races;
 pub mod recurring;
+pub mod secrets;
 pub mod store;
 pub mod tax_engine;
 pub mod taxes;
+pub mod telemetry;
 pub mod tenants;
 pub mod webhooks;
 
@@ -36,6 +38,9 @@ pub struct App {
     private_webhooks: bool,
     tax_engine: Option<Arc<dyn tax_engine::TaxEngine>>,
     credentials: Arc<auth::CredentialCache>,
+    /// Seals and opens the secrets stored (`secrets`); `None` until given.
+    keyring: Option<Arc<secrets::Keyring>>,
+    telemetry: Arc<telemetry::Telemetry>,
 }
 
 impl App {
@@ -47,6 +52,8 @@ impl App {
             private_webhooks: false,
             tax_engine: None,
             credentials: Arc::default(),
+            keyring: None,
+            telemetry: Arc::default(),
         }
     }
 
@@ -74,6 +81,43 @@ impl App {
         self
     }
 
+    /// The key ring that seals the secrets this app stores (AvaTax license
+    /// keys, webhook signing secrets) and opens them. Without one, storing or
+    /// reading a secret is an internal error: never plain text.
+    pub fn with_keyring(mut self, keyring: secrets::Keyring) -> App {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    pub(crate) fn keyring(&self) -> Result<&secrets::Keyring, AppError> {
+        self.keyring.as_deref().ok_or_else(|| {
+            AppError::Internal(anyhow::anyhow!(
+                "no secret key is configured: secrets cannot be stored or read"
+            ))
+        })
+    }
+
+    pub(crate) fn seal_secret(
+        &self,
+        purpose: secrets::SecretUse,
+        plain: &str,
+    ) -> Result<String, AppError> {
+        self.keyring()?
+            .seal(purpose, plain)
+            .map_err(|e| AppError::Internal(e.into()))
+    }
+
+    /// Opens a stored secret (for the one place that sends it).
+    pub fn open_secret(
+        &self,
+        purpose: secrets::SecretUse,
+        sealed: &str,
+    ) -> Result<String, AppError> {
+        self.keyring()?
+            .open(purpose, sealed)
+            .map_err(|e| AppError::Internal(e.into()))
+    }
+
     pub fn tax_engine(&self) -> Option<&Arc<dyn tax_engine::TaxEngine>> {
         self.tax_engine.as_ref()
     }
@@ -84,6 +128,11 @@ impl App {
 
     pub fn test_clock(&self) -> bool {
         self.test_clock
+    }
+
+    /// What this app counts for `/metrics`.
+    pub fn telemetry(&self) -> &telemetry::Telemetry {
+        &self.telemetry
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -728,6 +728,42 @@ pub trait IdempotencyStore: Send + Sync {
     async fn purge_idempotency_keys(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
+/// Where a stored secret lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretPlace {
+    /// A tenant's AvaTax license key.
+    AvaTaxLicenseKey(TenantId),
+    /// A webhook endpoint's signing secret.
+    WebhookSecret(i64),
+    /// A webhook endpoint's signing secret before its last rotation.
+    WebhookPreviousSecret(i64),
+}
+
+/// A secret as stored: sealed, or in plain text by a version before sealing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSecret {
+    pub place: SecretPlace,
+    pub value: String,
+}
+
+/// A stored secret to replace: `to` where `from` is still stored.
+#[derive(Clone, Debug)]
+pub struct SecretChange {
+    pub place: SecretPlace,
+    pub from: String,
+    pub to: String,
+}
+
+#[async_trait]
+pub trait SecretStore: Send + Sync {
+    /// Every secret stored, of every tenant.
+    async fn stored_secrets(&self) -> StoreResult<Vec<StoredSecret>>;
+    /// Replaces each secret still stored as its `from` by its `to`, all in one
+    /// transaction; returns how many were replaced (a secret changed meanwhile,
+    /// by a rotation, is left as it is).
+    async fn replace_secrets(&self, changes: &[SecretChange]) -> StoreResult<u64>;
+}
+
 /// Everything the application needs from a database.
 #[async_trait]
 pub trait Store:
@@ -743,6 +779,7 @@ pub trait Store:
     + IdempotencyStore
     + EventStore
     + WebhookStore
+    + SecretStore
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> StoreResult<()>;
@@ -751,6 +788,26 @@ pub trait Store:
     fn parallel_writes(&self) -> bool;
     /// A cheap round trip, for health checks.
     async fn ping(&self) -> StoreResult<()>;
+    /// What metrics show of storage now: its pools and the webhook backlog.
+    async fn gauges(&self) -> StoreResult<StoreGauges>;
     /// Waits for in-flight work and closes connections.
     async fn close(&self);
+}
+
+/// A connection pool's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolGauge {
+    pub name: &'static str,
+    /// Connections open (in use or idle).
+    pub size: u32,
+    pub idle: u32,
+    pub max: u32,
+}
+
+/// What metrics show of storage.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreGauges {
+    pub pools: Vec<PoolGauge>,
+    /// Webhook deliveries waiting to be sent.
+    pub webhook_backlog: i64,
 }

@@ -419,6 +419,7 @@ impl App {
             (None, _) => Err("no tax engine is configured on this server".to_owned()),
             (_, None) => Err("the tenant's AvaTax settings are incomplete".to_owned()),
         };
+        self.telemetry().tax_attempt(tenant.id, outcome.is_ok());
         match outcome {
             Ok(answers) => {
                 let by_line: HashMap<String, Vec<LineTax>> = answers

@@ -8,6 +8,7 @@ use crate::App;
 use crate::auth::{IssuedCredential, new_access_token, new_app_key, token_hash};
 use crate::error::{AppError, Field};
 use crate::model::{Tenant, TenantSettings};
+use crate::secrets::SecretUse;
 use crate::store::{NewApiUser, NewTenant, StoreError, StoredTenant};
 use crate::tax_engine::{AvaTaxSettings, Secret};
 use dynabill_core::domain::TaxMode;
@@ -15,16 +16,20 @@ use dynabill_core::domain::TaxMode;
 /// The user name given to a tenant's first API user when none is chosen.
 pub const DEFAULT_USER_NAME: &str = "api";
 
-impl TryFrom<StoredTenant> for Tenant {
-    type Error = AppError;
-
-    /// Parses a stored tenant's currency, time zone and settings.
-    fn try_from(row: StoredTenant) -> Result<Tenant, AppError> {
-        tenant_from_row(row)
+impl App {
+    /// Parses a stored tenant's currency, time zone and settings, and opens its
+    /// sealed AvaTax license key.
+    pub(crate) fn tenant_from_row(&self, row: StoredTenant) -> Result<Tenant, AppError> {
+        let license_key = row
+            .avatax_license_key
+            .as_deref()
+            .map(|sealed| self.open_secret(SecretUse::AvaTaxLicenseKey, sealed))
+            .transpose()?;
+        tenant_from_row(row, license_key)
     }
 }
 
-fn tenant_from_row(row: StoredTenant) -> Result<Tenant, AppError> {
+fn tenant_from_row(row: StoredTenant, license_key: Option<String>) -> Result<Tenant, AppError> {
     let currency: Currency = row.currency.parse().map_err(|_| {
         anyhow::anyhow!(
             "tenant {} has an unknown currency {:?}",
@@ -62,13 +67,13 @@ fn tenant_from_row(row: StoredTenant) -> Result<Tenant, AppError> {
         avatax: match (
             &row.avatax_url,
             &row.avatax_account_id,
-            &row.avatax_license_key,
+            license_key,
             &row.avatax_company_code,
         ) {
             (Some(url), Some(account), Some(key), Some(company)) => Some(AvaTaxSettings {
                 base_url: url.clone(),
                 account_id: account.clone(),
-                license_key: Secret::new(key.clone()),
+                license_key: Secret::new(key),
                 company_code: company.clone(),
             }),
             _ => None,
@@ -220,7 +225,7 @@ impl App {
             .tenant_by_app_key(app_key)
             .await?
             .ok_or_else(|| AppError::NotAllowed(format!("no tenant has the AppKey {app_key:?}")))?;
-        tenant_from_row(row)
+        self.tenant_from_row(row)
     }
 
     pub async fn tenant_count(&self) -> Result<i64, AppError> {
@@ -241,7 +246,9 @@ impl App {
     /// Every tenant.
     pub async fn tenants(&self) -> Result<Vec<Tenant>, AppError> {
         let rows = self.store().list_tenants().await?;
-        rows.into_iter().map(tenant_from_row).collect()
+        rows.into_iter()
+            .map(|row| self.tenant_from_row(row))
+            .collect()
     }
 
     /// Changes a tenant's settings; returns the tenant as it now is.
@@ -294,9 +301,13 @@ impl App {
             }
             row.avatax_url = Some(url.trim_end_matches('/').to_owned());
         }
+        let sealed_key = change
+            .avatax_license_key
+            .map(|key| self.seal_secret(SecretUse::AvaTaxLicenseKey, &key))
+            .transpose()?;
         for (value, slot) in [
             (change.avatax_account_id, &mut row.avatax_account_id),
-            (change.avatax_license_key, &mut row.avatax_license_key),
+            (sealed_key, &mut row.avatax_license_key),
             (change.avatax_company_code, &mut row.avatax_company_code),
         ] {
             if let Some(value) = value {

@@ -12,9 +12,10 @@ use jiff::Timestamp;
 use crate::App;
 use crate::error::{AppError, Entity, Field};
 use crate::model::{
-    DeliveryFilter, EndpointWithSecret, NewDelivery, Page, PageRequest, Tenant, WebhookDelivery,
-    WebhookEndpoint, WebhookEndpointFields, WebhookEndpointPatch,
+    ClaimedDelivery, DeliveryFilter, EndpointWithSecret, NewDelivery, Page, PageRequest, Tenant,
+    WebhookDelivery, WebhookEndpoint, WebhookEndpointFields, WebhookEndpointPatch,
 };
+use crate::secrets::SecretUse;
 use crate::store::StoreError;
 
 /// How long the secret before a rotation keeps signing.
@@ -147,10 +148,11 @@ impl App {
             )));
         }
         let secret = new_secret()?;
+        let sealed = self.seal_secret(SecretUse::WebhookSigning, &secret)?;
         let now = self.clock().now();
         let endpoint = self
             .store()
-            .insert_webhook_endpoint(tenant.id, fields, &secret, now)
+            .insert_webhook_endpoint(tenant.id, fields, &sealed, now)
             .await?;
         Ok(EndpointWithSecret { endpoint, secret })
     }
@@ -222,16 +224,26 @@ impl App {
         id: i64,
     ) -> Result<EndpointWithSecret, AppError> {
         let secret = new_secret()?;
+        let sealed = self.seal_secret(SecretUse::WebhookSigning, &secret)?;
         let now = self.clock().now();
         let until = now
             .checked_add(PREVIOUS_SECRET_VALIDITY)
             .map_err(|e| AppError::Internal(e.into()))?;
         let endpoint = self
             .store()
-            .rotate_webhook_secret(tenant.id, id, &secret, until, now)
+            .rotate_webhook_secret(tenant.id, id, &sealed, until, now)
             .await?
             .ok_or_else(|| AppError::not_found(Entity::WebhookEndpoint, Field::Id, id))?;
         Ok(EndpointWithSecret { endpoint, secret })
+    }
+
+    /// The signing secrets of a claimed delivery, opened (they are stored sealed).
+    pub fn signing_secrets(&self, delivery: &ClaimedDelivery) -> Result<Vec<String>, AppError> {
+        delivery
+            .secrets
+            .iter()
+            .map(|sealed| self.open_secret(SecretUse::WebhookSigning, sealed))
+            .collect()
     }
 
     /// Queues deliveries to one endpoint, sent at once (a test, a recovery).

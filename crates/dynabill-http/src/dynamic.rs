@@ -198,7 +198,10 @@ async fn serve(
                 format!("api_code {api_code} is not supported for entity_code {entity_code}"),
             ));
         }
-        Route::Served(api, operation) => (api, operation),
+        Route::Served(api, operation) => {
+            crate::middleware::note_operation(format!("{api_code}/{entity_code}"));
+            (api, operation)
+        }
     };
     check_method(api, method)?;
     let Some(key) = idempotency_key(headers, method)? else {
@@ -318,7 +321,10 @@ pub(crate) async fn authenticate(
         .authenticate(header("appkey"), header("username"), header("accesstoken"))
         .await
     {
-        Ok(tenant) => Ok(tenant),
+        Ok(tenant) => {
+            crate::middleware::note_tenant(tenant.id);
+            Ok(tenant)
+        }
         Err(AuthError::Rejected) => Err(DoorError::Api(
             ApiError::Unauthorized,
             "authentication failed".into(),

@@ -50,6 +50,9 @@ pub struct ServerState {
 pub struct HttpOptions {
     /// Per-tenant request rate limit; `None` for unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// `GET /metrics` is served by [`metrics_router`] on a listener of its own
+    /// (`serve --metrics-listen`), not here.
+    pub metrics_elsewhere: bool,
 }
 
 /// The whole HTTP surface of the server.
@@ -61,13 +64,17 @@ pub fn router(app: App, options: HttpOptions) -> Router {
             .rate_limit
             .map(|limit| Arc::new(limit::RateLimiter::new(limit))),
     };
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/api/dynamicapi",
             get(dynamic::read).fallback(dynamic::handle),
         )
         .route("/api/testclock", any(testclock::handle))
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(healthz));
+    if !options.metrics_elsewhere {
+        router = router.route("/metrics", get(metrics));
+    }
+    router
         .merge(rest::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -85,6 +92,35 @@ async fn healthz(State(state): State<ServerState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n").into_response()
         }
     }
+}
+
+/// `GET /metrics` alone, for a listener of its own (`serve --metrics-listen`).
+pub fn metrics_router(app: App) -> Router {
+    let state = ServerState {
+        app,
+        request_ids: Arc::new(RequestIds::new()),
+        rate_limiter: None,
+    };
+    Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+/// The metrics in the Prometheus text format. The storage gauges (pools, webhook
+/// backlog) are read now; with storage down the rest is still shown.
+async fn metrics(State(state): State<ServerState>) -> Response {
+    let gauges = match state.app.store().gauges().await {
+        Ok(gauges) => gauges,
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: storage gauges unavailable");
+            dynabill_app::store::StoreGauges::default()
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, dynabill_app::telemetry::CONTENT_TYPE)],
+        state.app.telemetry().render(&gauges),
+    )
+        .into_response()
 }
 
 /// The REST face's OpenAPI document (`GET /v1/openapi.json`).

@@ -124,6 +124,10 @@ impl Backend for PgBackend {
         &self.pool
     }
 
+    fn pools(&self) -> Vec<(&'static str, &Pool<Postgres>)> {
+        vec![("main", &self.pool)]
+    }
+
     /// READ COMMITTED: each statement sees what committed before it, and its
     /// conditional updates wait for the rows' locks and re-check their conditions.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {

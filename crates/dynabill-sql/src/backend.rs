@@ -210,6 +210,11 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn reader(&self) -> &Pool<Self::Db>;
     /// The connections writes use.
     fn writer(&self) -> &Pool<Self::Db>;
+    /// The pools, by the name metrics show them under (one when reads and
+    /// writes share a pool).
+    fn pools(&self) -> Vec<(&'static str, &Pool<Self::Db>)> {
+        vec![("writer", self.writer()), ("reader", self.reader())]
+    }
     /// A write transaction, ready to hold the locks its writes need.
     fn begin_write(
         &self,

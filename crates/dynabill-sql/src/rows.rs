@@ -11,6 +11,7 @@ use crate::invoices::{InvoiceLineRow, InvoiceRow};
 use crate::items::{CancelledItemRow, ItemChangeRow, RecurringItemRow};
 use crate::one_time::OneTimeItemRow;
 use crate::plans::PlanRow;
+use crate::secrets::SecretRow;
 use crate::tax_rates::TaxRateRow;
 use crate::tenants::{CredentialRow, TenantRow};
 use crate::webhooks::{AttemptRow, BehindRow, ClaimRow, DeliveryRow, EndpointRow, SigningRow};
@@ -64,6 +65,7 @@ decodes!(
     AttemptRow,
     ClaimRow,
     SigningRow,
+    SecretRow,
     (i64,),
     (Option<i64>,),
     (bool,),

@@ -1,7 +1,7 @@
 //! [`SqlStore`]: the storage traits implemented once over a [`Backend`].
 
 use async_trait::async_trait;
-use dynabill_app::store::{Store, StoreResult};
+use dynabill_app::store::{PoolGauge, Store, StoreGauges, StoreResult};
 use dynabill_core::domain::TenantId;
 use sqlx::pool::PoolConnection;
 
@@ -76,6 +76,29 @@ impl<B: Backend> Store for SqlStore<B> {
             .await
             .map_err(failed::<B>)?;
         Ok(())
+    }
+
+    async fn gauges(&self) -> StoreResult<StoreGauges> {
+        let pools = self
+            .backend
+            .pools()
+            .into_iter()
+            .map(|(name, pool)| PoolGauge {
+                name,
+                size: pool.size(),
+                idle: u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                max: pool.options().get_max_connections(),
+            })
+            .collect();
+        let (webhook_backlog,): (i64,) =
+            Query::<B>::new("SELECT COUNT(*) FROM webhook_deliveries WHERE status = 1")
+                .fetch_one(&mut *self.read_conn().await?)
+                .await
+                .map_err(failed::<B>)?;
+        Ok(StoreGauges {
+            pools,
+            webhook_backlog,
+        })
     }
 
     async fn close(&self) {

@@ -93,7 +93,10 @@ async fn main() -> anyhow::Result<()> {
     let url = arg("--database-url")
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let store = dynabill::storage::open(&url).await?;
-    let app = App::new(store, Arc::new(SystemClock)).with_private_webhooks();
+    let keyring = dynabill_app::secrets::Keyring::generate()?;
+    let app = App::new(store, Arc::new(SystemClock))
+        .with_private_webhooks()
+        .with_keyring(keyring);
     let issued = app.create_tenant("bench", "USD", "UTC", "api").await?;
     let tenant = app.tenant_by_app_key(&issued.app_key).await?;
 

@@ -2,7 +2,7 @@
 //! `DYNABILL_*` environment variables and command-line flags (clap reads both).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use figment::Figment;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://dynabill.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_SECRET_KEY_FILE: &str = "dynabill.key";
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 pub struct Config {
@@ -21,6 +22,12 @@ pub struct Config {
     /// Requests per second each tenant may make (bursts of twice that); `None` for no limit.
     #[serde(default)]
     pub rate_limit: Option<u32>,
+    /// Where `GET /metrics` is served when not on `listen`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
+    /// The file holding the key ring that seals stored secrets, created (mode
+    /// 0600) on first start when `DYNABILL_SECRET_KEY` is not set.
+    pub secret_key_file: PathBuf,
 }
 
 impl Default for Config {
@@ -31,6 +38,8 @@ impl Default for Config {
                 .parse()
                 .expect("the default listen address is valid"),
             rate_limit: None,
+            metrics_listen: None,
+            secret_key_file: PathBuf::from(DEFAULT_SECRET_KEY_FILE),
         }
     }
 }
@@ -45,6 +54,10 @@ pub struct Overrides {
     pub listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_listen: Option<SocketAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl Config {

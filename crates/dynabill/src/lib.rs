@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod scheduler;
+pub mod secret_key;
 pub mod server;
 pub mod storage;
 pub mod webhooks;

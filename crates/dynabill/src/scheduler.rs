@@ -101,13 +101,16 @@ async fn run_due(app: &App) -> Result<(), dynabill_app::AppError> {
         };
         match run {
             Ok(None) => {}
-            Ok(Some(summary)) => tracing::info!(
-                tenant = %tenant.app_key,
-                date = %today,
-                invoices = summary.invoices,
-                accounts = summary.accounts_billed,
-                "scheduled bill run done"
-            ),
+            Ok(Some(summary)) => {
+                app.telemetry().scheduler_ran(tenant.id, app.clock().now());
+                tracing::info!(
+                    tenant = %tenant.app_key,
+                    date = %today,
+                    invoices = summary.invoices,
+                    accounts = summary.accounts_billed,
+                    "scheduled bill run done"
+                )
+            }
             Err(e) => {
                 tracing::error!(tenant = %tenant.app_key, date = %today, error = %e, "scheduled bill run failed")
             }

@@ -51,6 +51,29 @@ impl RunningServer {
         })
     }
 
+    /// Binds `listen` and serves `GET /metrics` alone there.
+    pub async fn start_metrics(app: App, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen} for metrics"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = dynabill_http::metrics_router(app);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(RunningServer {
+            addr,
+            stop: Some(stop),
+            task,
+            housekeeping: tokio::spawn(async {}),
+        })
+    }
+
     /// Stops accepting connections, lets requests in flight finish, and returns.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {

@@ -290,8 +290,14 @@ async fn send_in_order(
     let started = Instant::now();
     let mut rest = group.into_iter();
     for delivery in rest.by_ref() {
-        let (attempt, gone, retry_after) = send(client, &delivery, options).await;
+        let (attempt, gone, retry_after) = send(app, client, &delivery, options).await;
         let next = next_step(&delivery, &attempt, gone, retry_after);
+        app.telemetry().webhook_attempt(match &next {
+            DeliveryNext::Delivered => "delivered",
+            DeliveryNext::RetryAt(_) => "retrying",
+            DeliveryNext::GiveUp { disable: None } => "failed",
+            DeliveryNext::GiveUp { disable: Some(_) } => "disabled",
+        });
         let now = app.clock().now();
         match app
             .store()
@@ -420,6 +426,7 @@ fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
 /// POSTs a delivery once: the attempt, whether the endpoint answered 410, and
 /// the `Retry-After` of a 429 or 503.
 async fn send(
+    app: &App,
     client: &reqwest::Client,
     delivery: &ClaimedDelivery,
     options: WorkerOptions,
@@ -440,13 +447,22 @@ async fn send(
     if !options.allow_private && literal_address(&url).is_some_and(is_private) {
         return (failed("refused: a private address".to_owned()), false, None);
     }
+    let secrets = match app.signing_secrets(delivery) {
+        Ok(secrets) => secrets,
+        Err(e) => {
+            tracing::error!(delivery = delivery.id, error = %e, "cannot open an endpoint's signing secret");
+            return (
+                failed(
+                    "not sent: the signing secret cannot be opened with this server's key"
+                        .to_owned(),
+                ),
+                false,
+                None,
+            );
+        }
+    };
     let timestamp = attempted_at.as_second();
-    let signature = signatures(
-        &delivery.secrets,
-        &delivery.event_id,
-        timestamp,
-        &delivery.payload,
-    );
+    let signature = signatures(&secrets, &delivery.event_id, timestamp, &delivery.payload);
     let request = client
         .post(url)
         .header("content-type", "application/json")

@@ -171,18 +171,26 @@ struct Served {
     child: std::process::Child,
     address: String,
     stdout: BufReader<std::process::ChildStdout>,
+    /// Its log lines, as they come (the ones before "listening on" are in `early`).
+    log: std::sync::mpsc::Receiver<String>,
+    early: Vec<String>,
 }
 
 impl Served {
     /// Starts `dynabill serve --listen 127.0.0.1:0 ARGS…` and waits for its
     /// "listening on" log line.
     fn start(dir: &std::path::Path, args: &[&str]) -> Served {
+        Served::start_with(dir, args, &[])
+    }
+
+    fn start_with(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = Command::new(BIN)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .current_dir(dir)
             .env_remove("DYNABILL_DATABASE_URL")
             .env("DYNABILL_LOG", "info")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -196,18 +204,26 @@ impl Served {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
+        let mut early = Vec::new();
         let address = loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
                 .expect("a 'listening on' log line");
             if let Some(rest) = line.split("listening on http://").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_owned();
+                break rest
+                    .split(|c: char| c.is_whitespace() || c == '"')
+                    .next()
+                    .unwrap()
+                    .to_owned();
             }
+            early.push(line);
         };
         Served {
             child,
             address,
             stdout,
+            log: rx,
+            early,
         }
     }
 
@@ -862,4 +878,225 @@ fn backup_copies_the_database_while_serve_writes_and_the_copy_serves_as_it_was()
     assert!(!postgres.status.success());
     assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
     assert!(!dir.path().join("pg.db").exists());
+}
+
+/// Secrets at rest through the commands: the key file made on first use (mode
+/// 0600), an AvaTax license key sealed in the database file, a start refused
+/// without the key or with another one, a rotation, and a license key stored in
+/// plain text by an earlier version sealed at the next start.
+#[test]
+fn secrets_are_sealed_with_the_key_file_refused_without_it_and_rotated() {
+    const LICENSE: &str = "LICENSE-7f3a9c1e";
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("s.db");
+    let url = format!("sqlite://{}", db.display());
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .args(["--database-url", &url])
+            .current_dir(dir.path())
+            .env_remove("DYNABILL_SECRET_KEY");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().unwrap()
+    };
+    let created = run(&["tenant", "create", "--name", "Sealed"], &[]);
+    assert!(created.status.success());
+    let app_key = credential(&created.stdout)["AppKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let key_file = dir.path().join("dynabill.key");
+    assert!(key_file.exists(), "the first use makes the key file");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner reads the key file");
+    }
+    let set = run(
+        &[
+            "tenant",
+            "set",
+            "--app-key",
+            &app_key,
+            "--avatax-url",
+            "https://sandbox-rest.avatax.com",
+            "--avatax-account-id",
+            "1100",
+            "--avatax-license-key",
+            LICENSE,
+            "--avatax-company-code",
+            "ACME",
+        ],
+        &[],
+    );
+    assert!(
+        set.status.success(),
+        "{}",
+        String::from_utf8_lossy(&set.stderr)
+    );
+    let show = |env: &[(&str, &str)]| run(&["tenant", "show", "--app-key", &app_key], env);
+    let shown = show(&[]);
+    assert!(shown.status.success());
+    assert!(!String::from_utf8_lossy(&shown.stdout).contains(LICENSE));
+    let stored = || {
+        let mut bytes = std::fs::read(&db).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("s.db-wal")) {
+            bytes.extend(wal);
+        }
+        bytes
+    };
+    let contains = |haystack: &[u8], needle: &str| {
+        haystack
+            .windows(needle.len())
+            .any(|w| w == needle.as_bytes())
+    };
+    assert!(!contains(&stored(), LICENSE), "never stored in plain text");
+    assert!(contains(&stored(), "sealed:v1:"));
+
+    // Without the key, or with another key, nothing starts.
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::rename(&key_file, dir.path().join("aside.key")).unwrap();
+    let refused = show(&[]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("no key was given"), "{message}");
+    assert!(!key_file.exists(), "no new key over sealed secrets");
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let refused = show(&[("DYNABILL_SECRET_KEY", other)]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong key"));
+    let by_env = show(&[("DYNABILL_SECRET_KEY", key_text.trim())]);
+    assert!(
+        by_env.status.success(),
+        "the key in the environment opens them"
+    );
+    std::fs::rename(dir.path().join("aside.key"), &key_file).unwrap();
+
+    // A rotation: a new key in the file, the old one no longer opens them.
+    let rotated = run(&["secrets", "rotate"], &[]);
+    assert!(
+        rotated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rotated.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&rotated.stdout).unwrap();
+    assert_eq!(summary["Resealed"], 1, "{summary}");
+    let new_text = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(new_text, key_text);
+    assert_eq!(new_text.lines().count(), 1, "the old key is dropped");
+    assert!(show(&[]).status.success());
+    assert!(
+        !show(&[("DYNABILL_SECRET_KEY", key_text.trim())])
+            .status
+            .success()
+    );
+    assert!(!contains(&stored(), LICENSE));
+
+    // A license key an earlier version stored in plain text is sealed at the next start.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query("UPDATE tenants SET avatax_license_key = ?1")
+            .bind(LICENSE)
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+    });
+    assert!(show(&[]).status.success());
+    runtime.block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        let stored: String = sqlx::query_scalar("SELECT avatax_license_key FROM tenants")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        assert!(stored.starts_with("sealed:v1:"), "{stored}");
+    });
+}
+
+/// `--metrics-listen` moves `/metrics` off the main listener, and
+/// `DYNABILL_LOG_FORMAT=json` writes the access log as JSON lines carrying the
+/// request's span: its request ID, tenant, operation, status and latency.
+#[test]
+fn metrics_move_to_their_own_listener_and_the_access_log_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut served = Served::start_with(
+        dir.path(),
+        &["--metrics-listen", "127.0.0.1:0"],
+        &[("DYNABILL_LOG_FORMAT", "json")],
+    );
+    let cred = served.first_credential();
+    let metrics_at = served
+        .early
+        .iter()
+        .find_map(|line| {
+            let line: Value = serde_json::from_str(line).ok()?;
+            let message = line["fields"]["message"].as_str()?;
+            let rest = message.strip_prefix("metrics on http://")?;
+            Some(rest.trim_end_matches("/metrics").to_owned())
+        })
+        .expect("a 'metrics on' log line");
+    dynabill::install_crypto_provider();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let request_id = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let main = client
+            .get(format!("http://{}/metrics", served.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(main.status(), 404, "not on the main listener");
+        let answered = client
+            .get(format!(
+                "http://{}/api/dynamicapi?api_code=3&entity_code=69",
+                served.address
+            ))
+            .header("AppKey", cred["AppKey"].as_str().unwrap())
+            .header("UserName", cred["UserName"].as_str().unwrap())
+            .header("AccessToken", cred["AccessToken"].as_str().unwrap())
+            .header("X-Request-Id", "trace-me-1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answered.status(), 200);
+        let metrics = client
+            .get(format!("http://{metrics_at}/metrics"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(metrics.status(), 200);
+        let text = metrics.text().await.unwrap();
+        assert!(
+            text.contains(
+                "dynabill_http_requests_total{door=\"dynamic\",operation=\"3/69\",status=\"200\"} 1"
+            ),
+            "{text}"
+        );
+        "trace-me-1"
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let access = loop {
+        let line = served
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("an access log line");
+        let Ok(line) = serde_json::from_str::<Value>(&line) else {
+            panic!("a log line that is not JSON: {line}");
+        };
+        if line["target"] == "dynabill::access" && line["span"]["request_id"] == request_id {
+            break line;
+        }
+    };
+    assert_eq!(access["level"], "INFO", "{access}");
+    assert_eq!(access["fields"]["status"], 200, "{access}");
+    assert_eq!(access["fields"]["operation"], "3/69", "{access}");
+    assert_eq!(access["fields"]["door"], "dynamic", "{access}");
+    assert!(access["fields"]["tenant"].is_number(), "{access}");
+    assert!(access["fields"]["latency_us"].is_number(), "{access}");
+    assert!(served.stop().status.success());
 }

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::Args;
 
 use super::DatabaseArgs;
-use crate::config::{Config, Overrides};
+use crate::config::Config;
 
 #[derive(Debug, Args)]
 pub(crate) struct BackupArgs {
@@ -20,13 +20,7 @@ pub(crate) struct BackupArgs {
 }
 
 pub(crate) async fn run(config_file: Option<&Path>, args: BackupArgs) -> anyhow::Result<()> {
-    let config = Config::load(
-        config_file,
-        Overrides {
-            database_url: args.database.database_url,
-            ..Overrides::default()
-        },
-    )?;
+    let config = Config::load(config_file, args.database.overrides())?;
     let url = &config.database_url;
     if !url.starts_with("sqlite:") {
         bail!(

@@ -311,6 +311,7 @@ pub(crate) async fn run(
     } = common(&command);
     let database = DatabaseArgs {
         database_url: database.database_url.clone(),
+        secret_key_file: database.secret_key_file.clone(),
     };
     let answer = with_app(config_file, database, async |app| {
         let app = if *test_clock {

@@ -1,10 +1,11 @@
 //! The command line: `serve`, `migrate`, `tenant ...`, `tax-rate ...`, `tax retry`,
-//! `bill-run`, `webhook ...`, `insights ...`, `backup`, one module per command. Every flag also reads a `DYNABILL_*`
+//! `bill-run`, `webhook ...`, `insights ...`, `backup`, `secrets rotate`, one module per command. Every flag also reads a `DYNABILL_*`
 //! environment variable.
 
 mod backup;
 mod bill_run;
 mod insights;
+mod secrets;
 mod serve;
 mod tax;
 mod tenant;
@@ -25,6 +26,7 @@ use crate::storage;
 use backup::BackupArgs;
 use bill_run::BillRunArgs;
 use insights::InsightsCommand;
+use secrets::SecretsCommand;
 use serve::ServeArgs;
 use tax::{TaxCommand, TaxRateCommand};
 use tenant::TenantCommand;
@@ -73,6 +75,9 @@ enum Command {
     /// Copy the embedded SQLite database to a new file, consistently, while `serve`
     /// runs (PostgreSQL is backed up with its own tools). Prints a JSON summary.
     Backup(BackupArgs),
+    /// Secrets at rest: seal every stored secret with a new key.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -80,6 +85,22 @@ pub(crate) struct DatabaseArgs {
     /// Database URL: sqlite://PATH (created if missing) or postgres://USER@HOST/DB [default: sqlite://dynabill.db]
     #[arg(long, env = "DYNABILL_DATABASE_URL")]
     pub(crate) database_url: Option<String>,
+    /// The key file sealing stored secrets (AvaTax license keys, webhook signing
+    /// secrets), created with mode 0600 on first start; unused when
+    /// DYNABILL_SECRET_KEY holds the key [default: dynabill.key]
+    #[arg(long, env = "DYNABILL_SECRET_KEY_FILE")]
+    pub(crate) secret_key_file: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    /// The configuration layer these flags make.
+    pub(crate) fn overrides(self) -> Overrides {
+        Overrides {
+            database_url: self.database_url,
+            secret_key_file: self.secret_key_file,
+            ..Overrides::default()
+        }
+    }
 }
 
 /// Runs a parsed command line; errors go to stderr and a non-zero exit code.
@@ -106,15 +127,28 @@ pub fn main(cli: Cli) -> ExitCode {
 }
 
 /// Logs go to stderr (stdout carries only machine-readable output), filtered by
-/// `DYNABILL_LOG` (e.g. `debug`, `info,sqlx=warn`).
+/// `DYNABILL_LOG` (e.g. `debug`, `info,sqlx=warn`; the access log is the target
+/// `dynabill::access`, off with `info,dynabill::access=off`), as text or, with
+/// `DYNABILL_LOG_FORMAT=json`, one JSON object per line with the request's span
+/// fields.
 fn init_logging() {
     let filter = EnvFilter::try_from_env("DYNABILL_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("DYNABILL_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init()
+    };
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -129,6 +163,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhook(command) => webhook::run(config_file, command).await,
         Command::Insights(command) => insights::run(config_file, command).await,
         Command::Backup(args) => backup::run(config_file, args).await,
+        Command::Secrets(command) => secrets::run(config_file, command).await,
     }
 }
 
@@ -139,16 +174,27 @@ pub(crate) fn tax_engine() -> anyhow::Result<Arc<dyn dynabill_app::tax_engine::T
     Ok(Arc::new(client))
 }
 
-async fn open_app(config_file: Option<&Path>, db: DatabaseArgs) -> anyhow::Result<App> {
-    let config = Config::load(
-        config_file,
-        Overrides {
-            database_url: db.database_url,
-            ..Overrides::default()
-        },
-    )?;
+/// The app on the database `db` names, its stored secrets not yet unlocked.
+async fn open_locked_app(
+    config_file: Option<&Path>,
+    db: DatabaseArgs,
+) -> anyhow::Result<(App, Config)> {
+    let config = Config::load(config_file, db.overrides())?;
     let store = storage::open(&config.database_url).await?;
-    Ok(App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?))
+    let app = App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?);
+    Ok((app, config))
+}
+
+async fn open_app(config_file: Option<&Path>, db: DatabaseArgs) -> anyhow::Result<App> {
+    let (app, config) = open_locked_app(config_file, db).await?;
+    let store = app.store().clone();
+    match crate::secret_key::unlock(app, &config.secret_key_file).await {
+        Ok(app) => Ok(app),
+        Err(e) => {
+            store.close().await;
+            Err(e)
+        }
+    }
 }
 
 /// Opens the app on the database `db` names, runs `command` on it, and closes the

@@ -41,13 +41,19 @@ pub(crate) struct ServeArgs {
     /// Requests per second each tenant may make, with bursts of twice that; beyond it, 429 [default: no limit]
     #[arg(long, env = "DYNABILL_RATE_LIMIT")]
     rate_limit: Option<u32>,
+    /// Serve GET /metrics (Prometheus text format) on this address instead of
+    /// the main listener, e.g. an address only the monitoring network reaches
+    /// [default: on the main listener]
+    #[arg(long, env = "DYNABILL_METRICS_LISTEN")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
     let overrides = Overrides {
-        database_url: args.database.database_url,
         listen: args.listen,
         rate_limit: args.rate_limit,
+        metrics_listen: args.metrics_listen,
+        ..args.database.overrides()
     };
     let mode = ServeMode {
         scheduler: !args.no_scheduler,
@@ -61,13 +67,7 @@ pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow
 }
 
 pub(crate) async fn migrate(config_file: Option<&Path>, db: DatabaseArgs) -> anyhow::Result<()> {
-    let config = Config::load(
-        config_file,
-        Overrides {
-            database_url: db.database_url,
-            ..Overrides::default()
-        },
-    )?;
+    let config = Config::load(config_file, db.overrides())?;
     let store = storage::open(&config.database_url).await?;
     store.close().await;
     tracing::info!("database is up to date");
@@ -85,7 +85,8 @@ struct ServeMode {
 
 async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     let store = storage::open(&config.database_url).await?;
-    let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?);
+    let app = App::new(store, Arc::new(SystemClock)).with_tax_engine(tax_engine()?);
+    let mut app = crate::secret_key::unlock(app, &config.secret_key_file).await?;
     if mode.test_clock {
         tracing::warn!("test clock on: tenants' dates can be set through /api/testclock");
         app = app.with_test_clock();
@@ -104,8 +105,17 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     }
     let options = HttpOptions {
         rate_limit: config.rate_limit.map(RateLimit::per_second),
+        metrics_elsewhere: config.metrics_listen.is_some(),
     };
     let server = RunningServer::start(app.clone(), config.listen, options).await?;
+    let metrics = match config.metrics_listen {
+        Some(listen) => {
+            let metrics = RunningServer::start_metrics(app.clone(), listen).await?;
+            tracing::info!(address = %metrics.addr, "metrics on {}/metrics", metrics.url());
+            Some(metrics)
+        }
+        None => None,
+    };
     let scheduler = mode.scheduler.then(|| crate::scheduler::spawn(app.clone()));
     let webhooks = crate::webhooks::spawn(
         app.clone(),
@@ -122,6 +132,9 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
     }
     webhooks.stop().await;
     server.shutdown().await?;
+    if let Some(metrics) = metrics {
+        metrics.shutdown().await?;
+    }
     app.store().close().await;
     tracing::info!("stopped");
     Ok(())

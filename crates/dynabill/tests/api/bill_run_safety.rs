@@ -3,7 +3,7 @@
 //! with every account billed exactly once and invoice numbers without a gap.
 
 use std::collections::BTreeSet;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use dynabill_app::billing::BillRunOptions;
@@ -93,7 +93,7 @@ fn bill_run(app: &TestApp, date: &str) -> Child {
 
 /// A `dynabill bill-run` process with these extra flags; its JSON summary on stdout.
 fn bill_run_with(app: &TestApp, date: &str, flags: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    app.dynabill_command()
         .args([
             "bill-run",
             "--date",

@@ -252,6 +252,7 @@ mod rate_limit {
                 per_second: 5.0,
                 burst: 2.0,
             }),
+            ..dynabill_http::HttpOptions::default()
         };
         let app = spawn_with(Backend::Sqlite, options).await.unwrap();
         for _ in 0..2 {

@@ -32,6 +32,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// The first tenant's credentials.
     pub cred: Cred,
+    /// The key ring sealing the stored secrets, as `DYNABILL_SECRET_KEY` reads it.
+    secret_key: String,
     server: Option<RunningServer>,
     scheduler: Option<dynabill::scheduler::Scheduler>,
     webhooks: Option<dynabill::webhooks::Worker>,
@@ -114,7 +116,11 @@ async fn spawn_server(
     // AvaTax answers within 2 s here, so that a hanging fake server fails fast.
     let avatax = dynabill_avatax::AvaTaxClient::new(std::time::Duration::from_secs(2))
         .expect("an AvaTax client");
-    let mut app = App::new(store, Arc::new(SystemClock)).with_tax_engine(Arc::new(avatax));
+    let keyring = dynabill_app::secrets::Keyring::generate().expect("a key");
+    let secret_key = keyring.to_text();
+    let mut app = App::new(store, Arc::new(SystemClock))
+        .with_tax_engine(Arc::new(avatax))
+        .with_keyring(keyring);
     if clock != Clock::Real {
         app = app.with_test_clock();
     }
@@ -144,6 +150,7 @@ async fn spawn_server(
             user: String::new(),
             token: String::new(),
         },
+        secret_key,
         server: Some(server),
         scheduler,
         webhooks,
@@ -154,6 +161,14 @@ async fn spawn_server(
 }
 
 impl TestApp {
+    /// The `dynabill` command, with this server's secret key (as a second
+    /// process on the same database needs it).
+    pub fn dynabill_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_dynabill"));
+        command.env("DYNABILL_SECRET_KEY", self.secret_key.replace('\n', ","));
+        command
+    }
+
     pub fn endpoint(&self) -> String {
         format!("{}/api/dynamicapi", self.base)
     }
@@ -367,6 +382,29 @@ impl TestApp {
         }
     }
 
+    /// The samples `GET /metrics` shows: `name{labels}` → value as written.
+    pub async fn scrape_metrics(&self) -> std::collections::BTreeMap<String, String> {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/plain; version=0.0.4; charset=utf-8"
+        );
+        let text = response.text().await.expect("the metrics");
+        text.lines()
+            .filter(|line| !line.starts_with('#') && !line.is_empty())
+            .map(|line| {
+                let (key, value) = line.rsplit_once(' ').expect("a sample");
+                (key.to_owned(), value.to_owned())
+            })
+            .collect()
+    }
+
     /// The number a query of one BIGINT (a count) answers, read under the API.
     pub async fn query_count(&self, sql: &str) -> i64 {
         let sql = sqlx::AssertSqlSafe(sql.to_owned());
@@ -444,6 +482,13 @@ impl WriteHold {
             }
         }
     }
+}
+
+/// A whole-number sample of a scrape (a count); 0 when absent.
+pub fn count(samples: &std::collections::BTreeMap<String, String>, key: &str) -> i64 {
+    samples
+        .get(key)
+        .map_or(0, |v| v.parse().unwrap_or_else(|_| panic!("{key} = {v}")))
 }
 
 pub fn merge(body: &mut Value, extra: Value) {

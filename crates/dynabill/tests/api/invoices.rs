@@ -1,8 +1,6 @@
 //! Invoices (119) through the API: filters, lines, the lifecycle and its rules,
 //! the test clock, and the scheduler.
 
-use std::process::Command;
-
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, assert_method_error, assert_ok};
@@ -36,7 +34,8 @@ async fn seed(app: &TestApp) {
 }
 
 fn bill_run(app: &TestApp, date: &str) -> Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    let output = app
+        .dynabill_command()
         .args([
             "bill-run",
             "--date",

@@ -17,7 +17,6 @@
 //! - `{"settings": {"AutoPost": 0, ...}}`: change the tenant's settings.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
 use dynabill_app::tenants::SettingsChange;
 use serde_json::{Value, json};
@@ -177,7 +176,8 @@ async fn check_record(
 
 /// Runs the real `dynabill bill-run` for the tenant, against the server's database.
 fn bill_run(app: &TestApp, cred: &crate::helpers::Cred, date: &str, at: &str) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    let output = app
+        .dynabill_command()
         .args([
             "bill-run",
             "--date",

@@ -1,7 +1,6 @@
 //! Taxation in each mode: built-in rates, the external workflow (1007 → 1008), and
 //! Avalara AvaTax against a fake AvaTax server started by the test.
 
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use axum::Json;
@@ -25,7 +24,8 @@ on_both_backends!(
 );
 
 fn bill_run(app: &TestApp, date: &str) {
-    let output = Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    let output = app
+        .dynabill_command()
         .args([
             "bill-run",
             "--date",
@@ -566,7 +566,8 @@ async fn avatax_taxes_invoices_and_failures_wait_in_pending_tax(app: &TestApp) {
 
     // Fixed: `dynabill tax retry` posts it with AvaTax's taxes.
     *fake.behaviour.lock().unwrap() = Behaviour::Answer;
-    let output = Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    let output = app
+        .dynabill_command()
         .args([
             "tax",
             "retry",

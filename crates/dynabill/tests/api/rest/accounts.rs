@@ -347,6 +347,7 @@ mod limits {
                 per_second: 0.5,
                 burst: 2.0,
             }),
+            ..dynabill_http::HttpOptions::default()
         };
         let app = spawn_with(Backend::Sqlite, options).await.unwrap();
         let (status, _, _) = app.rest("GET", "/v1/accounts", None).await;

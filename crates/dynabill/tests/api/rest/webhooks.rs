@@ -3,7 +3,7 @@
 //! rotation, test, recovery and retry, and tenants kept apart.
 
 use std::collections::{BTreeSet, VecDeque};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -317,6 +317,19 @@ async fn a_failing_receiver_is_retried_on_the_tenant_clock_until_it_answers(app:
         .rest("GET", &format!("/v1/webhook-endpoints/{id}"), None)
         .await;
     assert_eq!(endpoint["failing_since"], Value::Null);
+    // The worker's attempts are in the metrics, by outcome.
+    let metrics = app.scrape_metrics().await;
+    let attempts = |outcome: &str| {
+        crate::helpers::count(
+            &metrics,
+            &format!("dynabill_webhook_attempts_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!((attempts("retrying"), attempts("delivered")), (2, 1));
+    assert_eq!(
+        crate::helpers::count(&metrics, "dynabill_webhook_backlog"),
+        0
+    );
 }
 
 async fn gone_disables_the_endpoint_and_fails_what_was_pending(app: &TestApp) {
@@ -585,7 +598,7 @@ async fn private_addresses_are_refused_unless_allowed(app: &TestApp) {
 /// `dynabill serve` on the test's database, as a process of its own: its
 /// webhook worker claims deliveries for `lease_seconds`.
 fn serve_process(app: &TestApp, lease_seconds: u32) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_dynabill"))
+    app.dynabill_command()
         .args(["serve", "--listen", "127.0.0.1:0", "--no-scheduler"])
         .args([
             "--allow-private-webhooks",
