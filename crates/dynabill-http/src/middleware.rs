@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, StatusCode, header};
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dynabill_app::telemetry::RequestLabels;
@@ -122,9 +122,6 @@ pub async fn around(
         "{method} {path} {}",
         status.as_u16()
     );
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        tracing::warn!(parent: &span, "answered 503: the database could not serve the request");
-    }
     state.app.telemetry().request(
         RequestLabels {
             door,

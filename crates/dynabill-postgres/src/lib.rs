@@ -55,8 +55,14 @@ fn read_plan_node(node: &serde_json::Value, plan: &mut QueryPlan) {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// How long a request waits for a free connection before the store reports itself unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request waits for a connection before the store reports itself
+/// unavailable (a 503): long enough for a burst to queue, short enough that an
+/// outage is answered rather than hung on (sqlx retries a refused connection, and
+/// one refused for want of slots, until then).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the store waits for PostgreSQL when it is opened (a server starting
+/// beside its database).
+const STARTUP_WAIT: Duration = Duration::from_secs(10);
 
 /// The PostgreSQL store: the shared store over [`PgBackend`].
 pub type PgStore = SqlStore<PgBackend>;
@@ -71,17 +77,35 @@ pub struct PgBackend {
 
 impl PgBackend {
     /// Connects to the database at a `postgres:` URL; a server that refuses
-    /// connections is retried for up to `acquire_timeout` before the store reports
-    /// itself unavailable.
-    async fn connect_waiting(url: &str, acquire_timeout: Duration) -> StoreResult<PgBackend> {
+    /// connections is retried for up to `startup_wait` before the store reports
+    /// itself unavailable, and requests then wait up to `acquire_timeout` for a
+    /// connection.
+    async fn connect_waiting(
+        url: &str,
+        startup_wait: Duration,
+        acquire_timeout: Duration,
+    ) -> StoreResult<PgBackend> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?;
+        // The first connection waits for a database still starting; it then joins
+        // the pool.
+        let first = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(startup_wait)
+            .connect_with(options.clone())
+            .await
+            .map_err(unavailable)?;
+        first.close().await;
         // Requests mostly wait on the database, not the CPU: a couple of connections
         // per core keeps the server busy without queueing inside PostgreSQL.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
         let max_connections = cores * 2 + 2;
         // No ping before each acquire (a round trip on every query): a connection
         // that died is discarded on its first error instead.
+        // No `min_connections`: sqlx keeps those up with a task that retries a
+        // refused connection for five minutes, and closing the pool waits for it,
+        // so a process stopping during an outage (a bill run that failed) would
+        // hang that long.
         let pool = PgPoolOptions::new()
             .test_before_acquire(false)
             .max_connections(max_connections)
@@ -102,7 +126,7 @@ impl Backend for PgBackend {
     type Db = Postgres;
 
     async fn connect(url: &str) -> StoreResult<Self> {
-        PgBackend::connect_waiting(url, ACQUIRE_TIMEOUT).await
+        PgBackend::connect_waiting(url, STARTUP_WAIT, ACQUIRE_TIMEOUT).await
     }
 
     async fn migrate(&self) -> StoreResult<()> {
@@ -344,10 +368,13 @@ pub(crate) fn db_error(e: sqlx::Error) -> StoreError {
 /// statement is wrong": a retry later may succeed.
 fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
+        // A connection cut mid-exchange reads as a protocol error (a reply
+        // that ends early): the wire failed, not the statement.
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => true,
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_) => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // 08: connection exception; 57P01-03: the server is shutting down or
             // starting; 53300: too many connections.
@@ -389,7 +416,8 @@ mod tests {
     async fn a_server_that_refuses_connections_is_reported_unavailable() {
         // Nothing listens on port 1, so every attempt is refused until the timeout.
         let url = "postgres://postgres@127.0.0.1:1/test";
-        let refused = PgBackend::connect_waiting(url, Duration::from_millis(300)).await;
+        let wait = Duration::from_millis(300);
+        let refused = PgBackend::connect_waiting(url, wait, wait).await;
         assert!(
             matches!(refused, Err(StoreError::Unavailable(_))),
             "expected Unavailable"

@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 
+use anyhow::Context;
 use clap::Args;
 use dynabill_app::App;
 use dynabill_app::billing::{ACCOUNT_BATCH, BillRunOptions, BillRunSummary, DEFAULT_LEASE};
@@ -97,7 +98,15 @@ async fn bill_run(
         let done = if dry_run {
             app.dry_run(tenant, date, &progress).await?
         } else {
-            app.bill_run_with(tenant, date, options, &progress).await?
+            app.bill_run_with(tenant, date, options, &progress)
+                .await
+                .with_context(|| {
+                    format!(
+                        "the bill run of tenant {:?} for {date} stopped; what it committed stays \
+                         billed, and running it again for {date} bills the rest",
+                        tenant.name
+                    )
+                })?
         };
         summary.add(&done);
     }

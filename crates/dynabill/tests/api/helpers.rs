@@ -27,6 +27,9 @@ pub struct TestApp {
     pub base: String,
     /// The database URL the server uses (tests may reach under the API with it).
     pub database_url: String,
+    /// The URL the server's store opened: `database_url`, or its route (a proxy,
+    /// a role) in the outage tests.
+    pub store_url: String,
     schema: Option<dynabill_store_contract::PostgresSchema>,
     pub app: App,
     pub client: reqwest::Client,
@@ -79,6 +82,28 @@ pub async fn spawn_with_webhooks(backend: Backend) -> Option<TestApp> {
     .await
 }
 
+/// How a server reaches PostgreSQL, for the outage tests.
+#[derive(Clone, Debug)]
+pub enum PostgresRoute {
+    /// Through a proxy at this address (the test cuts and restores it).
+    Through(std::net::SocketAddr),
+    /// As this role (made owner of the test's schema), whose connection slots
+    /// the test may take.
+    AsRole(String),
+}
+
+/// A server on a fresh PostgreSQL schema that reaches the database by `route`;
+/// the test's own SQL (`execute_sql`, `query_count`) goes straight to it.
+pub async fn spawn_postgres_routed(route: PostgresRoute) -> Option<TestApp> {
+    spawn_routed(
+        Backend::Postgres,
+        dynabill_http::HttpOptions::default(),
+        Clock::Real,
+        Some(route),
+    )
+    .await
+}
+
 /// Which clock a test server follows (and what runs beside it).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Clock {
@@ -92,6 +117,15 @@ async fn spawn_server(
     backend: Backend,
     options: dynabill_http::HttpOptions,
     clock: Clock,
+) -> Option<TestApp> {
+    spawn_routed(backend, options, clock, None).await
+}
+
+async fn spawn_routed(
+    backend: Backend,
+    options: dynabill_http::HttpOptions,
+    clock: Clock,
+    route: Option<PostgresRoute>,
 ) -> Option<TestApp> {
     dynabill::install_crypto_provider();
     let (dir, schema, url) = match backend {
@@ -110,7 +144,11 @@ async fn spawn_server(
             }
         },
     };
-    let store = dynabill::storage::open(&url)
+    let store_url = match (&route, &schema) {
+        (Some(route), Some(schema)) => routed_url(route, schema).await,
+        _ => url.clone(),
+    };
+    let store = dynabill::storage::open(&store_url)
         .await
         .expect("opening the test database");
     // AvaTax answers within 2 s here, so that a hanging fake server fails fast.
@@ -142,6 +180,7 @@ async fn spawn_server(
     let mut test = TestApp {
         base: server.url(),
         database_url: url,
+        store_url,
         schema,
         app,
         client: reqwest::Client::new(),
@@ -158,6 +197,32 @@ async fn spawn_server(
     };
     test.cred = test.new_tenant("first").await;
     Some(test)
+}
+
+/// The schema's URL as `route` reaches it.
+async fn routed_url(
+    route: &PostgresRoute,
+    schema: &dynabill_store_contract::PostgresSchema,
+) -> String {
+    let mut url = reqwest::Url::parse(schema.url()).expect("a PostgreSQL URL");
+    match route {
+        PostgresRoute::Through(proxy) => {
+            url.set_ip_host(proxy.ip()).expect("an IP host");
+            url.set_port(Some(proxy.port())).expect("a port");
+        }
+        PostgresRoute::AsRole(role) => {
+            let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(schema.url())
+                .await
+                .expect("connecting to PostgreSQL");
+            let sql = format!("ALTER SCHEMA {} OWNER TO {role}", schema.name());
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("handing the schema to the role");
+            url.set_username(role).expect("a user name");
+        }
+    }
+    url.to_string()
 }
 
 impl TestApp {

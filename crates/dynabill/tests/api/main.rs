@@ -12,6 +12,7 @@ mod invoices;
 mod items;
 mod metrics;
 mod one_time;
+mod outages;
 mod paging;
 mod plans;
 mod rest;
