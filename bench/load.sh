@@ -206,7 +206,7 @@ start_server() { # url rundir
   local url=$1 dir=$2
   if port_in_use; then echo "something already listens on $ADDR; set BENCH_PORT" >&2; exit 1; fi
   DYNABILL_LOG=$SERVER_LOG_LEVEL "$BIN" serve --database-url "$url" --listen "$ADDR" \
-    >"$dir/credentials.json" 2>"$dir/server.log" &
+    --secret-key-file "$dir/dynabill.key" >"$dir/credentials.json" 2>"$dir/server.log" &
   SERVER_PID=$!
   local i
   for i in $(seq 1 300); do
