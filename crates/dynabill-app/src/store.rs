@@ -810,4 +810,10 @@ pub struct StoreGauges {
     pub pools: Vec<PoolGauge>,
     /// Webhook deliveries waiting to be sent.
     pub webhook_backlog: i64,
+    /// Connections taken from the pools so far (with their `BEGIN`, for a
+    /// transaction), the microseconds spent waiting for them, and the takes that
+    /// failed (no connection in time, or none to be made).
+    pub acquired: u64,
+    pub waited_us: u64,
+    pub failed_acquires: u64,
 }

@@ -94,6 +94,9 @@ pub struct Telemetry {
     webhook_attempts: Family<Outcome, Counter>,
     webhook_backlog: Gauge,
     pool_connections: Family<PoolLabels, Gauge>,
+    acquired: Counter,
+    acquire_wait_us: Counter,
+    acquire_failures: Counter,
 }
 
 impl fmt::Debug for Telemetry {
@@ -125,6 +128,9 @@ impl Telemetry {
             webhook_attempts: Family::default(),
             webhook_backlog: Gauge::default(),
             pool_connections: Family::default(),
+            acquired: Counter::default(),
+            acquire_wait_us: Counter::default(),
+            acquire_failures: Counter::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -191,6 +197,21 @@ impl Telemetry {
             "db_connections",
             "Database connections by pool and state (in_use, idle, max)",
             telemetry.pool_connections.clone(),
+        );
+        registry.register(
+            "db_acquires",
+            "Connections taken from the pools (with the BEGIN of a transaction)",
+            telemetry.acquired.clone(),
+        );
+        registry.register(
+            "db_acquire_wait_microseconds",
+            "Time spent waiting for those connections, in microseconds",
+            telemetry.acquire_wait_us.clone(),
+        );
+        registry.register(
+            "db_acquire_failures",
+            "Connections that could not be had in time, or at all",
+            telemetry.acquire_failures.clone(),
         );
         Telemetry {
             registry,
@@ -283,6 +304,16 @@ impl Telemetry {
             }
         }
         self.webhook_backlog.set(gauges.webhook_backlog);
+        // Storage keeps these totals; the counters show them as they are.
+        for (counter, total) in [
+            (&self.acquired, gauges.acquired),
+            (&self.acquire_wait_us, gauges.waited_us),
+            (&self.acquire_failures, gauges.failed_acquires),
+        ] {
+            counter
+                .inner()
+                .store(total, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut text = String::new();
         // Writing to a String does not fail.
         let _ = prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry);
@@ -312,6 +343,9 @@ mod tests {
                 max: 6,
             }],
             webhook_backlog: 4,
+            acquired: 10,
+            waited_us: 2500,
+            failed_acquires: 1,
         });
         for line in [
             "dynabill_tax_attempts_total{tenant=\"7\",outcome=\"pending\"} 2",
@@ -322,6 +356,9 @@ mod tests {
             "dynabill_db_connections{pool=\"main\",state=\"idle\"} 1",
             "dynabill_db_connections{pool=\"main\",state=\"max\"} 6",
             "dynabill_webhook_backlog 4",
+            "dynabill_db_acquires_total 10",
+            "dynabill_db_acquire_wait_microseconds_total 2500",
+            "dynabill_db_acquire_failures_total 1",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

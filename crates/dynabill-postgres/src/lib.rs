@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use dynabill_app::store::{StoreError, StoreResult};
 use dynabill_sql::{
-    Backend, BoxFuture, Conn, Done, QueryPlan, Shape, SqlStore, TableRead, Unique, Value,
-    begin_detached,
+    Backend, BoxFuture, Conn, Done, PoolWaits, QueryPlan, Shape, SqlStore, TableRead, Unique,
+    Value, begin_detached,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Pool, Postgres, QueryBuilder, Transaction};
@@ -70,6 +70,7 @@ pub type PgStore = SqlStore<PgBackend>;
 #[derive(Clone)]
 pub struct PgBackend {
     pool: PgPool,
+    waits: Arc<PoolWaits>,
     ledger_growth: Arc<statistics::LedgerGrowth>,
     /// The task that keeps the statistics fresh ([`statistics::watch`]).
     watcher: Arc<tokio::task::JoinHandle<()>>,
@@ -117,6 +118,7 @@ impl PgBackend {
         Ok(PgBackend {
             watcher: Arc::new(statistics::watch(pool.clone(), statistics::WATCH_EVERY)),
             pool,
+            waits: Arc::default(),
             ledger_growth: Arc::default(),
         })
     }
@@ -148,6 +150,10 @@ impl Backend for PgBackend {
         &self.pool
     }
 
+    fn waits(&self) -> &Arc<PoolWaits> {
+        &self.waits
+    }
+
     fn pools(&self) -> Vec<(&'static str, &Pool<Postgres>)> {
         vec![("main", &self.pool)]
     }
@@ -155,13 +161,15 @@ impl Backend for PgBackend {
     /// READ COMMITTED: each statement sees what committed before it, and its
     /// conditional updates wait for the rows' locks and re-check their conditions.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Postgres>> {
-        begin_detached(&self.pool, None).await.map_err(db_error)
+        begin_detached(&self.pool, None, &self.waits)
+            .await
+            .map_err(db_error)
     }
 
     /// One snapshot, read only.
     async fn begin_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
         let snapshot = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-        begin_detached(&self.pool, Some(snapshot))
+        begin_detached(&self.pool, Some(snapshot), &self.waits)
             .await
             .map_err(db_error)
     }
@@ -174,7 +182,7 @@ impl Backend for PgBackend {
     async fn begin_key_order_read(&self) -> StoreResult<Transaction<'static, Postgres>> {
         let snapshot =
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL enable_sort = off";
-        begin_detached(&self.pool, Some(snapshot))
+        begin_detached(&self.pool, Some(snapshot), &self.waits)
             .await
             .map_err(db_error)
     }

@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use dynabill_app::store::StoreError;
 use sqlx::database::HasStatementCache;
@@ -210,6 +212,8 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn reader(&self) -> &Pool<Self::Db>;
     /// The connections writes use.
     fn writer(&self) -> &Pool<Self::Db>;
+    /// The count of this backend's waits for connections.
+    fn waits(&self) -> &Arc<PoolWaits>;
     /// The pools, by the name metrics show them under (one when reads and
     /// writes share a pool).
     fn pools(&self) -> Vec<(&'static str, &Pool<Self::Db>)> {
@@ -238,7 +242,7 @@ pub trait Backend: Send + Sync + Sized + 'static {
         query: Query<Self>,
     ) -> impl Future<Output = Result<Vec<Row<Self>>, sqlx::Error>> + Send {
         async move {
-            let mut conn = self.writer().acquire().await?;
+            let mut conn = self.waits().timed(self.writer().acquire()).await?;
             query.fetch_rows(&mut conn).await
         }
     }
@@ -353,13 +357,18 @@ pub trait Backend: Send + Sync + Sized + 'static {
 pub async fn begin_detached<DB: Database>(
     pool: &Pool<DB>,
     statement: Option<&'static str>,
+    waits: &Arc<PoolWaits>,
 ) -> Result<Transaction<'static, DB>, sqlx::Error> {
-    let pool = pool.clone();
+    let (pool, waits) = (pool.clone(), Arc::clone(waits));
     tokio::spawn(async move {
-        match statement {
-            Some(statement) => pool.begin_with(statement).await,
-            None => pool.begin().await,
-        }
+        waits
+            .timed(async {
+                match statement {
+                    Some(statement) => pool.begin_with(statement).await,
+                    None => pool.begin().await,
+                }
+            })
+            .await
     })
     .await
     .map_err(|e| {
@@ -367,6 +376,43 @@ pub async fn begin_detached<DB: Database>(
             "beginning a transaction: {e}"
         )))
     })?
+}
+
+/// How long the store's requests waited for connections: counted where a
+/// connection is taken from a pool (with its `BEGIN`, for a transaction), shown
+/// by `/metrics`.
+#[derive(Debug, Default)]
+pub struct PoolWaits {
+    acquired: AtomicU64,
+    waited_us: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl PoolWaits {
+    /// Runs `acquire`, counting it and the time it took.
+    pub async fn timed<T>(
+        &self,
+        acquire: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        let started = std::time::Instant::now();
+        let got = acquire.await;
+        let waited = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.waited_us.fetch_add(waited, Ordering::Relaxed);
+        match &got {
+            Ok(_) => self.acquired.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        got
+    }
+
+    /// (acquired, microseconds waited, failed) so far.
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.acquired.load(Ordering::Relaxed),
+            self.waited_us.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// An error of a read, or of a write nothing else is expected of.

@@ -33,7 +33,9 @@ mod tenants;
 mod values;
 mod webhooks;
 
-pub use backend::{Backend, BoxFuture, Conn, Done, Row, Shape, SqlDb, Unique, begin_detached};
+pub use backend::{
+    Backend, BoxFuture, Conn, Done, PoolWaits, Row, Shape, SqlDb, Unique, begin_detached,
+};
 pub use list_plans::{ListQueryPlan, QueryPlan, TableRead};
 pub use query::{Query, select_list, shape_of};
 pub use rows::{Decodes, RowOf};

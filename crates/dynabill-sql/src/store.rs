@@ -30,12 +30,20 @@ impl<B: Backend> SqlStore<B> {
 
     /// A connection for one read.
     pub(crate) async fn read_conn(&self) -> StoreResult<PoolConnection<B::Db>> {
-        self.backend.reader().acquire().await.map_err(failed::<B>)
+        self.backend
+            .waits()
+            .timed(self.backend.reader().acquire())
+            .await
+            .map_err(failed::<B>)
     }
 
     /// A connection for one write, committed on its own.
     pub(crate) async fn write_conn(&self) -> StoreResult<PoolConnection<B::Db>> {
-        self.backend.writer().acquire().await.map_err(failed::<B>)
+        self.backend
+            .waits()
+            .timed(self.backend.writer().acquire())
+            .await
+            .map_err(failed::<B>)
     }
 
     /// Numbers the committed events not numbered yet, of `tenant` or (`None`) of
@@ -95,9 +103,13 @@ impl<B: Backend> Store for SqlStore<B> {
                 .fetch_one(&mut *self.read_conn().await?)
                 .await
                 .map_err(failed::<B>)?;
+        let (acquired, waited_us, failed_acquires) = self.backend.waits().totals();
         Ok(StoreGauges {
             pools,
             webhook_backlog,
+            acquired,
+            waited_us,
+            failed_acquires,
         })
     }
 

@@ -11,7 +11,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
+use dynabill_sql::PoolWaits;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,9 +46,9 @@ pub(crate) struct GroupWriter {
 impl GroupWriter {
     /// Starts the task that writes queued groups through `writer`. It ends when
     /// every `GroupWriter` is dropped.
-    pub(crate) fn start(writer: SqlitePool) -> GroupWriter {
+    pub(crate) fn start(writer: SqlitePool, waits: Arc<PoolWaits>) -> GroupWriter {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(write_groups(writer, jobs));
+        tokio::spawn(write_groups(writer, jobs, waits));
         GroupWriter { queue }
     }
 
@@ -97,7 +99,11 @@ fn is_constraint(e: &sqlx::Error) -> bool {
         || db.is_check_violation())
 }
 
-async fn write_groups(writer: SqlitePool, mut jobs: mpsc::UnboundedReceiver<Job>) {
+async fn write_groups(
+    writer: SqlitePool,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    waits: Arc<PoolWaits>,
+) {
     while let Some(first) = jobs.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -106,12 +112,12 @@ async fn write_groups(writer: SqlitePool, mut jobs: mpsc::UnboundedReceiver<Job>
                 Err(_) => break,
             }
         }
-        write_group(&writer, group).await;
+        write_group(&writer, group, &waits).await;
     }
 }
 
-async fn write_group(writer: &SqlitePool, group: Vec<Job>) {
-    let mut conn = match writer.acquire().await {
+async fn write_group(writer: &SqlitePool, group: Vec<Job>, waits: &PoolWaits) {
+    let mut conn = match waits.timed(writer.acquire()).await {
         Ok(conn) => conn,
         Err(e) => return refuse(group, &e.to_string()).await,
     };

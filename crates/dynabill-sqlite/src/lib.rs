@@ -9,12 +9,13 @@
 mod group;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dynabill_app::store::{StoreError, StoreResult};
 use dynabill_sql::{
-    Backend, BoxFuture, Conn, Done, Query, QueryPlan, Row, Shape, SqlStore, TableRead, Unique,
-    Value, begin_detached,
+    Backend, BoxFuture, Conn, Done, PoolWaits, Query, QueryPlan, Row, Shape, SqlStore, TableRead,
+    Unique, Value, begin_detached,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Pool, QueryBuilder, Sqlite, SqlitePool, Transaction};
@@ -67,6 +68,7 @@ pub struct SqliteBackend {
     reader: SqlitePool,
     /// Creates, committed in groups through `writer`.
     group: group::GroupWriter,
+    waits: Arc<PoolWaits>,
 }
 
 impl SqliteBackend {
@@ -101,11 +103,13 @@ impl SqliteBackend {
                 .await
                 .map_err(unavailable)?
         };
-        let group = group::GroupWriter::start(writer.clone());
+        let waits = Arc::<PoolWaits>::default();
+        let group = group::GroupWriter::start(writer.clone(), waits.clone());
         Ok(SqliteBackend {
             writer,
             reader,
             group,
+            waits,
         })
     }
 }
@@ -136,16 +140,22 @@ impl Backend for SqliteBackend {
         &self.writer
     }
 
+    fn waits(&self) -> &Arc<PoolWaits> {
+        &self.waits
+    }
+
     /// Holds the database's write lock from its first statement, so that a second
     /// process on the same file queues for it instead of failing midway.
     async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        begin_detached(&self.writer, Some("BEGIN IMMEDIATE"))
+        begin_detached(&self.writer, Some("BEGIN IMMEDIATE"), &self.waits)
             .await
             .map_err(db_error)
     }
 
     async fn begin_read(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        begin_detached(&self.reader, None).await.map_err(db_error)
+        begin_detached(&self.reader, None, &self.waits)
+            .await
+            .map_err(db_error)
     }
 
     /// Committed with the other creates waiting (see `group`).

@@ -118,4 +118,9 @@ async fn metrics_count_requests_and_bill_runs_by_what_they_were(app: &TestApp) {
     assert!(!pools.is_empty(), "{after:#?}");
     assert!(pools.iter().all(|k| count(&after, k) >= 1));
     assert_eq!(count(&after, "dynabill_webhook_backlog"), 0);
+    assert!(
+        moved(&before, &after, "dynabill_db_acquires_total") >= 6,
+        "every request took a connection"
+    );
+    assert!(after.contains_key("dynabill_db_acquire_wait_microseconds_total"));
 }
