@@ -29,13 +29,33 @@ impl RunningServer {
         listen: SocketAddr,
         options: HttpOptions,
     ) -> anyhow::Result<RunningServer> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen}"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
         let housekeeping = spawn_housekeeping(app.clone());
         let router = dynabill_http::router(app, options);
+        RunningServer::serve(listen, router, housekeeping).await
+    }
+
+    /// Binds `listen` and serves `GET /metrics` alone there.
+    pub async fn start_metrics(app: App, listen: SocketAddr) -> anyhow::Result<RunningServer> {
+        let router = dynabill_http::metrics_router(app);
+        RunningServer::serve(listen, router, tokio::spawn(async {})).await
+    }
+
+    async fn serve(
+        listen: SocketAddr,
+        router: axum::Router,
+        housekeeping: JoinHandle<()>,
+    ) -> anyhow::Result<RunningServer> {
+        let bound = TcpListener::bind(listen)
+            .await
+            .and_then(|listener| Ok((listener.local_addr()?, listener)));
+        let (addr, listener) = match bound {
+            Ok(bound) => bound,
+            Err(e) => {
+                housekeeping.abort();
+                return Err(e).with_context(|| format!("binding {listen}"));
+            }
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(listener, router)
                 .with_graceful_shutdown(async move {
@@ -48,29 +68,6 @@ impl RunningServer {
             stop: Some(stop),
             task,
             housekeeping,
-        })
-    }
-
-    /// Binds `listen` and serves `GET /metrics` alone there.
-    pub async fn start_metrics(app: App, listen: SocketAddr) -> anyhow::Result<RunningServer> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("binding {listen} for metrics"))?;
-        let addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let router = dynabill_http::metrics_router(app);
-        let task = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
-        Ok(RunningServer {
-            addr,
-            stop: Some(stop),
-            task,
-            housekeeping: tokio::spawn(async {}),
         })
     }
 
