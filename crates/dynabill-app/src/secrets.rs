@@ -22,6 +22,8 @@ use crate::error::AppError;
 use crate::store::{SecretChange, SecretPlace};
 
 const PREFIX: &str = "sealed:v1:";
+/// What the key check seals.
+const KEY_CHECK: &str = "dynabill key check";
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 24;
 
@@ -30,6 +32,7 @@ const NONCE_BYTES: usize = 24;
 pub enum SecretUse {
     AvaTaxLicenseKey,
     WebhookSigning,
+    KeyCheck,
 }
 
 impl SecretUse {
@@ -37,6 +40,7 @@ impl SecretUse {
         match self {
             SecretUse::AvaTaxLicenseKey => b"dynabill avatax license key",
             SecretUse::WebhookSigning => b"dynabill webhook signing secret",
+            SecretUse::KeyCheck => b"dynabill key check",
         }
     }
 }
@@ -290,6 +294,7 @@ fn purpose_of(place: SecretPlace) -> SecretUse {
         SecretPlace::WebhookSecret(_) | SecretPlace::WebhookPreviousSecret(_) => {
             SecretUse::WebhookSigning
         }
+        SecretPlace::KeyCheck => SecretUse::KeyCheck,
     }
 }
 
@@ -321,12 +326,21 @@ impl App {
     }
 
     /// Opens every stored secret with this app's key ring (one that does not
-    /// open is an error saying where it is), and seals those stored in plain
-    /// text by a version before sealing. Returns how many it sealed.
+    /// open is an error saying where it is), seals those stored in plain text by
+    /// a version before sealing, and stores the key check if none is stored yet
+    /// (from then on, a start with another key is refused). Returns how many it
+    /// sealed.
     pub async fn check_and_seal_secrets(&self) -> Result<u64, AppError> {
         let ring = self.keyring()?;
         let mut changes = Vec::new();
-        for secret in self.store().stored_secrets().await? {
+        let stored = self.store().stored_secrets().await?;
+        if !stored.iter().any(|s| s.place == SecretPlace::KeyCheck) {
+            let check = ring
+                .seal(SecretUse::KeyCheck, KEY_CHECK)
+                .map_err(internal)?;
+            self.store().add_key_check(&check).await?;
+        }
+        for secret in stored {
             let purpose = purpose_of(secret.place);
             if sealed_by(&secret.value).is_some() {
                 ring.open(purpose, &secret.value).map_err(|e| {

@@ -737,6 +737,8 @@ pub enum SecretPlace {
     WebhookSecret(i64),
     /// A webhook endpoint's signing secret before its last rotation.
     WebhookPreviousSecret(i64),
+    /// The key check: a known text sealed with the server's key.
+    KeyCheck,
 }
 
 /// A secret as stored: sealed, or in plain text by a version before sealing.
@@ -762,6 +764,8 @@ pub trait SecretStore: Send + Sync {
     /// transaction; returns how many were replaced (a secret changed meanwhile,
     /// by a rotation, is left as it is).
     async fn replace_secrets(&self, changes: &[SecretChange]) -> StoreResult<u64>;
+    /// Stores the key check unless one is stored; true when this one was.
+    async fn add_key_check(&self, sealed: &str) -> StoreResult<bool>;
 }
 
 /// Everything the application needs from a database.

@@ -24,6 +24,7 @@ fn column_of(place: SecretPlace) -> (&'static str, &'static str, i64) {
         SecretPlace::AvaTaxLicenseKey(tenant) => ("tenants", "avatax_license_key", tenant.0),
         SecretPlace::WebhookSecret(id) => ("webhook_endpoints", "secret", id),
         SecretPlace::WebhookPreviousSecret(id) => ("webhook_endpoints", "previous_secret", id),
+        SecretPlace::KeyCheck => ("key_checks", "sealed", 1),
     }
 }
 
@@ -35,7 +36,8 @@ impl<B: Backend> SecretStore for SqlStore<B> {
              WHERE avatax_license_key IS NOT NULL \
              UNION ALL SELECT 'webhook', id, secret FROM webhook_endpoints \
              UNION ALL SELECT 'previous', id, previous_secret FROM webhook_endpoints \
-             WHERE previous_secret IS NOT NULL",
+             WHERE previous_secret IS NOT NULL \
+             UNION ALL SELECT 'check', id, sealed FROM key_checks",
         )
         .fetch_all(&mut *self.read_conn().await?)
         .await
@@ -46,7 +48,8 @@ impl<B: Backend> SecretStore for SqlStore<B> {
                 place: match row.place.as_str() {
                     "avatax" => SecretPlace::AvaTaxLicenseKey(TenantId(row.id)),
                     "webhook" => SecretPlace::WebhookSecret(row.id),
-                    _ => SecretPlace::WebhookPreviousSecret(row.id),
+                    "previous" => SecretPlace::WebhookPreviousSecret(row.id),
+                    _ => SecretPlace::KeyCheck,
                 },
                 value: row.value,
             })
@@ -68,5 +71,15 @@ impl<B: Backend> SecretStore for SqlStore<B> {
         }
         tx.commit().await.map_err(failed::<B>)?;
         Ok(replaced)
+    }
+
+    async fn add_key_check(&self, sealed: &str) -> StoreResult<bool> {
+        let mut q = Query::<B>::new("INSERT INTO key_checks (id, sealed) VALUES (1, ");
+        q.bind(sealed).push(") ON CONFLICT (id) DO NOTHING");
+        let added = q
+            .execute(&mut *self.write_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        Ok(added == 1)
     }
 }

@@ -56,9 +56,8 @@ pub async fn unlock(app: App, key_file: &Path) -> anyhow::Result<App> {
     let (ring, source) = match read_ring(key_file)? {
         Some(found) => found,
         None if stored.sealed > 0 => bail!(
-            "the database holds {} secret(s) sealed with key {}, but no key was given: set \
+            "the database's secrets are sealed with key {}, but no key was given: set \
              {KEY_ENV} or put the key file at {}; the server does not start without it",
-            stored.sealed,
             stored
                 .sealed_with
                 .iter()

@@ -910,6 +910,14 @@ fn secrets_are_sealed_with_the_key_file_refused_without_it_and_rotated() {
         .to_owned();
     let key_file = dir.path().join("dynabill.key");
     assert!(key_file.exists(), "the first use makes the key file");
+    // From the first use on, another key is refused, even with no secret stored.
+    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let refused = run(
+        &["tenant", "show", "--app-key", &app_key],
+        &[("DYNABILL_SECRET_KEY", other)],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong key"));
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -965,7 +973,6 @@ fn secrets_are_sealed_with_the_key_file_refused_without_it_and_rotated() {
     let message = String::from_utf8_lossy(&refused.stderr);
     assert!(message.contains("no key was given"), "{message}");
     assert!(!key_file.exists(), "no new key over sealed secrets");
-    let other = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
     let refused = show(&[("DYNABILL_SECRET_KEY", other)]);
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("wrong key"));
@@ -984,7 +991,10 @@ fn secrets_are_sealed_with_the_key_file_refused_without_it_and_rotated() {
         String::from_utf8_lossy(&rotated.stderr)
     );
     let summary: Value = serde_json::from_slice(&rotated.stdout).unwrap();
-    assert_eq!(summary["Resealed"], 1, "{summary}");
+    assert_eq!(
+        summary["Resealed"], 2,
+        "the license key and the key check: {summary}"
+    );
     let new_text = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(new_text, key_text);
     assert_eq!(new_text.lines().count(), 1, "the old key is dropped");
