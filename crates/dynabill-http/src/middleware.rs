@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use dynabill_app::telemetry::RequestLabels;
@@ -78,7 +78,7 @@ pub async fn around(
     );
     let facts = Arc::new(Mutex::new(Facts::default()));
     let serving = FACTS.scope(facts.clone(), next.run(request).instrument(span.clone()));
-    let response = if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    let mut response = if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
         serving.await
     } else {
         // Writes run to their end on a task of their own: a client that goes away
@@ -94,6 +94,13 @@ pub async fn around(
             }
         }
     };
+    if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+        // The database is away: say when to try again (a pool wait is 3 s).
+        response
+            .headers_mut()
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static("3"));
+    }
     let facts = facts.lock().map(|f| f.clone()).unwrap_or_default();
     // The dynamic door's one path serves every operation: its codes name it, and
     // a request refused before they were read has none.

@@ -164,8 +164,9 @@ async fn answers_503_then_recovers(
     let (status, reply) = app.post(account("DURING")).await;
     assert_unavailable(status, &reply, started.elapsed());
     let started = Instant::now();
-    let (status, _, problem) = app.rest("GET", "/v1/accounts", None).await;
+    let (status, headers, problem) = app.rest("GET", "/v1/accounts", None).await;
     assert_eq!(status, 503, "{problem}");
+    assert_eq!(headers["retry-after"], "3", "when to try again");
     assert_eq!(problem["code"], "unavailable", "{problem}");
     assert!(started.elapsed() < BOUNDED);
 
