@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use crate::App;
 use crate::error::AppError;
-use crate::store::{SecretChange, SecretPlace};
+use crate::store::{SecretChange, SecretPlace, StoredSecret};
 
 const PREFIX: &str = "sealed:v1:";
 /// What the key check seals.
@@ -298,42 +298,39 @@ fn purpose_of(place: SecretPlace) -> SecretUse {
     }
 }
 
-/// What the book's stored secrets are sealed with.
+/// The book's stored secrets, as read once at a start.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoredSecrets {
-    /// The IDs of the keys that sealed them.
-    pub sealed_with: BTreeSet<String>,
-    /// How many are sealed.
-    pub sealed: usize,
-    /// How many are in plain text (stored by a version before sealing).
-    pub plain: usize,
+    secrets: Vec<StoredSecret>,
+}
+
+impl StoredSecrets {
+    /// The IDs of the keys that sealed them (none: nothing is sealed yet).
+    pub fn sealed_with(&self) -> BTreeSet<&str> {
+        self.secrets
+            .iter()
+            .filter_map(|s| sealed_by(&s.value))
+            .collect()
+    }
 }
 
 impl App {
-    /// What the stored secrets are sealed with (no key needed).
+    /// The stored secrets, read without a key.
     pub async fn stored_secrets(&self) -> Result<StoredSecrets, AppError> {
-        let mut found = StoredSecrets::default();
-        for secret in self.store().stored_secrets().await? {
-            match sealed_by(&secret.value) {
-                Some(key_id) => {
-                    found.sealed += 1;
-                    found.sealed_with.insert(key_id.to_owned());
-                }
-                None => found.plain += 1,
-            }
-        }
-        Ok(found)
+        Ok(StoredSecrets {
+            secrets: self.store().stored_secrets().await?,
+        })
     }
 
-    /// Opens every stored secret with this app's key ring (one that does not
-    /// open is an error saying where it is), seals those stored in plain text by
-    /// a version before sealing, and stores the key check if none is stored yet
-    /// (from then on, a start with another key is refused). Returns how many it
-    /// sealed.
-    pub async fn check_and_seal_secrets(&self) -> Result<u64, AppError> {
+    /// Opens every secret of `stored` with this app's key ring (one that does
+    /// not open is an error saying where it is), seals those stored in plain
+    /// text by a version before sealing, and stores the key check if none is
+    /// stored yet (from then on, a start with another key is refused). Returns
+    /// how many it sealed.
+    pub async fn check_and_seal_secrets(&self, stored: StoredSecrets) -> Result<u64, AppError> {
         let ring = self.keyring()?;
         let mut changes = Vec::new();
-        let stored = self.store().stored_secrets().await?;
+        let stored = stored.secrets;
         if !stored.iter().any(|s| s.place == SecretPlace::KeyCheck) {
             let check = ring
                 .seal(SecretUse::KeyCheck, KEY_CHECK)

@@ -55,13 +55,12 @@ pub async fn unlock(app: App, key_file: &Path) -> anyhow::Result<App> {
     let stored = app.stored_secrets().await?;
     let (ring, source) = match read_ring(key_file)? {
         Some(found) => found,
-        None if stored.sealed > 0 => bail!(
+        None if !stored.sealed_with().is_empty() => bail!(
             "the database's secrets are sealed with key {}, but no key was given: set \
              {KEY_ENV} or put the key file at {}; the server does not start without it",
             stored
-                .sealed_with
-                .iter()
-                .cloned()
+                .sealed_with()
+                .into_iter()
                 .collect::<Vec<_>>()
                 .join(", "),
             key_file.display()
@@ -80,9 +79,8 @@ pub async fn unlock(app: App, key_file: &Path) -> anyhow::Result<App> {
     };
     let held = ring.key_ids();
     let missing: Vec<&str> = stored
-        .sealed_with
-        .iter()
-        .map(String::as_str)
+        .sealed_with()
+        .into_iter()
         .filter(|id| !held.contains(id))
         .collect();
     if !missing.is_empty() {
@@ -95,7 +93,7 @@ pub async fn unlock(app: App, key_file: &Path) -> anyhow::Result<App> {
     }
     let app = app.with_keyring(ring);
     let sealed = app
-        .check_and_seal_secrets()
+        .check_and_seal_secrets(stored)
         .await
         .context("opening the stored secrets")?;
     if sealed > 0 {
