@@ -227,6 +227,22 @@ impl App {
         Ok(self.store().list_accounts(tenant.id, filter, page).await?)
     }
 
+    /// The console's account search: up to `limit` live accounts whose ExtID or
+    /// e-mail is `text`, or whose name starts with it, ignoring case, by name.
+    pub async fn search_accounts(
+        &self,
+        tenant: &Tenant,
+        text: &str,
+        limit: u32,
+    ) -> Result<Vec<Account>, AppError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let matches = self.store().search_accounts(tenant.id, text, limit).await?;
+        Ok(matches)
+    }
+
     /// Delete (11/69): cancels the account's plans from today, then hides the account.
     /// Nothing is erased.
     pub async fn delete_account(

@@ -59,10 +59,26 @@ impl App {
         user_name: &str,
         access_token: &str,
     ) -> Result<Tenant, AuthError> {
-        if app_key.is_empty() || user_name.is_empty() || access_token.is_empty() {
+        if access_token.is_empty() {
             return Err(AuthError::Rejected);
         }
-        let presented = token_hash(access_token);
+        self.authenticate_hash(app_key, user_name, &token_hash(access_token))
+            .await
+    }
+
+    /// Resolves a credential known by its token's hash (a console session keeps
+    /// the hash, never the token): the tenant while the credential still stands,
+    /// so a token rotated or removed ends the sessions opened with it.
+    pub async fn authenticate_hash(
+        &self,
+        app_key: &str,
+        user_name: &str,
+        presented: &[u8; 32],
+    ) -> Result<Tenant, AuthError> {
+        if app_key.is_empty() || user_name.is_empty() {
+            return Err(AuthError::Rejected);
+        }
+        let presented = *presented;
         if let Some(tenant) = self.credentials().get(app_key, user_name, &presented) {
             return Ok(tenant);
         }

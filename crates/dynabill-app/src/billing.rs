@@ -21,8 +21,8 @@ use rust_decimal::Decimal;
 use crate::App;
 use crate::error::AppError;
 use crate::model::{
-    AccountBill, BillingAccount, InvoiceLineRecord, ItemChange, ItemChangeKind, NewInvoice,
-    OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
+    AccountBill, BillingAccount, InvoiceLineRecord, ItemChange, ItemChangeKind, ItemWrite,
+    NewInvoice, OneTimeItem, Plan, RecordKey, RecurringItem, Tenant,
 };
 use crate::races::{WRITE_RACE_RETRIES, backoff};
 use crate::recurring::{Renewal, plan_renewal};
@@ -897,11 +897,25 @@ impl App {
         date: Date,
         accounts: &[AccountId],
     ) -> Result<Vec<AccountBill>, AppError> {
+        self.preview_bills_with(tenant, date, accounts, &|_| {})
+            .await
+    }
+
+    /// [`Self::preview_bills`], with `change` made to each account's snapshot
+    /// first (in memory: an edit previewed before it is made).
+    pub(crate) async fn preview_bills_with(
+        &self,
+        tenant: &Tenant,
+        date: Date,
+        accounts: &[AccountId],
+        change: &(dyn Fn(&mut BillingAccount) + Send + Sync),
+    ) -> Result<Vec<AccountBill>, AppError> {
         let rules = self.tax_rules(tenant).await?;
         let mut snapshot = self.store().billing_snapshot(tenant.id, accounts).await?;
         let now = self.clock().now();
         let mut bills = Vec::with_capacity(snapshot.len());
         for account in &mut snapshot {
+            change(account);
             renew_in_memory(account, date, now)?;
             bills.push(compute_bill(tenant, account, date, &rules)?);
         }
@@ -994,6 +1008,26 @@ impl App {
 /// Renews, in `account`'s snapshot, the plans a bill run for `date` renews
 /// automatically (see [`App::bill_run`]): each write lands as the store would
 /// land it (the item's new fields, its change appended last in its history).
+/// Makes `write` to the item it names among `items`, in memory, as the store
+/// would: its fields and cancellation, and its change appended to its history.
+pub(crate) fn apply_item_write(items: &mut [RecurringItem], write: &ItemWrite) {
+    let next_seq = items
+        .iter()
+        .flat_map(|i| &i.changes)
+        .map(|c| c.seq)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    if let Some(item) = items.iter_mut().find(|i| i.id == write.id) {
+        item.fields = write.fields.clone();
+        item.cancellation = write.cancellation;
+        item.changes.push(ItemChange {
+            seq: next_seq,
+            ..write.change.clone()
+        });
+    }
+}
+
 fn renew_in_memory(
     account: &mut BillingAccount,
     date: Date,
@@ -1011,22 +1045,7 @@ fn renew_in_memory(
             let (fields, writes) = plan_renewal(plan, &account.items, &Renewal::default(), now)?;
             account.plans[index].fields = fields;
             for write in writes {
-                let next_seq = account
-                    .items
-                    .iter()
-                    .flat_map(|i| &i.changes)
-                    .map(|c| c.seq)
-                    .max()
-                    .unwrap_or(0)
-                    + 1;
-                if let Some(item) = account.items.iter_mut().find(|i| i.id == write.id) {
-                    item.fields = write.fields;
-                    item.cancellation = write.cancellation;
-                    item.changes.push(ItemChange {
-                        seq: next_seq,
-                        ..write.change
-                    });
-                }
+                apply_item_write(&mut account.items, &write);
             }
         }
     }

@@ -97,7 +97,7 @@ impl App {
         })
     }
 
-    pub(crate) fn seal_secret(
+    pub fn seal_secret(
         &self,
         purpose: secrets::SecretUse,
         plain: &str,

@@ -2,6 +2,7 @@
 //! A one-time item changes only while it is Pending (not invoiced, not cancelled).
 
 use dynabill_core::domain::{OneTimeItemId, OneTimeStatus};
+use jiff::civil::Date;
 
 use crate::App;
 use crate::accounts::not_found_by_key;
@@ -12,10 +13,7 @@ use crate::model::{
 };
 use crate::races::{Attempt, settle, settle_upsert, until_done};
 
-fn new_one_time(
-    patch: OneTimeItemPatch,
-    today: jiff::civil::Date,
-) -> Result<OneTimeItemFields, AppError> {
+fn new_one_time(patch: OneTimeItemPatch, today: Date) -> Result<OneTimeItemFields, AppError> {
     let context = "to create a one-time item";
     let missing = |field| AppError::Missing { field, context };
     Ok(OneTimeItemFields {
@@ -88,6 +86,55 @@ impl App {
         patch: OneTimeItemPatch,
     ) -> Result<OneTimeItem, AppError> {
         self.write_one_time_item(tenant, None, patch, true).await
+    }
+
+    /// What the bill run for `date` would create for the plan's account before
+    /// and after a new one-time item made of `patch`, writing nothing: the item is
+    /// added, Pending, to the account's billing snapshot in memory.
+    pub async fn preview_one_time_item(
+        &self,
+        tenant: &Tenant,
+        patch: OneTimeItemPatch,
+        date: Date,
+    ) -> Result<crate::recurring::EditPreview, AppError> {
+        let Some(key) = &patch.plan else {
+            return Err(AppError::Missing {
+                field: Field::PlanId,
+                context: "(or PlanExtID) to create a one-time item",
+            });
+        };
+        let plan = self.parent_plan(tenant, key).await?;
+        let now = self.clock().now();
+        let item = OneTimeItem {
+            id: OneTimeItemId(0),
+            plan_id: plan.id,
+            plan_ext_id: plan.fields.ext_id.clone(),
+            account_id: plan.account_id,
+            fields: new_one_time(patch.clone(), self.today(tenant))?,
+            cancelled_at: None,
+            invoiced: false,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+            version: 1,
+        };
+        let before = self.preview_bills(tenant, date, &[plan.account_id]).await?;
+        let after = self
+            .preview_bills_with(tenant, date, &[plan.account_id], &|account| {
+                account.one_time.push(item.clone());
+            })
+            .await?;
+        let invoices = |bills: Vec<crate::model::AccountBill>| {
+            bills
+                .into_iter()
+                .next()
+                .map(|b| b.invoices)
+                .unwrap_or_default()
+        };
+        Ok(crate::recurring::EditPreview {
+            before: invoices(before),
+            after: invoices(after),
+        })
     }
 
     async fn write_one_time_item(

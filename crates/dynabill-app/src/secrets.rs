@@ -33,6 +33,8 @@ pub enum SecretUse {
     AvaTaxLicenseKey,
     WebhookSigning,
     KeyCheck,
+    /// A console session cookie (sealed, so also tamper-proof).
+    ConsoleSession,
 }
 
 impl SecretUse {
@@ -41,6 +43,7 @@ impl SecretUse {
             SecretUse::AvaTaxLicenseKey => b"dynabill avatax license key",
             SecretUse::WebhookSigning => b"dynabill webhook signing secret",
             SecretUse::KeyCheck => b"dynabill key check",
+            SecretUse::ConsoleSession => b"dynabill console session",
         }
     }
 }

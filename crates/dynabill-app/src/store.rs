@@ -153,6 +153,14 @@ pub trait AccountStore: Send + Sync {
         filter: &AccountFilter,
         page: PageRequest,
     ) -> StoreResult<Page<Account>>;
+    /// Up to `limit` live accounts whose `ExtID` is `text`, whose e-mail is
+    /// `text` (any case), or whose name starts with `text` (any case), by name.
+    async fn search_accounts(
+        &self,
+        tenant: TenantId,
+        text: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>>;
     /// In one transaction: cancels the account's active plans from `cancel_date`
     /// (with their items, as [`PlanStore::cancel_plan`] does) and marks the account
     /// deleted, if it is still at `version`.

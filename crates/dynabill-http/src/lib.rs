@@ -5,6 +5,7 @@
 //! This is the only crate that knows JSON field names and HTTP status codes.
 
 mod codes;
+mod console;
 mod cursor;
 mod dynamic;
 mod envelope;
@@ -14,6 +15,7 @@ mod limit;
 mod middleware;
 mod ops;
 mod params;
+pub mod pdf;
 mod rest;
 mod testclock;
 mod wire;
@@ -43,6 +45,12 @@ pub struct ServerState {
     app: App,
     request_ids: Arc<RequestIds>,
     rate_limiter: Option<Arc<limit::RateLimiter>>,
+    /// How invoices are drawn as PDF.
+    invoice_template: Arc<pdf::InvoiceTemplate>,
+    /// Bill runs started from the console.
+    console_jobs: Arc<console::BillRunJobs>,
+    /// The console Home's insights, by tenant.
+    home_figures: Arc<console::HomeFigures>,
 }
 
 /// Options of the HTTP surface.
@@ -53,6 +61,8 @@ pub struct HttpOptions {
     /// `GET /metrics` is served by [`metrics_router`] on a listener of its own
     /// (`serve --metrics-listen`), not here.
     pub metrics_elsewhere: bool,
+    /// The invoice PDF's template (`serve --invoice-template`); `None`: the default.
+    pub invoice_template: Option<pdf::InvoiceTemplate>,
 }
 
 /// The whole HTTP surface of the server.
@@ -63,6 +73,9 @@ pub fn router(app: App, options: HttpOptions) -> Router {
         rate_limiter: options
             .rate_limit
             .map(|limit| Arc::new(limit::RateLimiter::new(limit))),
+        invoice_template: Arc::new(options.invoice_template.unwrap_or_default()),
+        console_jobs: Arc::default(),
+        home_figures: Arc::default(),
     };
     let mut router = Router::new()
         .route(
@@ -76,6 +89,7 @@ pub fn router(app: App, options: HttpOptions) -> Router {
     }
     router
         .merge(rest::router())
+        .merge(console::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -100,6 +114,9 @@ pub fn metrics_router(app: App) -> Router {
         app,
         request_ids: Arc::new(RequestIds::new()),
         rate_limiter: None,
+        invoice_template: Arc::default(),
+        console_jobs: Arc::default(),
+        home_figures: Arc::default(),
     };
     Router::new()
         .route("/metrics", get(metrics))

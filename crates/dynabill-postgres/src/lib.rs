@@ -229,6 +229,7 @@ impl Backend for PgBackend {
     }
 
     const GREATEST: &'static str = "GREATEST";
+    const BYTE_ORDER: &'static str = r#" COLLATE "C""#;
     const FOR_SHARE: &'static str = " FOR SHARE";
     /// Claimers pass over the rows another claimer is taking.
     const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";

@@ -227,6 +227,49 @@ pub(crate) fn account_listing<'a, B: Backend>(
     }
 }
 
+/// The console's account search (`search_accounts`), after `prefix` (`EXPLAIN`):
+/// the live accounts whose ExtID is `text`, whose e-mail is `text` in any case, or
+/// whose name starts with it in any case, by name. Each of the three is its own
+/// read, bounded by its own index and cut at `limit` in name order
+/// (`accounts_ext_id`, `accounts_email_search`, `accounts_name_search`), so that
+/// an e-mail or a name shared by the whole book costs `limit` rows, not the book;
+/// the name's prefix is a range in byte order.
+pub(crate) fn account_search<B: Backend>(
+    prefix: &str,
+    tenant: TenantId,
+    text: &str,
+    limit: u32,
+) -> Query<B> {
+    let name = format!("lower(name){}", B::BYTE_ORDER);
+    let lower = text.to_lowercase();
+    let above = format!("{lower}\u{10FFFF}");
+    let limit = i64::from(limit);
+    let mut q = Query::<B>::new(format!(
+        "{prefix}SELECT {} FROM accounts WHERE id IN (SELECT id FROM (SELECT id FROM accounts WHERE tenant_id = ",
+        account_select::<B>()
+    ));
+    q.bind(tenant)
+        .push(" AND deleted_at IS NULL AND ext_id = ")
+        .bind(text.to_owned())
+        .push(") e UNION SELECT id FROM (SELECT id FROM accounts WHERE tenant_id = ")
+        .bind(tenant)
+        .push(" AND deleted_at IS NULL AND lower(email) = ")
+        .bind(lower.clone())
+        .push(format!(" ORDER BY {name}, id LIMIT "))
+        .bind(limit)
+        .push(") m UNION SELECT id FROM (SELECT id FROM accounts WHERE tenant_id = ")
+        .bind(tenant)
+        .push(format!(" AND deleted_at IS NULL AND {name} >= "))
+        .bind(lower)
+        .push(format!(" AND {name} < "))
+        .bind(above)
+        .push(format!(" ORDER BY {name}, id LIMIT "))
+        .bind(limit)
+        .push(format!(") n) ORDER BY {name}, id LIMIT "))
+        .bind(limit);
+    q
+}
+
 /// The select list of an [`AccountRow`].
 pub(crate) fn account_select<B: Backend>() -> &'static str {
     kept::<B>("accounts", || select_list::<B>(&account_columns()))
@@ -323,6 +366,20 @@ impl<B: Backend> AccountStore for SqlStore<B> {
         let (total, rows, tx) = listing.read::<AccountRow>(self, page).await?;
         let accounts: Vec<Account> = convert(rows)?;
         finish::<B, _>(tx, accounts, page, total, |a| a.id.0).await
+    }
+
+    async fn search_accounts(
+        &self,
+        tenant: TenantId,
+        text: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<Account>> {
+        let q = account_search::<B>("", tenant, text, limit);
+        let rows: Vec<AccountRow> = q
+            .fetch_all(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        convert(rows)
     }
 
     async fn delete_account(

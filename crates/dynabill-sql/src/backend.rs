@@ -266,6 +266,9 @@ pub trait Backend: Send + Sync + Sized + 'static {
     fn write_cast(shape: Shape) -> &'static str;
     /// The larger of two values: `GREATEST` or SQLite's two-argument `MAX`.
     const GREATEST: &'static str;
+    /// Makes a text comparison follow byte order (what a prefix range needs):
+    /// PostgreSQL's `COLLATE "C"`; SQLite compares bytes already.
+    const BYTE_ORDER: &'static str;
     /// The locking clause of a read whose row a write depends on (the live account
     /// of a new plan, the live plan of a new item), so that a concurrent delete waits
     /// for the write (and then sees its row) or wins (and the write finds nothing).

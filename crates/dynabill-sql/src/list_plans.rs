@@ -12,7 +12,7 @@ use dynabill_core::domain::{
 use jiff::Timestamp;
 use jiff::civil::date;
 
-use crate::accounts::account_listing;
+use crate::accounts::{account_listing, account_search};
 use crate::backend::{Backend, failed};
 use crate::invoices::{invoice_listing, pending_line_listing};
 use crate::items::recurring_item_listing;
@@ -189,6 +189,18 @@ impl<B: Backend> SqlStore<B> {
             }
             tx.commit().await.map_err(failed::<B>)?;
         }
+        // The console's account search: every branch of its OR by its own index.
+        let rows = account_search::<B>(B::EXPLAIN, tenant, "Acme", 51)
+            .fetch_rows(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        plans.push(ListQueryPlan {
+            case: "console account search".into(),
+            table: "accounts",
+            expected: Vec::new(),
+            ordered: false,
+            plan: B::read_plan(&rows).map_err(failed::<B>)?,
+        });
         Ok(plans)
     }
 }

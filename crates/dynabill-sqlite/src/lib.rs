@@ -191,6 +191,7 @@ impl Backend for SqliteBackend {
     }
 
     const GREATEST: &'static str = "MAX";
+    const BYTE_ORDER: &'static str = "";
     /// The write transaction holds the whole database.
     const FOR_SHARE: &'static str = "";
     /// One writer: a claim never meets another claim midway.
@@ -205,11 +206,19 @@ impl Backend for SqliteBackend {
 
     fn read_plan(rows: &[Row<Self>]) -> Result<QueryPlan, sqlx::Error> {
         let mut plan = QueryPlan::default();
+        // Subqueries run as co-routines: a scan of one reads the rows it yields
+        // (bounded by its own reads, listed on their own), not a table.
+        let mut coroutines = Vec::new();
         for row in rows {
             let detail: String = sqlx::Row::try_get(row, "detail")?;
             plan.text.push_str(&detail);
             plan.text.push('\n');
-            if let Some(read) = table_read(&detail) {
+            if let Some(name) = detail.strip_prefix("CO-ROUTINE ") {
+                coroutines.push(name.trim().to_owned());
+            }
+            if let Some(read) = table_read(&detail)
+                && !coroutines.contains(&read.table)
+            {
                 plan.reads.push(read);
             }
             plan.sorts |= detail.starts_with("USE TEMP B-TREE FOR") && detail.contains("ORDER BY");

@@ -28,6 +28,10 @@ pub struct Config {
     /// The file holding the key ring that seals stored secrets, created (mode
     /// 0600) on first start when `DYNABILL_SECRET_KEY` is not set.
     pub secret_key_file: PathBuf,
+    /// A TOML file with the invoice PDF's words and looks (docs/CONSOLE.md);
+    /// `None` for the default.
+    #[serde(default)]
+    pub invoice_template: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -40,6 +44,7 @@ impl Default for Config {
             rate_limit: None,
             metrics_listen: None,
             secret_key_file: PathBuf::from(DEFAULT_SECRET_KEY_FILE),
+            invoice_template: None,
         }
     }
 }
@@ -58,6 +63,8 @@ pub struct Overrides {
     pub metrics_listen: Option<SocketAddr>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_file: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_template: Option<PathBuf>,
 }
 
 impl Config {

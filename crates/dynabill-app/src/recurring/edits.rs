@@ -52,34 +52,8 @@ impl App {
         key: &RecordKey<RecurringItemId>,
         upsell: Upsell,
     ) -> Result<RecurringItem, AppError> {
-        if upsell.quantity.is_none() && upsell.unit_price.is_none() {
-            return Err(AppError::Missing {
-                field: Field::Quantity,
-                context: "(or UnitPrice) to upsell an item",
-            });
-        }
-        self.edit_item(tenant, key, |item, today, now| {
-            require_live(item, "upsold")?;
-            let requested = upsell.effective.unwrap_or(today);
-            if requested < item.fields.start_date {
-                return Err(not_allowed(format!(
-                    "EffectiveDate {requested} is before the item's StartDate {}",
-                    item.fields.start_date
-                )));
-            }
-            let effective = upsell.mode.effective_date(item.grid()?, requested)?;
-            if let Some(end) = item.fields.end_date
-                && effective >= end
-            {
-                return Err(not_allowed(format!("the change would take effect on {effective}, when the item has already ended ({end})")));
-            }
-            let mut entry = change(ItemChangeKind::Upsell, effective, &item.fields, now);
-            entry.quantity = upsell.quantity;
-            entry.unit_price = upsell.unit_price;
-            entry.prorate = Some(upsell.mode == ProrationMode::ByDay);
-            Ok(write(item, item.fields.clone(), entry))
-        })
-        .await
+        self.apply_item_edit(tenant, key, &ItemEdit::Upsell(upsell))
+            .await
     }
 
     /// Cancel (14/110).
@@ -90,20 +64,8 @@ impl App {
         at: CancelAt,
         credit: bool,
     ) -> Result<RecurringItem, AppError> {
-        self.edit_item(tenant, key, |item, today, now| {
-            require_live(item, "cancelled")?;
-            let date = match at {
-                CancelAt::Date(date) => date.unwrap_or(today),
-                CancelAt::EndOfBilledPeriod => end_of_current_period(
-                    item.grid()?,
-                    item.fields.start_date,
-                    item.charged_through,
-                    today,
-                )?,
-            };
-            cancellation_write(item, date, credit, now)
-        })
-        .await
+        self.apply_item_edit(tenant, key, &ItemEdit::Cancel { at, credit })
+            .await
     }
 
     /// Change dates (15/110): only before the first invoice.
@@ -114,37 +76,183 @@ impl App {
         start: Option<Date>,
         end: Option<Option<Date>>,
     ) -> Result<RecurringItem, AppError> {
-        if start.is_none() && end.is_none() {
-            return Err(AppError::Missing {
-                field: Field::StartDate,
-                context: "(or EndDate) to change an item's dates",
-            });
-        }
-        self.edit_item(tenant, key, |item, _, now| {
-            require_live(item, "given new dates")?;
-            require_never_invoiced(
-                item,
-                "its dates cannot change; cancel (14) or renew (12) it instead",
-            )?;
-            let mut fields = item.fields.clone();
-            if let Some(start) = start {
-                fields.start_date = start;
-            }
-            if let Some(end) = end {
-                fields.end_date = end;
-            }
-            check_dates(&fields)?;
-            let entry = change(
-                ItemChangeKind::DatesChanged,
-                fields.start_date,
-                &fields,
-                now,
-            );
-            Ok(write(item, fields, entry))
-        })
-        .await
+        self.apply_item_edit(tenant, key, &ItemEdit::Dates { start, end })
+            .await
     }
 
+    async fn apply_item_edit(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<RecurringItemId>,
+        edit: &ItemEdit,
+    ) -> Result<RecurringItem, AppError> {
+        edit.check()?;
+        self.edit_item(tenant, key, |item, today, now| edit.write(item, today, now))
+            .await
+    }
+
+    /// What the bill run for `date` would create for the item's account before
+    /// and after `edit`, writing nothing: the edit is applied to the account's
+    /// billing snapshot in memory, by the same rule as [`Self::edit_item`] writes it,
+    /// and both bills are computed as the run computes them.
+    pub async fn preview_item_edit(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<RecurringItemId>,
+        edit: &ItemEdit,
+        date: Date,
+    ) -> Result<EditPreview, AppError> {
+        edit.check()?;
+        let item = self.get_recurring_item(tenant, key, false).await?;
+        let write = edit.write(&item, self.today(tenant), self.clock().now())?;
+        let before = self
+            .preview_bills(tenant, date, &[item.account_id])
+            .await?
+            .pop()
+            .map(|bill| bill.invoices)
+            .unwrap_or_default();
+        let after = self
+            .preview_bills_with(tenant, date, &[item.account_id], &|account| {
+                crate::billing::apply_item_write(&mut account.items, &write);
+            })
+            .await?
+            .pop()
+            .map(|bill| bill.invoices)
+            .unwrap_or_default();
+        Ok(EditPreview { before, after })
+    }
+}
+
+/// A bill run's invoices for one account before and after an edit.
+#[derive(Clone, Debug)]
+pub struct EditPreview {
+    pub before: Vec<crate::model::NewInvoice>,
+    pub after: Vec<crate::model::NewInvoice>,
+}
+
+/// An edit of a live recurring item, as a value: applied by a use case, or
+/// previewed without writing.
+#[derive(Clone, Debug)]
+pub enum ItemEdit {
+    Upsell(Upsell),
+    Cancel {
+        at: CancelAt,
+        credit: bool,
+    },
+    Dates {
+        start: Option<Date>,
+        end: Option<Option<Date>>,
+    },
+}
+
+impl ItemEdit {
+    /// What is wrong with the edit whatever the item.
+    fn check(&self) -> Result<(), AppError> {
+        match self {
+            ItemEdit::Upsell(upsell)
+                if upsell.quantity.is_none() && upsell.unit_price.is_none() =>
+            {
+                Err(AppError::Missing {
+                    field: Field::Quantity,
+                    context: "(or UnitPrice) to upsell an item",
+                })
+            }
+            ItemEdit::Dates {
+                start: None,
+                end: None,
+            } => Err(AppError::Missing {
+                field: Field::StartDate,
+                context: "(or EndDate) to change an item's dates",
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The write that makes the edit to `item`.
+    fn write(
+        &self,
+        item: &RecurringItem,
+        today: Date,
+        now: jiff::Timestamp,
+    ) -> Result<ItemWrite, AppError> {
+        match self {
+            ItemEdit::Upsell(upsell) => upsell_write(item, upsell, today, now),
+            ItemEdit::Cancel { at, credit } => {
+                require_live(item, "cancelled")?;
+                let date = match at {
+                    CancelAt::Date(date) => date.unwrap_or(today),
+                    CancelAt::EndOfBilledPeriod => end_of_current_period(
+                        item.grid()?,
+                        item.fields.start_date,
+                        item.charged_through,
+                        today,
+                    )?,
+                };
+                cancellation_write(item, date, *credit, now)
+            }
+            ItemEdit::Dates { start, end } => dates_write(item, *start, *end, now),
+        }
+    }
+}
+
+fn upsell_write(
+    item: &RecurringItem,
+    upsell: &Upsell,
+    today: Date,
+    now: jiff::Timestamp,
+) -> Result<ItemWrite, AppError> {
+    require_live(item, "upsold")?;
+    let requested = upsell.effective.unwrap_or(today);
+    if requested < item.fields.start_date {
+        return Err(not_allowed(format!(
+            "EffectiveDate {requested} is before the item's StartDate {}",
+            item.fields.start_date
+        )));
+    }
+    let effective = upsell.mode.effective_date(item.grid()?, requested)?;
+    if let Some(end) = item.fields.end_date
+        && effective >= end
+    {
+        return Err(not_allowed(format!(
+            "the change would take effect on {effective}, when the item has already ended ({end})"
+        )));
+    }
+    let mut entry = change(ItemChangeKind::Upsell, effective, &item.fields, now);
+    entry.quantity = upsell.quantity;
+    entry.unit_price = upsell.unit_price;
+    entry.prorate = Some(upsell.mode == ProrationMode::ByDay);
+    Ok(write(item, item.fields.clone(), entry))
+}
+
+fn dates_write(
+    item: &RecurringItem,
+    start: Option<Date>,
+    end: Option<Option<Date>>,
+    now: jiff::Timestamp,
+) -> Result<ItemWrite, AppError> {
+    require_live(item, "given new dates")?;
+    require_never_invoiced(
+        item,
+        "its dates cannot change; cancel (14) or renew (12) it instead",
+    )?;
+    let mut fields = item.fields.clone();
+    if let Some(start) = start {
+        fields.start_date = start;
+    }
+    if let Some(end) = end {
+        fields.end_date = end;
+    }
+    check_dates(&fields)?;
+    let entry = change(
+        ItemChangeKind::DatesChanged,
+        fields.start_date,
+        &fields,
+        now,
+    );
+    Ok(write(item, fields, entry))
+}
+
+impl App {
     /// Delete (11/110): only before the first invoice; the item is hidden, not erased.
     pub async fn delete_recurring_item(
         &self,

@@ -4,6 +4,8 @@
 //! rules they share.
 
 mod edits;
+
+pub use edits::{EditPreview, ItemEdit};
 mod renewal;
 mod upsert;
 

@@ -641,6 +641,57 @@ pub async fn get(call: Call, Path(id): Path<String>) -> Response {
     .await
 }
 
+/// A read that takes no query parameter.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct NoQuery {}
+
+/// An invoice document (PDF).
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct InvoicePdf(());
+
+/// Get an invoice as PDF
+///
+/// The invoice drawn as a document (A4 by default; `serve --invoice-template`
+/// changes its words and looks): seller and buyer, number and dates, the lines
+/// with their service periods and taxes, credit applied and the amount due.
+/// The same invoice gives the same bytes.
+#[utoipa::path(get, path = "/v1/invoices/{id}/pdf", tag = "Invoices",
+    params(("id" = i64, Path, description = "The invoice's ID", minimum = 1)),
+    responses((status = 200, description = "The invoice as a PDF document",
+        content_type = "application/pdf", body = InvoicePdf)))]
+pub async fn pdf(
+    axum::extract::State(state): axum::extract::State<crate::ServerState>,
+    call: Call,
+    Path(id): Path<String>,
+) -> Response {
+    let drawn = async {
+        call.query::<NoQuery>(false)?;
+        let id: InvoiceId = path_id(&id, "invoice")?;
+        let invoice = call
+            .app
+            .get_invoice(&call.tenant, id)
+            .await
+            .map_err(|e| call.fail(e))?;
+        let account = call
+            .app
+            .get_account(&call.tenant, &RecordKey::Id(invoice.account_id), true)
+            .await
+            .map_err(|e| call.fail(e))?;
+        Ok::<_, DoorError>(crate::pdf::response(
+            &state.invoice_template,
+            &call.tenant,
+            &account,
+            &invoice,
+        ))
+    };
+    match drawn.await {
+        Ok(response) => response,
+        Err(e) => super::problem_response(&e, &call.request_id),
+    }
+}
+
 /// The handler of a change of the invoice in the path: checks the body against
 /// `B`, makes the change, answers the invoice (with its lines) as it is after.
 async fn change<B: serde::de::DeserializeOwned>(

@@ -18,7 +18,7 @@ mod items;
 mod openapi;
 mod plans;
 mod problem;
-mod shapes;
+pub(crate) mod shapes;
 mod tenant;
 mod webhooks;
 
@@ -121,6 +121,7 @@ fn routes() -> (Router<ServerState>, utoipa::openapi::OpenApi) {
         .routes(routes!(items::get_one_time_by_ext_id))
         .routes(routes!(invoices::list))
         .routes(routes!(invoices::get, invoices::update))
+        .routes(routes!(invoices::pdf))
         .routes(routes!(invoices::post))
         .routes(routes!(invoices::pay))
         .routes(routes!(invoices::cancel))

@@ -96,6 +96,31 @@ pub fn money(value: Decimal, currency: Currency) -> String {
     Amount::in_currency(value, currency).0.to_string()
 }
 
+/// An amount as a person reads it: rounded to the currency's minor unit, digits
+/// grouped by thousands, no code: `-1,234,567.89` (the console, the invoice PDF).
+pub fn grouped_money(value: Decimal, currency: Currency) -> String {
+    let plain = money(value, currency);
+    let (sign, digits) = plain
+        .strip_prefix('-')
+        .map_or(("", plain.as_str()), |rest| ("-", rest));
+    let (whole, fraction) = digits
+        .split_once('.')
+        .map_or((digits, None), |(w, f)| (w, Some(f)));
+    let mut out = String::with_capacity(plain.len() + whole.len() / 3);
+    out.push_str(sign);
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(fraction) = fraction {
+        out.push('.');
+        out.push_str(fraction);
+    }
+    out
+}
+
 /// A quantity, price or percentage without trailing zeros: `"2.5"`.
 pub fn decimal(value: Decimal) -> String {
     value.normalize().to_string()

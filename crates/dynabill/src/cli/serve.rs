@@ -46,6 +46,10 @@ pub(crate) struct ServeArgs {
     /// [default: on the main listener]
     #[arg(long, env = "DYNABILL_METRICS_LISTEN")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// A TOML file with the invoice PDF's words and looks: seller block,
+    /// labels, footer, paper (A4 or Letter), accent colour (docs/CONSOLE.md)
+    #[arg(long, env = "DYNABILL_INVOICE_TEMPLATE")]
+    invoice_template: Option<std::path::PathBuf>,
 }
 
 pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow::Result<()> {
@@ -53,6 +57,7 @@ pub(crate) async fn serve(config_file: Option<&Path>, args: ServeArgs) -> anyhow
         listen: args.listen,
         rate_limit: args.rate_limit,
         metrics_listen: args.metrics_listen,
+        invoice_template: args.invoice_template,
         ..args.database.overrides()
     };
     let mode = ServeMode {
@@ -103,9 +108,21 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
         print_credential(&issued)?;
         tracing::info!(app_key = %issued.app_key, "created the first tenant; its credentials were printed once on stdout");
     }
+    let invoice_template = match &config.invoice_template {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the invoice template {}", path.display()))?;
+            Some(
+                dynabill_http::pdf::InvoiceTemplate::from_toml(&text)
+                    .map_err(|e| anyhow::anyhow!("invoice template {}: {e}", path.display()))?,
+            )
+        }
+        None => None,
+    };
     let options = HttpOptions {
         rate_limit: config.rate_limit.map(RateLimit::per_second),
         metrics_elsewhere: config.metrics_listen.is_some(),
+        invoice_template,
     };
     let server = RunningServer::start(app.clone(), config.listen, options).await?;
     let metrics = match config.metrics_listen {

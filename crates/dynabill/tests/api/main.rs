@@ -5,6 +5,8 @@ mod helpers;
 
 mod accounts;
 mod bill_run_safety;
+mod console;
+mod console_browser;
 mod envelope;
 mod histories;
 mod idempotency;
