@@ -124,17 +124,7 @@ impl App {
                 account.one_time.push(item.clone());
             })
             .await?;
-        let invoices = |bills: Vec<crate::model::AccountBill>| {
-            bills
-                .into_iter()
-                .next()
-                .map(|b| b.invoices)
-                .unwrap_or_default()
-        };
-        Ok(crate::recurring::EditPreview {
-            before: invoices(before),
-            after: invoices(after),
-        })
+        Ok(crate::recurring::EditPreview::new(date, before, after))
     }
 
     async fn write_one_time_item(

@@ -105,29 +105,45 @@ impl App {
         edit.check()?;
         let item = self.get_recurring_item(tenant, key, false).await?;
         let write = edit.write(&item, self.today(tenant), self.clock().now())?;
-        let before = self
-            .preview_bills(tenant, date, &[item.account_id])
-            .await?
-            .pop()
-            .map(|bill| bill.invoices)
-            .unwrap_or_default();
+        let before = self.preview_bills(tenant, date, &[item.account_id]).await?;
         let after = self
             .preview_bills_with(tenant, date, &[item.account_id], &|account| {
                 crate::billing::apply_item_write(&mut account.items, &write);
             })
-            .await?
-            .pop()
-            .map(|bill| bill.invoices)
-            .unwrap_or_default();
-        Ok(EditPreview { before, after })
+            .await?;
+        Ok(EditPreview::new(date, before, after))
     }
 }
 
 /// A bill run's invoices for one account before and after an edit.
 #[derive(Clone, Debug)]
 pub struct EditPreview {
+    /// The date of the bill run previewed.
+    pub date: Date,
     pub before: Vec<crate::model::NewInvoice>,
     pub after: Vec<crate::model::NewInvoice>,
+}
+
+impl EditPreview {
+    /// From the account's bills (one account's, or none) before and after.
+    pub(crate) fn new(
+        date: Date,
+        before: Vec<crate::model::AccountBill>,
+        after: Vec<crate::model::AccountBill>,
+    ) -> EditPreview {
+        let invoices = |bills: Vec<crate::model::AccountBill>| {
+            bills
+                .into_iter()
+                .next()
+                .map(|bill| bill.invoices)
+                .unwrap_or_default()
+        };
+        EditPreview {
+            date,
+            before: invoices(before),
+            after: invoices(after),
+        }
+    }
 }
 
 /// An edit of a live recurring item, as a value: applied by a use case, or

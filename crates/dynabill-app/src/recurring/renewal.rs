@@ -80,6 +80,42 @@ impl App {
     }
 }
 
+impl App {
+    /// What the bill run would create for the plan's account before and after
+    /// renewing the plan, writing nothing: the renewal's rule (`plan_renewal`)
+    /// applied to the account's billing snapshot in memory. The run previewed is
+    /// the one dated the plan's current end (when the renewed term starts), or
+    /// today if that is later.
+    pub async fn preview_plan_renewal(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<PlanId>,
+        renewal: &Renewal,
+    ) -> Result<super::EditPreview, AppError> {
+        let plan = self.get_plan(tenant, key, false).await?;
+        let filter = ItemFilter {
+            plan_id: Some(plan.id),
+            ..ItemFilter::default()
+        };
+        let items = self.all_recurring_items(tenant, &filter).await?;
+        let (fields, writes) = plan_renewal(&plan, &items, renewal, self.clock().now())?;
+        let today = self.today(tenant);
+        let date = plan.fields.end_date.map_or(today, |end| end.max(today));
+        let before = self.preview_bills(tenant, date, &[plan.account_id]).await?;
+        let after = self
+            .preview_bills_with(tenant, date, &[plan.account_id], &|account| {
+                if let Some(p) = account.plans.iter_mut().find(|p| p.id == plan.id) {
+                    p.fields = fields.clone();
+                }
+                for write in &writes {
+                    crate::billing::apply_item_write(&mut account.items, write);
+                }
+            })
+            .await?;
+        Ok(super::EditPreview::new(date, before, after))
+    }
+}
+
 /// What renewing `plan` (whose live items are `items`) comes to: the plan's new
 /// fields and the writes of the items that ended with it (BILLING.md §4, Renew).
 /// Pure: 12/71 and auto-renewal store it; a preview applies it in memory.

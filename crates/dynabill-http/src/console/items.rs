@@ -137,7 +137,10 @@ fn preview_date(action: &str, p: &Params, today: jiff::civil::Date) -> jiff::civ
 
 /// Whether the action is previewed before it is confirmed.
 fn previewed(action: &str) -> bool {
-    matches!(action, "upsell" | "cancel" | "change-dates" | "one-time")
+    matches!(
+        action,
+        "upsell" | "cancel" | "change-dates" | "one-time" | "renew"
+    )
 }
 
 fn form_page(
@@ -172,10 +175,9 @@ fn preview_page(
     path: &str,
     form: &Form,
     preview: &EditPreview,
-    date: jiff::civil::Date,
 ) -> Markup {
     let body = html! {
-        p { "What the bill run dated " (date) " would add for this account:" }
+        p { "What the bill run dated " (preview.date) " would add for this account:" }
         div.split {
             section.card { h2 { "Now" } (invoices(&preview.before)) }
             section.card { h2 { "After this change" } (invoices(&preview.after)) }
@@ -321,12 +323,11 @@ impl Action {
         self,
         console: &Console,
         form: &Form,
-        date: jiff::civil::Date,
         preview: Result<EditPreview, dynabill_app::AppError>,
     ) -> Response {
         match preview {
             Ok(preview) => ok(preview_page(
-                console, self.title, &self.path, form, &preview, date,
+                console, self.title, &self.path, form, &preview,
             )),
             Err(e) => self.shown(console, form, e),
         }
@@ -416,7 +417,7 @@ pub async fn item_action(
     if form.get("step") == Some("preview") {
         let date = preview_date(&action.name, &p, action.today);
         let preview = app.preview_item_edit(tenant, &key, &edit, date).await;
-        return action.previewed(&console, &form, date, preview);
+        return action.previewed(&console, &form, preview);
     }
     let done = match &edit {
         ItemEdit::Upsell(upsell) => {
@@ -448,6 +449,10 @@ pub async fn plan_action(
     let mut p = form.params();
     let done = match action.name.as_str() {
         "renew" => match plans::renew_args(&p) {
+            Ok(renewal) if form.get("step") == Some("preview") => {
+                let preview = app.preview_plan_renewal(tenant, &key, &renewal).await;
+                return action.previewed(&console, &form, preview);
+            }
             Ok(renewal) => app
                 .renew_plan(tenant, &key, renewal)
                 .await
@@ -470,7 +475,7 @@ pub async fn plan_action(
             if form.get("step") == Some("preview") {
                 let date = preview_date(&action.name, &p, action.today);
                 let preview = app.preview_one_time_item(tenant, patch, date).await;
-                return action.previewed(&console, &form, date, preview);
+                return action.previewed(&console, &form, preview);
             }
             app.create_one_time_item(tenant, patch)
                 .await

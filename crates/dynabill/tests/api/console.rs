@@ -16,6 +16,7 @@ on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone:
     a_user_signs_in_finds_an_account_upsells_with_a_preview_bills_and_is_paid,
     the_console_keeps_tenants_apart_and_refuses_forged_forms,
     an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_says,
+    a_plan_renewal_and_a_one_time_charge_are_previewed_then_made,
 );
 
 /// A console user: a client that follows no redirect, and the session cookie.
@@ -477,6 +478,124 @@ async fn a_user_signs_in_finds_an_account_upsells_with_a_preview_bills_and_is_pa
     assert_eq!(out.status, StatusCode::SEE_OTHER);
     assert!(out.set_cookie.is_some_and(|c| c.contains("Max-Age=0")));
     assert_eq!(browser.get("/console").await.status, StatusCode::SEE_OTHER);
+}
+
+async fn a_plan_renewal_and_a_one_time_charge_are_previewed_then_made(app: &TestApp) {
+    set_today(app, "2024-01-01", false).await;
+    let account = app
+        .create_account("R-1", json!({"AccountName": "Renewing Co"}))
+        .await;
+    let plan = app
+        .create_plan(
+            "R-1-P",
+            "R-1",
+            json!({"StartDate": "2024-01-01", "EndDate": "2024-03-01", "AutoRenew": 0}),
+        )
+        .await;
+    let (_, reply) = app
+        .post(json!({"api_code": 10, "entity_code": 110, "ExtID": "R-1-I", "PlanExtID": "R-1-P",
+            "ProductCode": "SEAT", "ItemName": "Seats", "Quantity": 1, "UnitPrice": "40.00", "BillingPeriod": 1,
+            "StartDate": "2024-01-01", "EndDate": "2024-03-01"}))
+        .await;
+    assert_ok(&reply);
+    set_today(app, "2024-02-10", true).await;
+    let mut browser = Browser::new(app);
+    browser.sign_in(&app.cred).await;
+
+    // The renewal: the run of the plan's old end (1 March) bills nothing now,
+    // and March's period once renewed.
+    let path = format!("/console/plans/{plan}/renew");
+    let csrf = browser.get(&path).await.csrf();
+    let preview = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("step", "preview"),
+                ("RenewalTermMonths", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        preview.status,
+        StatusCode::OK,
+        "{} {:?}",
+        preview.text(),
+        preview.location
+    );
+    assert!(
+        preview.text().contains("bill run dated 2024-03-01"),
+        "{}",
+        preview.text()
+    );
+    let cards = preview.texts("section.card");
+    assert!(cards[0].contains("No invoice"), "before: {}", cards[0]);
+    assert!(
+        cards[1].contains("2024-03-01 – 2024-04-01") && cards[1].contains("Total 40.00 USD"),
+        "after: {}",
+        cards[1]
+    );
+    let (_, before) = app.get("api_code=3&entity_code=71&ExtID=R-1-P").await;
+    assert_eq!(
+        before["DATA"][0]["EndDate"],
+        json!("2024-03-01"),
+        "the preview wrote nothing"
+    );
+    let done = browser
+        .post(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("step", "confirm"),
+                ("RenewalTermMonths", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.location.as_deref(),
+        Some(format!("/console/accounts/{account}").as_str())
+    );
+    let (_, after) = app.get("api_code=3&entity_code=71&ExtID=R-1-P").await;
+    assert_eq!(after["DATA"][0]["EndDate"], json!("2025-03-01"));
+
+    // A one-time charge dated the 20th: the run of the 20th adds it.
+    let path = format!("/console/plans/{plan}/one-time");
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("ExtID", "FEE-1"),
+        ("ProductCode", "FEE"),
+        ("ItemName", "Onboarding"),
+        ("Quantity", "2"),
+        ("UnitPrice", "75.50"),
+        ("ChargeDate", "2024-02-20"),
+    ];
+    let preview = browser
+        .post(&path, &[&fields[..], &[("step", "preview")]].concat())
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text());
+    let cards = preview.texts("section.card");
+    assert!(
+        preview.text().contains("bill run dated 2024-02-20"),
+        "{}",
+        preview.text()
+    );
+    assert!(
+        cards[1].contains("Onboarding") && cards[1].contains("151.00 USD"),
+        "after: {}",
+        cards[1]
+    );
+    let (_, none) = app.get("api_code=3&entity_code=75&ExtID=FEE-1").await;
+    assert!(
+        none["DATA"].as_array().is_none_or(Vec::is_empty),
+        "the preview wrote nothing: {none}"
+    );
+    let done = browser
+        .post(&path, &[&fields[..], &[("step", "confirm")]].concat())
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER);
+    let made = app.get_one("api_code=3&entity_code=75&ExtID=FEE-1").await;
+    assert_eq!(made["UnitPrice"], json!(75.5), "{made}");
+    assert_eq!(made["Quantity"], json!(2));
 }
 
 async fn the_console_keeps_tenants_apart_and_refuses_forged_forms(app: &TestApp) {
