@@ -70,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
     let url = arg("--database-url").ok_or_else(|| anyhow::anyhow!("--database-url is required"))?;
     let key = arg("--app-key").ok_or_else(|| anyhow::anyhow!("--app-key is required"))?;
     let requests: usize = arg("--requests").map_or(Ok(50), |r| r.parse())?;
+    dynabill::install_crypto_provider();
     let store = dynabill::storage::open(&url).await?;
     let app = App::new(store, Arc::new(SystemClock))
         .with_keyring(dynabill_app::secrets::Keyring::generate()?);
