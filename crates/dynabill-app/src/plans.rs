@@ -255,20 +255,7 @@ impl App {
     ) -> Result<Plan, AppError> {
         until_done("plan", move || async move {
             let plan = self.get_plan(tenant, key, false).await?;
-            if let Some(date) = plan.cancel_date {
-                return Err(AppError::NotAllowed(format!(
-                    "plan {:?} is already cancelled (from {date})",
-                    plan.fields.ext_id
-                )));
-            }
-            let date = cancel_date.unwrap_or_else(|| self.today(tenant));
-            if date < plan.fields.start_date {
-                return Err(AppError::NotAllowed(format!(
-                    "CancelDate {date} is before the plan's StartDate {}",
-                    plan.fields.start_date
-                )));
-            }
-            let cancellation = Cancellation { date, credit };
+            let cancellation = self.plan_cancellation(tenant, &plan, cancel_date, credit)?;
             settle(
                 self.store()
                     .cancel_plan(
@@ -282,6 +269,84 @@ impl App {
             )
         })
         .await
+    }
+
+    /// The cancellation of `plan` from `cancel_date` (default today), if allowed.
+    fn plan_cancellation(
+        &self,
+        tenant: &Tenant,
+        plan: &Plan,
+        cancel_date: Option<Date>,
+        credit: bool,
+    ) -> Result<Cancellation, AppError> {
+        if let Some(date) = plan.cancel_date {
+            return Err(AppError::NotAllowed(format!(
+                "plan {:?} is already cancelled (from {date})",
+                plan.fields.ext_id
+            )));
+        }
+        let date = cancel_date.unwrap_or_else(|| self.today(tenant));
+        if date < plan.fields.start_date {
+            return Err(AppError::NotAllowed(format!(
+                "CancelDate {date} is before the plan's StartDate {}",
+                plan.fields.start_date
+            )));
+        }
+        Ok(Cancellation { date, credit })
+    }
+
+    /// What the bill run dated the cancellation (or today, if later) would
+    /// create for the plan's account before and after cancelling the plan,
+    /// writing nothing. The store cancels a plan in one statement per table
+    /// (`PlanStore::cancel_plan`); here the same rule is applied to the billing
+    /// snapshot: each live item of the plan that runs past the date ends there
+    /// (not before its start), with the credit mode; the plan's pending one-time
+    /// items charged on or after the date are dropped. The console's test makes
+    /// the cancellation after previewing it and checks the run makes the same
+    /// invoice.
+    pub async fn preview_plan_cancel(
+        &self,
+        tenant: &Tenant,
+        key: &RecordKey<PlanId>,
+        cancel_date: Option<Date>,
+        credit: bool,
+    ) -> Result<crate::recurring::EditPreview, AppError> {
+        let plan = self.get_plan(tenant, key, false).await?;
+        let cancellation = self.plan_cancellation(tenant, &plan, cancel_date, credit)?;
+        let date = cancellation.date.max(self.today(tenant));
+        let now = self.clock().now();
+        let before = self.preview_bills(tenant, date, &[plan.account_id]).await?;
+        let mut writes = Vec::new();
+        for account in self
+            .store()
+            .billing_snapshot(tenant.id, &[plan.account_id])
+            .await?
+        {
+            for item in &account.items {
+                let runs_past = item
+                    .fields
+                    .end_date
+                    .is_none_or(|end| end > cancellation.date);
+                if item.plan_id == plan.id && item.cancellation.is_none() && runs_past {
+                    let on = cancellation.date.max(item.fields.start_date);
+                    writes.push(crate::recurring::cancellation_write(item, on, credit, now)?);
+                }
+            }
+        }
+        let after = self
+            .preview_bills_with(tenant, date, &[plan.account_id], &|account| {
+                if let Some(p) = account.plans.iter_mut().find(|p| p.id == plan.id) {
+                    p.cancel_date = Some(cancellation.date);
+                }
+                for write in &writes {
+                    crate::billing::apply_item_write(&mut account.items, write);
+                }
+                account
+                    .one_time
+                    .retain(|o| o.plan_id != plan.id || o.fields.charge_date < cancellation.date);
+            })
+            .await?;
+        Ok(crate::recurring::EditPreview::new(date, before, after))
     }
 
     /// Delete (11/71): cancels the plan from today if it is active, then hides it.

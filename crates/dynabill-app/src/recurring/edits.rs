@@ -300,7 +300,7 @@ impl App {
     }
 }
 
-fn cancellation_write(
+pub(crate) fn cancellation_write(
     item: &RecurringItem,
     date: Date,
     credit: bool,

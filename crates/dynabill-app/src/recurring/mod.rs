@@ -5,6 +5,7 @@
 
 mod edits;
 
+pub(crate) use edits::cancellation_write;
 pub use edits::{EditPreview, ItemEdit};
 mod renewal;
 mod upsert;

@@ -460,6 +460,10 @@ pub async fn plan_action(
             Err(e) => return action.refused(&console, &form, &super::said(&e)),
         },
         "cancel" => match plans::cancel_args(&p) {
+            Ok((date, credit)) if form.get("step") == Some("preview") => {
+                let preview = app.preview_plan_cancel(tenant, &key, date, credit).await;
+                return action.previewed(&console, &form, preview);
+            }
             Ok((date, credit)) => app
                 .cancel_plan(tenant, &key, date, credit)
                 .await

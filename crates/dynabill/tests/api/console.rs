@@ -17,6 +17,7 @@ on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone:
     the_console_keeps_tenants_apart_and_refuses_forged_forms,
     an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_says,
     a_plan_renewal_and_a_one_time_charge_are_previewed_then_made,
+    a_plan_cancellation_is_previewed_and_the_run_makes_what_it_showed,
 );
 
 /// A console user: a client that follows no redirect, and the session cookie.
@@ -596,6 +597,76 @@ async fn a_plan_renewal_and_a_one_time_charge_are_previewed_then_made(app: &Test
     let made = app.get_one("api_code=3&entity_code=75&ExtID=FEE-1").await;
     assert_eq!(made["UnitPrice"], json!(75.5), "{made}");
     assert_eq!(made["Quantity"], json!(2));
+}
+
+async fn a_plan_cancellation_is_previewed_and_the_run_makes_what_it_showed(app: &TestApp) {
+    set_today(app, "2024-01-01", false).await;
+    seed(app, "C-1", "Cancelling Co", "ap@cancel.test").await;
+    let (_, reply) = app
+        .post(json!({"api_code": 10, "entity_code": 75, "ExtID": "C-1-FEE", "PlanExtID": "C-1-P",
+            "ProductCode": "FEE", "ItemName": "Late fee", "Quantity": 1, "UnitPrice": "20.00", "ChargeDate": "2024-02-20"}))
+        .await;
+    assert_ok(&reply);
+    set_today(app, "2024-02-01", true).await;
+    set_today(app, "2024-02-10", false).await;
+    let plan = app.get_one("api_code=3&entity_code=71&ExtID=C-1-P").await["ID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut browser = Browser::new(app);
+    browser.sign_in(&app.cred).await;
+    let path = format!("/console/plans/{plan}/cancel");
+    let csrf = browser.get(&path).await.csrf();
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("CancelDate", "2024-02-15"),
+        ("CreditMode", "1"),
+    ];
+    let preview = browser
+        .post(&path, &[&fields[..], &[("step", "preview")]].concat())
+        .await;
+    assert_eq!(preview.status, StatusCode::OK, "{}", preview.text());
+    assert!(
+        preview.text().contains("bill run dated 2024-02-15"),
+        "{}",
+        preview.text()
+    );
+    let cards = preview.texts("section.card");
+    assert!(cards[0].contains("No invoice"), "before: {}", cards[0]);
+    // February's unused days credited; the fee charged after the end dropped.
+    assert!(
+        cards[1].contains("Cancellation credit") && !cards[1].contains("Late fee"),
+        "after: {}",
+        cards[1]
+    );
+    let total = cards[1]
+        .split("Total ")
+        .nth(1)
+        .expect("a total")
+        .trim()
+        .to_owned();
+    let (_, plans) = app.get("api_code=3&entity_code=71&ExtID=C-1-P").await;
+    assert_eq!(
+        plans["DATA"][0]["CancelDate"],
+        json!(null),
+        "the preview wrote nothing"
+    );
+
+    let done = browser
+        .post(&path, &[&fields[..], &[("step", "confirm")]].concat())
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.text());
+    set_today(app, "2024-02-15", true).await;
+    let (_, invoices) = app
+        .get("api_code=3&entity_code=119&AccountExtID=C-1&InvoiceDateFrom=2024-02-15")
+        .await;
+    let made = &invoices["DATA"][0];
+    assert_eq!(invoices["TOTAL_COUNT"], json!(1), "{invoices}");
+    assert_eq!(
+        format!("{} USD", made["Total"]),
+        total,
+        "the run made what the preview showed"
+    );
 }
 
 async fn the_console_keeps_tenants_apart_and_refuses_forged_forms(app: &TestApp) {
