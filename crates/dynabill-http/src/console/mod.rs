@@ -114,6 +114,7 @@ fn failure(status: StatusCode, message: &str) -> Response {
         StatusCode::NOT_FOUND => "Not found",
         StatusCode::FORBIDDEN => "Refused",
         StatusCode::SERVICE_UNAVAILABLE => "Unavailable",
+        StatusCode::TOO_MANY_REQUESTS => "Too many requests",
         s if s.is_server_error() => "Something went wrong",
         _ => "Not possible",
     };

@@ -91,13 +91,19 @@ impl FromRequestParts<ServerState> for Console {
             return Err(to_sign_in());
         };
         match open(&state.app, value).await {
-            Ok(Some((tenant, session))) => Ok(Console {
-                app: state.app.clone(),
-                tenant,
-                session,
-                request_id,
-                secure: is_secure(&parts.headers),
-            }),
+            Ok(Some((tenant, session))) => {
+                // The tenant's rate limit counts the console's requests too.
+                if let Err(e) = crate::check_rate(state, &tenant) {
+                    return Err(super::door_failure(&e));
+                }
+                Ok(Console {
+                    app: state.app.clone(),
+                    tenant,
+                    session,
+                    request_id,
+                    secure: is_secure(&parts.headers),
+                })
+            }
             Ok(None) => Err(to_sign_in()),
             Err(page) => Err(page),
         }

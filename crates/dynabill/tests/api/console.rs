@@ -20,6 +20,42 @@ on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone:
     a_plan_cancellation_is_previewed_and_the_run_makes_what_it_showed,
 );
 
+/// The tenant's rate limit counts the console's requests as it counts the API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_is_within_the_tenants_rate_limit() {
+    let options = dynabill_http::HttpOptions {
+        rate_limit: Some(dynabill_http::RateLimit {
+            per_second: 0.5,
+            burst: 2.0,
+        }),
+        ..dynabill_http::HttpOptions::default()
+    };
+    let Some(app) = crate::helpers::spawn_with(crate::helpers::Backend::Sqlite, options).await
+    else {
+        return;
+    };
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.cred).await;
+    let statuses: Vec<StatusCode> = {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            seen.push(browser.get("/console/settings").await.status);
+        }
+        seen
+    };
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::TOO_MANY_REQUESTS
+        ]
+    );
+    let page = browser.get("/console/settings").await;
+    assert!(page.texts("h1").contains(&"Too many requests".to_owned()));
+    app.stop().await;
+}
+
 /// A console user: a client that follows no redirect, and the session cookie.
 pub struct Browser {
     base: String,
