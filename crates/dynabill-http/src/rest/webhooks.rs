@@ -311,6 +311,7 @@ pub struct DeliveryFilters {
     #[param(
         min_length = 1,
         max_length = 64,
+        pattern = r"^[^\u0000]*$",
         example = "evt_0193a8f2-6c1e-7a3b-9d41-2f6e8a1c5b7d"
     )]
     event_id: Option<String>,
