@@ -897,7 +897,7 @@ impl App {
         date: Date,
         accounts: &[AccountId],
     ) -> Result<Vec<AccountBill>, AppError> {
-        self.preview_bills_with(tenant, date, accounts, &|_| {})
+        self.preview_bills_with(tenant, date, accounts, &|_| Ok(()))
             .await
     }
 
@@ -908,14 +908,14 @@ impl App {
         tenant: &Tenant,
         date: Date,
         accounts: &[AccountId],
-        change: &(dyn Fn(&mut BillingAccount) + Send + Sync),
+        change: &(dyn Fn(&mut BillingAccount) -> Result<(), AppError> + Send + Sync),
     ) -> Result<Vec<AccountBill>, AppError> {
         let rules = self.tax_rules(tenant).await?;
         let mut snapshot = self.store().billing_snapshot(tenant.id, accounts).await?;
         let now = self.clock().now();
         let mut bills = Vec::with_capacity(snapshot.len());
         for account in &mut snapshot {
-            change(account);
+            change(account)?;
             renew_in_memory(account, date, now)?;
             bills.push(compute_bill(tenant, account, date, &rules)?);
         }

@@ -122,6 +122,7 @@ impl App {
         let after = self
             .preview_bills_with(tenant, date, &[plan.account_id], &|account| {
                 account.one_time.push(item.clone());
+                Ok(())
             })
             .await?;
         Ok(crate::recurring::EditPreview::new(date, before, after))

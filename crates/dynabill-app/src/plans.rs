@@ -316,27 +316,21 @@ impl App {
         let date = cancellation.date.max(self.today(tenant));
         let now = self.clock().now();
         let before = self.preview_bills(tenant, date, &[plan.account_id]).await?;
-        let mut writes = Vec::new();
-        for account in self
-            .store()
-            .billing_snapshot(tenant.id, &[plan.account_id])
-            .await?
-        {
-            for item in &account.items {
-                let runs_past = item
-                    .fields
-                    .end_date
-                    .is_none_or(|end| end > cancellation.date);
-                if item.plan_id == plan.id && item.cancellation.is_none() && runs_past {
-                    let on = cancellation.date.max(item.fields.start_date);
-                    writes.push(crate::recurring::cancellation_write(item, on, credit, now)?);
-                }
-            }
-        }
         let after = self
             .preview_bills_with(tenant, date, &[plan.account_id], &|account| {
                 if let Some(p) = account.plans.iter_mut().find(|p| p.id == plan.id) {
                     p.cancel_date = Some(cancellation.date);
+                }
+                let mut writes = Vec::new();
+                for item in &account.items {
+                    let runs_past = item
+                        .fields
+                        .end_date
+                        .is_none_or(|end| end > cancellation.date);
+                    if item.plan_id == plan.id && item.cancellation.is_none() && runs_past {
+                        let on = cancellation.date.max(item.fields.start_date);
+                        writes.push(crate::recurring::cancellation_write(item, on, credit, now)?);
+                    }
                 }
                 for write in &writes {
                     crate::billing::apply_item_write(&mut account.items, write);
@@ -344,6 +338,7 @@ impl App {
                 account
                     .one_time
                     .retain(|o| o.plan_id != plan.id || o.fields.charge_date < cancellation.date);
+                Ok(())
             })
             .await?;
         Ok(crate::recurring::EditPreview::new(date, before, after))

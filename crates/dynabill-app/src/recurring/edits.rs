@@ -109,6 +109,7 @@ impl App {
         let after = self
             .preview_bills_with(tenant, date, &[item.account_id], &|account| {
                 crate::billing::apply_item_write(&mut account.items, &write);
+                Ok(())
             })
             .await?;
         Ok(EditPreview::new(date, before, after))

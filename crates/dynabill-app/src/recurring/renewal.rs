@@ -110,6 +110,7 @@ impl App {
                 for write in &writes {
                     crate::billing::apply_item_write(&mut account.items, write);
                 }
+                Ok(())
             })
             .await?;
         Ok(super::EditPreview::new(date, before, after))
