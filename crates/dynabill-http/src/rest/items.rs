@@ -548,11 +548,13 @@ pub struct ItemGetOptions {
     include: Option<String>,
 }
 
-/// The plan in a path, which must exist in this tenant.
+/// The plan in a path, which must exist in this tenant (and be live, unless
+/// deleted records are asked for: a deleted plan is gone here as on its own URL).
 async fn plan_in_path(call: &Call, id: &str, p: &mut Params) -> Result<PlanId, DoorError> {
     let plan: PlanId = path_id(id, "plan")?;
+    let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
     call.app
-        .get_plan(&call.tenant, &RecordKey::Id(plan), true)
+        .get_plan(&call.tenant, &RecordKey::Id(plan), include_deleted)
         .await
         .map_err(|e| call.fail(e))?;
     p.set("PlanID", Value::from(plan.0));

@@ -278,8 +278,11 @@ pub async fn list_of_account(call: Call, Path(id): Path<String>) -> Response {
     call.read(async |call| {
         let account: AccountId = path_id(&id, "account")?;
         let mut p = call.query::<AccountPlanFilters>(true)?;
+        // A deleted account is gone here as on its own URL, unless deleted
+        // records are asked for.
+        let include_deleted = p.flag(INCLUDE_DELETED)?.unwrap_or(false);
         call.app
-            .get_account(&call.tenant, &RecordKey::Id(account), true)
+            .get_account(&call.tenant, &RecordKey::Id(account), include_deleted)
             .await
             .map_err(|e| call.fail(e))?;
         p.set("AccountID", Value::from(account.0));

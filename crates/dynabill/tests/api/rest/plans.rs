@@ -11,7 +11,60 @@ on_both_backends!(
     plan_and_item_problems_name_the_field_and_change_nothing,
     another_tenant_gets_404_for_every_plan_and_item,
     plans_and_items_read_the_same_through_both_doors,
+    a_deleted_parent_is_gone_from_its_lists_unless_deleted_records_are_asked_for,
 );
+
+/// A deleted account's plans, and a deleted plan's items, are not listed under
+/// it: the parent is 404 there as on its own URL, unless `include_deleted=true`.
+async fn a_deleted_parent_is_gone_from_its_lists_unless_deleted_records_are_asked_for(
+    app: &TestApp,
+) {
+    let account = account(app, "GONE").await;
+    let plan = plan(app, account, "GONE-P").await;
+    for path in [
+        format!("/v1/accounts/{account}/plans"),
+        format!("/v1/plans/{plan}/recurring-items"),
+    ] {
+        let (status, _, _) = app.rest("GET", &path, None).await;
+        assert_eq!(status, 200, "{path} before the delete");
+    }
+    let (status, _, _) = app
+        .rest("DELETE", &format!("/v1/accounts/{account}"), None)
+        .await;
+    assert_eq!(status, 204);
+    // The account's plan (cancelled with it, not deleted) still lists its items;
+    // a plan deleted on its own does not.
+    let (status, _, _) = app
+        .rest("GET", &format!("/v1/plans/{plan}/recurring-items"), None)
+        .await;
+    assert_eq!(status, 200);
+    let other = self::account(app, "STAYS").await;
+    let deleted = self::plan(app, other, "STAYS-P").await;
+    let (status, _, _) = app
+        .rest("DELETE", &format!("/v1/plans/{deleted}"), None)
+        .await;
+    assert_eq!(status, 204);
+    let path = format!("/v1/plans/{deleted}/recurring-items");
+    let (status, _, _) = app.rest("GET", &path, None).await;
+    assert_eq!(status, 404);
+    let (status, _, _) = app
+        .rest("GET", &format!("{path}?include_deleted=true"), None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _, listed) = app
+        .rest("GET", &format!("/v1/accounts/{account}/plans"), None)
+        .await;
+    assert_eq!(status, 404, "{listed}");
+    let (status, _, listed) = app
+        .rest(
+            "GET",
+            &format!("/v1/accounts/{account}/plans?include_deleted=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["data"][0]["id"], json!(plan));
+}
 
 async fn account(app: &TestApp, ext_id: &str) -> i64 {
     let (status, _, created) = app
