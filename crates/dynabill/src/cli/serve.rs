@@ -109,14 +109,10 @@ async fn run_server(config: Config, mode: ServeMode) -> anyhow::Result<()> {
         tracing::info!(app_key = %issued.app_key, "created the first tenant; its credentials were printed once on stdout");
     }
     let invoice_template = match &config.invoice_template {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading the invoice template {}", path.display()))?;
-            Some(
-                dynabill_http::pdf::InvoiceTemplate::from_toml(&text)
-                    .map_err(|e| anyhow::anyhow!("invoice template {}: {e}", path.display()))?,
-            )
-        }
+        Some(path) => Some(
+            dynabill_http::pdf::InvoiceTemplate::from_file(path)
+                .map_err(|e| anyhow::anyhow!("invoice template {}: {e}", path.display()))?,
+        ),
         None => None,
     };
     let options = HttpOptions {

@@ -793,9 +793,10 @@ async fn the_console_keeps_tenants_apart_and_refuses_forged_forms(app: &TestApp)
 async fn an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_says(app: &TestApp) {
     set_today(app, "2024-01-01", false).await;
     seed(app, "P-1", "Pdf Customer GmbH", "ap@pdf.test").await;
+    // Text beyond Latin-1 prints in the built-in font: Cyrillic, Greek, signs.
     let (_, reply) = app
         .post(json!({"api_code": 10, "entity_code": 75, "ExtID": "SETUP-1", "PlanExtID": "P-1-P",
-            "ProductCode": "SETUP", "ItemName": "Setup fee", "Quantity": 1, "UnitPrice": "1234.56", "ChargeDate": "2024-01-01"}))
+            "ProductCode": "SETUP", "ItemName": "Setup fee — Настройка · Ρύθμιση ≥ 1", "Quantity": 1, "UnitPrice": "1234.56", "ChargeDate": "2024-01-01"}))
         .await;
     assert_ok(&reply);
     set_today(app, "2024-01-01", true).await;
@@ -840,7 +841,13 @@ async fn an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_sa
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    let Some(text) = pdf_text(&first) else {
+    let Some(text) = pdf_text(
+        &format!(
+            "invoice-{}",
+            app.database_url.split(':').next().unwrap_or("db")
+        ),
+        &first,
+    ) else {
         return;
     };
     for expected in [
@@ -850,7 +857,7 @@ async fn an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_sa
         "1,234.56",
         "1,534.56 USD",
         "Seats",
-        "Setup fee",
+        "Setup fee — Настройка · Ρύθμιση ≥ 1",
     ] {
         assert!(
             text.contains(expected),
@@ -859,11 +866,97 @@ async fn an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_sa
     }
 }
 
-/// The text of a PDF as `pdftotext` (poppler-utils) reads it; `None` when it is
-/// not installed and not required (`DYNABILL_TEST_REQUIRE_PDFTOTEXT`).
-fn pdf_text(pdf: &[u8]) -> Option<String> {
+/// A template naming a fallback font: a Chinese invoice, its words and the
+/// customer's name printed in that font (Droid Sans Fallback, Debian's
+/// `fonts-droid-fallback`, which `.ci/run` installs), the rest in the built-in
+/// one, and all of it read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_with_its_own_font_prints_chinese() {
+    let font = std::path::Path::new("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf");
+    if !font.exists() {
+        assert!(
+            std::env::var_os("DYNABILL_TEST_REQUIRE_PDFTOTEXT").is_none(),
+            "DYNABILL_TEST_REQUIRE_PDFTOTEXT is set but {} is missing (apt-get install fonts-droid-fallback)",
+            font.display()
+        );
+        eprintln!("skipped: {} missing", font.display());
+        return;
+    }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("invoice.pdf");
+    let template = format!(
+        "title = \"发票\"\nseller = [\"北京示例科技有限公司\"]\n[labels]\namount_due = \"应付金额\"\n[fonts]\nfallback = \"{}\"\n",
+        font.display()
+    );
+    std::fs::write(dir.path().join("invoice.toml"), template).unwrap();
+    let template =
+        dynabill_http::pdf::InvoiceTemplate::from_file(&dir.path().join("invoice.toml")).unwrap();
+    let options = dynabill_http::HttpOptions {
+        invoice_template: Some(template),
+        ..dynabill_http::HttpOptions::default()
+    };
+    let Some(app) =
+        crate::helpers::spawn_with_options_and_test_clock(crate::helpers::Backend::Sqlite, options)
+            .await
+    else {
+        return;
+    };
+    set_today(&app, "2024-01-01", false).await;
+    seed(&app, "CN-1", "上海客户有限公司", "ap@cn.test").await;
+    set_today(&app, "2024-01-01", true).await;
+    let (_, reply) = app
+        .get("api_code=3&entity_code=119&AccountExtID=CN-1")
+        .await;
+    let id = reply["DATA"][0]["ID"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(&app);
+    browser.sign_in(&app.cred).await;
+    let (status, _, pdf) = browser
+        .get_bytes(&format!("/console/invoices/{id}/pdf"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let Some(text) = pdf_text("invoice-chinese", &pdf) else {
+        return;
+    };
+    for expected in [
+        "发票",
+        "北京示例科技有限公司",
+        "上海客户有限公司",
+        "应付金额",
+        "300.00 USD",
+    ] {
+        assert!(
+            text.contains(expected),
+            "the PDF's text lacks {expected:?}:\n{text}"
+        );
+    }
+}
+
+/// A template whose font is missing or is no TrueType font is refused, naming it.
+#[test]
+fn a_template_with_a_bad_font_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-font.ttf"), b"hello").unwrap();
+    for (font, expected) in [
+        ("missing.ttf", "missing.ttf"),
+        ("not-a-font.ttf", "not a font file"),
+    ] {
+        let text = format!("[fonts]\nregular = \"{font}\"\n");
+        let error = dynabill_http::pdf::InvoiceTemplate::from_toml(&text, dir.path()).unwrap_err();
+        assert!(error.contains(expected), "{error}");
+    }
+    let error =
+        dynabill_http::pdf::InvoiceTemplate::from_toml("[fonts]\nbold = \"x.ttf\"\n", dir.path())
+            .unwrap_err();
+    assert!(error.contains("without `regular`"), "{error}");
+}
+
+/// The text of a PDF as `pdftotext` (poppler-utils) reads it; `None` when it is
+/// not installed and not required (`DYNABILL_TEST_REQUIRE_PDFTOTEXT`). The
+/// document is kept as `target/console-screenshots/{name}.pdf` (an artifact).
+fn pdf_text(name: &str, pdf: &[u8]) -> Option<String> {
+    let kept = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../target/console-screenshots");
+    std::fs::create_dir_all(&kept).unwrap();
+    let path = kept.join(format!("{name}.pdf"));
     std::fs::write(&path, pdf).unwrap();
     match std::process::Command::new("pdftotext")
         .arg("-layout")

@@ -71,6 +71,14 @@ pub async fn spawn_with_test_clock_alone(backend: Backend) -> Option<TestApp> {
     spawn_server(backend, dynabill_http::HttpOptions::default(), Clock::Test).await
 }
 
+/// Like [`spawn_with_test_clock_alone`], with the HTTP options given.
+pub async fn spawn_with_options_and_test_clock(
+    backend: Backend,
+    options: dynabill_http::HttpOptions,
+) -> Option<TestApp> {
+    spawn_server(backend, options, Clock::Test).await
+}
+
 /// Like [`spawn`], with the test clock on, no scheduler, and the webhook worker
 /// running as `serve --allow-private-webhooks` runs it (receivers on loopback).
 pub async fn spawn_with_webhooks(backend: Backend) -> Option<TestApp> {

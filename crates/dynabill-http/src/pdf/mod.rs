@@ -1,23 +1,30 @@
 //! Invoices as PDF: an A4 or Letter document drawn in process with
-//! `pdf-writer` and the standard Helvetica faces (every PDF reader has them, so
-//! nothing is embedded and a page weighs a few kilobytes). The same invoice
-//! always gives the same bytes: no creation date, no random document ID.
+//! `pdf-writer`, its text in an embedded subset of a TrueType font (DejaVu Sans
+//! unless the template names another; [`font`]), so that any script the font
+//! covers prints and reads back. The same invoice always gives the same bytes:
+//! no creation date, no random document ID.
 //!
 //! What the document says around the invoice (the seller's block, the labels,
-//! a footer, the paper size, the accent colour) is an [`InvoiceTemplate`],
-//! overridable by a TOML file (`serve --invoice-template FILE`). Text is
-//! written in WinAnsi (Latin-1 and a few signs such as €); a character outside
-//! it prints as `?` (docs/CONSOLE.md says so).
+//! a footer, the paper size, the accent colour, the fonts) is an
+//! [`InvoiceTemplate`], overridable by a TOML file (`serve --invoice-template
+//! FILE`).
 //!
 //! Layout is computed in whole points (`i32`): the workspace keeps float
 //! arithmetic out, and a point is finer than print needs.
 
+mod font;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
 use dynabill_app::model::{Account, Invoice, Tenant};
 use dynabill_core::money::Currency;
-use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
+use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use self::font::Embedding;
+pub use self::font::FontFile;
 use crate::rest::shapes;
 
 /// The words and looks of the invoice document.
@@ -35,6 +42,44 @@ pub struct InvoiceTemplate {
     /// A closing text under the totals (payment terms, bank details).
     pub footer: Vec<String>,
     pub labels: Labels,
+    /// TrueType files for the text, relative to the template's directory;
+    /// without them, DejaVu Sans (built in).
+    pub fonts: FontPaths,
+    /// The fonts themselves, read from `fonts` when the template is loaded.
+    #[serde(skip)]
+    faces: Faces,
+}
+
+/// Where the template's fonts are.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FontPaths {
+    /// The font of the text.
+    pub regular: Option<PathBuf>,
+    /// The font of headings and totals; without it, `regular`'s.
+    pub bold: Option<PathBuf>,
+    /// The font of the characters `regular` (or `bold`) lacks, such as a CJK
+    /// font beside the built-in one.
+    pub fallback: Option<PathBuf>,
+}
+
+/// The fonts a document is written in.
+#[derive(Clone, Debug)]
+struct Faces {
+    regular: Arc<FontFile>,
+    bold: Arc<FontFile>,
+    fallback: Option<Arc<FontFile>>,
+}
+
+impl Default for Faces {
+    fn default() -> Faces {
+        static BUILTIN: std::sync::LazyLock<Faces> = std::sync::LazyLock::new(|| Faces {
+            regular: Arc::new(FontFile::builtin_regular()),
+            bold: Arc::new(FontFile::builtin_bold()),
+            fallback: None,
+        });
+        BUILTIN.clone()
+    }
 }
 
 /// The paper the document is laid out on.
@@ -116,60 +161,90 @@ impl Default for InvoiceTemplate {
             accent: [31, 95, 191],
             footer: Vec::new(),
             labels: Labels::default(),
+            fonts: FontPaths::default(),
+            faces: Faces::default(),
         }
     }
 }
 
 impl InvoiceTemplate {
-    /// Reads a template file (TOML); what it leaves out keeps its default.
-    pub fn from_toml(text: &str) -> Result<InvoiceTemplate, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
+    /// Reads a template file (TOML) and the fonts it names; what it leaves out
+    /// keeps its default.
+    pub fn from_file(path: &Path) -> Result<InvoiceTemplate, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+        InvoiceTemplate::from_toml(&text, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// A template from its TOML text, its font paths relative to `directory`.
+    pub fn from_toml(text: &str, directory: &Path) -> Result<InvoiceTemplate, String> {
+        let mut template: InvoiceTemplate = toml::from_str(text).map_err(|e| e.to_string())?;
+        let read = |path: &Path| FontFile::read(&directory.join(path)).map(Arc::new);
+        match (&template.fonts.regular, &template.fonts.bold) {
+            (Some(regular), bold) => {
+                let regular = read(regular)?;
+                let bold = match bold {
+                    Some(bold) => read(bold)?,
+                    None => regular.clone(),
+                };
+                template.faces.regular = regular;
+                template.faces.bold = bold;
+            }
+            (None, Some(_)) => {
+                return Err("fonts: `bold` is given without `regular`".into());
+            }
+            (None, None) => {}
+        }
+        if let Some(fallback) = &template.fonts.fallback {
+            template.faces.fallback = Some(read(fallback)?);
+        }
+        Ok(template)
     }
 }
 
 const MARGIN: i32 = 50;
-const BODY: f32 = 9.5;
-const SMALL: f32 = 8.0;
 const LINE: i32 = 13;
-const REGULAR: Name<'static> = Name(b"F1");
-const BOLD: Name<'static> = Name(b"F2");
 
-/// Helvetica's advance widths (thousandths of the font size) of the characters
-/// amounts and dates are made of; other characters count as the widest digit
-/// would (amounts are the only right-aligned text).
-fn char_width(c: u8) -> i32 {
-    match c {
-        b'0'..=b'9' => 556,
-        b',' | b'.' | b' ' => 278,
-        b'-' => 333,
-        b'%' => 889,
-        _ => 611,
+/// A text size: in tenths of a point for layout (integers), in points for PDF.
+#[derive(Clone, Copy)]
+struct Size {
+    tenths: i32,
+    points: f32,
+}
+
+const BODY: Size = Size {
+    tenths: 95,
+    points: 9.5,
+};
+const SMALL: Size = Size {
+    tenths: 80,
+    points: 8.0,
+};
+const STAMP: Size = Size {
+    tenths: 140,
+    points: 14.0,
+};
+const TITLE: Size = Size {
+    tenths: 200,
+    points: 20.0,
+};
+
+/// The faces of the document (the fallback font serves both weights).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Font {
+    Regular,
+    Bold,
+    Fallback,
+}
+
+impl Font {
+    /// The name a page's resources give it.
+    fn name(self) -> Name<'static> {
+        match self {
+            Font::Regular => Name(b"F1"),
+            Font::Bold => Name(b"F2"),
+            Font::Fallback => Name(b"F3"),
+        }
     }
-}
-
-/// The width, in thousandths of a point, of `text` at a size of `size_tenths` tenths of a point.
-fn text_width_milli(text: &[u8], size_tenths: i32) -> i32 {
-    text.iter().map(|&c| char_width(c)).sum::<i32>() * size_tenths / 10
-}
-
-/// Text in WinAnsi: Latin-1 as is, a few signs mapped, the rest `?`.
-fn win_ansi(text: &str) -> Vec<u8> {
-    text.chars()
-        .map(|c| match c {
-            ' '..='~' => c as u8,
-            '\u{a0}'..='\u{ff}' => c as u32 as u8,
-            '€' => 0x80,
-            '…' => 0x85,
-            '‘' => 0x91,
-            '’' => 0x92,
-            '“' => 0x93,
-            '”' => 0x94,
-            '•' => 0x95,
-            '–' => 0x96,
-            '—' => 0x97,
-            _ => b'?',
-        })
-        .collect()
 }
 
 /// An amount as the document prints it: rounded to the currency's minor unit,
@@ -223,30 +298,108 @@ pub fn response(
 }
 
 /// Pages being drawn: each a content stream; a new one when the current is full.
-struct Pages {
+struct Pages<'f> {
     done: Vec<Content>,
     current: Content,
     y: i32,
     width: i32,
     height: i32,
     accent: [u8; 3],
+    regular: Embedding<'f>,
+    bold: Embedding<'f>,
+    fallback: Option<Embedding<'f>>,
 }
 
-impl Pages {
-    fn new(paper: Paper, accent: [u8; 3]) -> Pages {
-        let (width, height) = paper.size();
+impl<'f> Pages<'f> {
+    fn new(template: &'f InvoiceTemplate) -> Pages<'f> {
+        let (width, height) = template.paper.size();
         Pages {
             done: Vec::new(),
             current: Content::new(),
             y: height - MARGIN,
             width,
             height,
-            accent,
+            accent: template.accent,
+            regular: Embedding::new(&template.faces.regular),
+            bold: Embedding::new(&template.faces.bold),
+            fallback: template.faces.fallback.as_deref().map(Embedding::new),
         }
     }
 
     fn right(&self) -> i32 {
         self.width - MARGIN
+    }
+
+    fn font(&mut self, font: Font) -> &mut Embedding<'f> {
+        match (font, &mut self.fallback) {
+            (Font::Bold, _) => &mut self.bold,
+            (Font::Fallback, Some(fallback)) => fallback,
+            _ => &mut self.regular,
+        }
+    }
+
+    /// The face that shows `c` in `font`: the font itself, or the fallback
+    /// when only it has the character.
+    fn face_for(&self, font: Font, c: char) -> Font {
+        let main = if font == Font::Bold {
+            &self.bold
+        } else {
+            &self.regular
+        };
+        match &self.fallback {
+            Some(fallback) if !main.has(c) && fallback.has(c) => Font::Fallback,
+            _ => font,
+        }
+    }
+
+    /// The width of `text` in whole points (rounded up).
+    fn width_of(&mut self, font: Font, size: Size, text: &str) -> i32 {
+        let milli_em: i32 = text
+            .chars()
+            .map(|c| {
+                let face = self.face_for(font, c);
+                self.font(face).width(c)
+            })
+            .sum();
+        (milli_em * size.tenths + 9_999) / 10_000
+    }
+
+    /// `text` as runs of one face each, encoded for the content stream.
+    fn runs(&mut self, font: Font, text: &str) -> Vec<(Font, Vec<u8>)> {
+        let mut runs: Vec<(Font, Vec<u8>)> = Vec::new();
+        for c in text.chars() {
+            let face = self.face_for(font, c);
+            let bytes = self.font(face).encode(c);
+            match runs.last_mut() {
+                Some((last, run)) if *last == face => run.extend(bytes),
+                _ => runs.push((face, bytes.to_vec())),
+            }
+        }
+        runs
+    }
+
+    /// Shows `text` at (`x`, `y`) in `content`.
+    fn show(&mut self, content: &mut Content, x: i32, y: i32, font: Font, size: Size, text: &str) {
+        content.begin_text().next_line(x as f32, y as f32);
+        for (face, bytes) in self.runs(font, text) {
+            content.set_font(face.name(), size.points).show(Str(&bytes));
+        }
+        content.end_text();
+    }
+
+    /// `text` cut, with an ellipsis, to fit in `width` points.
+    fn fit(&mut self, font: Font, size: Size, text: &str, width: i32) -> String {
+        if self.width_of(font, size, text) <= width {
+            return text.to_owned();
+        }
+        let mut cut: String = text.to_owned();
+        while cut.pop().is_some() {
+            let candidate = format!("{}…", cut.trim_end());
+            if self.width_of(font, size, &candidate) <= width {
+                return candidate;
+            }
+        }
+        String::new()
     }
 
     /// Makes room for `lines` lines, starting a page when they do not fit.
@@ -260,27 +413,16 @@ impl Pages {
         false
     }
 
-    fn text(&mut self, x: i32, font: Name<'static>, size: f32, text: &str) {
-        let bytes = win_ansi(text);
-        self.current
-            .begin_text()
-            .set_font(font, size)
-            .next_line(x as f32, self.y as f32)
-            .show(Str(&bytes))
-            .end_text();
+    fn text(&mut self, x: i32, font: Font, size: Size, text: &str) {
+        let mut content = std::mem::replace(&mut self.current, Content::new());
+        self.show(&mut content, x, self.y, font, size, text);
+        self.current = content;
     }
 
-    /// Text ending at `right` (amounts), at a size of `size_tenths` tenths of a point.
-    fn text_right(&mut self, right: i32, font: Name<'static>, size_tenths: i32, text: &str) {
-        let bytes = win_ansi(text);
-        let width = text_width_milli(&bytes, size_tenths) / 1000;
-        let size = if size_tenths == 80 { SMALL } else { BODY };
-        self.current
-            .begin_text()
-            .set_font(font, size)
-            .next_line((right - width) as f32, self.y as f32)
-            .show(Str(&bytes))
-            .end_text();
+    /// Text ending at `right` (amounts).
+    fn text_right(&mut self, right: i32, font: Font, size: Size, text: &str) {
+        let width = self.width_of(font, size, text);
+        self.text(right - width, font, size, text);
     }
 
     fn rule(&mut self) {
@@ -310,13 +452,13 @@ pub fn render(
 ) -> Vec<u8> {
     let labels = &template.labels;
     let currency = invoice.currency;
-    let mut pages = Pages::new(template.paper, template.accent);
+    let mut pages = Pages::new(template);
     let right = pages.right();
     // Columns: description, period, quantity (right), unit price (right), amount (right).
     let (period_x, quantity_r, price_r) = (right - 300, right - 140, right - 75);
 
     // Heading: the title and the seller on the left, the invoice's facts on the right.
-    pages.text(MARGIN, BOLD, 20.0, &template.title);
+    pages.text(MARGIN, Font::Bold, TITLE, &template.title);
     let stamp = match invoice.status {
         dynabill_core::domain::InvoiceStatus::Paid => Some(&labels.paid),
         dynabill_core::domain::InvoiceStatus::Cancelled => Some(&labels.cancelled),
@@ -324,7 +466,7 @@ pub fn render(
         _ => None,
     };
     if let Some(stamp) = stamp {
-        pages.text(right - 120, BOLD, 14.0, stamp);
+        pages.text(right - 120, Font::Bold, STAMP, stamp);
     }
     pages.down(2);
     let seller: Vec<String> = if template.seller.is_empty() {
@@ -346,18 +488,23 @@ pub fn render(
     ];
     for row in 0..seller.len().max(facts.len()) {
         if let Some(line) = seller.get(row) {
-            pages.text(MARGIN, if row == 0 { BOLD } else { REGULAR }, BODY, line);
+            pages.text(
+                MARGIN,
+                if row == 0 { Font::Bold } else { Font::Regular },
+                BODY,
+                line,
+            );
         }
         if let Some((label, value)) = facts.get(row) {
-            pages.text(right - 200, REGULAR, BODY, label);
-            pages.text(right - 95, BOLD, BODY, value);
+            pages.text(right - 200, Font::Regular, BODY, label);
+            pages.text(right - 95, Font::Bold, BODY, value);
         }
         pages.down(1);
     }
 
     // The buyer.
     pages.down(1);
-    pages.text(MARGIN, BOLD, BODY, &labels.bill_to);
+    pages.text(MARGIN, Font::Bold, BODY, &labels.bill_to);
     pages.down(1);
     let f = &account.fields;
     let mut buyer = vec![f.invoice_name.clone().unwrap_or_else(|| f.name.clone())];
@@ -376,21 +523,21 @@ pub fn render(
         buyer.push(format!("Tax exemption {number}"));
     }
     for line in &buyer {
-        pages.text(MARGIN, REGULAR, BODY, line);
+        pages.text(MARGIN, Font::Regular, BODY, line);
         pages.down(1);
     }
 
     // The lines.
     pages.down(1);
     let heading = |pages: &mut Pages| {
-        pages.text(MARGIN, BOLD, SMALL, &labels.description);
-        pages.text(period_x, BOLD, SMALL, &labels.period);
-        pages.text_right(quantity_r, BOLD, 80, &labels.quantity);
-        pages.text_right(price_r, BOLD, 80, &labels.unit_price);
+        pages.text(MARGIN, Font::Bold, SMALL, &labels.description);
+        pages.text(period_x, Font::Bold, SMALL, &labels.period);
+        pages.text_right(quantity_r, Font::Bold, SMALL, &labels.quantity);
+        pages.text_right(price_r, Font::Bold, SMALL, &labels.unit_price);
         pages.text_right(
             right,
-            BOLD,
-            80,
+            Font::Bold,
+            SMALL,
             &format!("{} ({})", labels.amount, currency.code()),
         );
         pages.down(1);
@@ -403,17 +550,32 @@ pub fn render(
             heading(&mut pages);
         }
         pages.down(1);
-        let description: String = line.description.chars().take(52).collect();
-        pages.text(MARGIN, REGULAR, BODY, &description);
+        let description = pages.fit(
+            Font::Regular,
+            BODY,
+            &line.description,
+            period_x - MARGIN - 8,
+        );
+        pages.text(MARGIN, Font::Regular, BODY, &description);
         pages.text(
             period_x,
-            REGULAR,
+            Font::Regular,
             BODY,
             &format!("{} – {}", line.service_start, line.service_end),
         );
-        pages.text_right(quantity_r, REGULAR, 95, &shapes::decimal(line.quantity));
-        pages.text_right(price_r, REGULAR, 95, &amount(line.unit_price, currency));
-        pages.text_right(right, REGULAR, 95, &amount(line.amount, currency));
+        pages.text_right(
+            quantity_r,
+            Font::Regular,
+            BODY,
+            &shapes::decimal(line.quantity),
+        );
+        pages.text_right(
+            price_r,
+            Font::Regular,
+            BODY,
+            &amount(line.unit_price, currency),
+        );
+        pages.text_right(right, Font::Regular, BODY, &amount(line.amount, currency));
         for tax in &line.taxes {
             pages.down(1);
             let jurisdiction = tax
@@ -427,11 +589,11 @@ pub fn render(
                 .unwrap_or_default();
             pages.text(
                 MARGIN + 12,
-                REGULAR,
+                Font::Regular,
                 SMALL,
                 &format!("{}{rate}{jurisdiction}", tax.description),
             );
-            pages.text_right(right, REGULAR, 80, &amount(tax.amount, currency));
+            pages.text_right(right, Font::Regular, SMALL, &amount(tax.amount, currency));
         }
     }
 
@@ -450,12 +612,12 @@ pub fn render(
     totals.push((&labels.amount_due, invoice.amount_due, true));
     for (label, value, strong) in totals {
         pages.down(1);
-        let font = if strong { BOLD } else { REGULAR };
+        let font = if strong { Font::Bold } else { Font::Regular };
         pages.text(price_r - 90, font, BODY, label);
         pages.text_right(
             right,
             font,
-            95,
+            BODY,
             &format!("{} {}", amount(value, currency), currency.code()),
         );
     }
@@ -468,7 +630,7 @@ pub fn render(
             .unwrap_or_default();
         pages.text(
             price_r - 90,
-            REGULAR,
+            Font::Regular,
             SMALL,
             &format!("{} {paid}{reference}", labels.paid),
         );
@@ -477,7 +639,7 @@ pub fn render(
         pages.room(template.footer.len() as i32 + 2);
         pages.down(2);
         for line in &template.footer {
-            pages.text(MARGIN, REGULAR, SMALL, line);
+            pages.text(MARGIN, Font::Regular, SMALL, line);
             pages.down(1);
         }
     }
@@ -486,25 +648,22 @@ pub fn render(
     finish(template, invoice, pages)
 }
 
-/// Writes the document: catalog, page tree, fonts, and each page with its number.
-fn finish(template: &InvoiceTemplate, invoice: &Invoice, pages: Pages) -> Vec<u8> {
+/// Writes the document: catalog, page tree, each page with its number, and
+/// the two fonts cut to the glyphs the pages use.
+fn finish(template: &InvoiceTemplate, invoice: &Invoice, mut pages: Pages) -> Vec<u8> {
     let mut pdf = Pdf::new();
     let catalog = Ref::new(1);
     let tree = Ref::new(2);
-    let regular = Ref::new(3);
-    let bold = Ref::new(4);
-    let info = Ref::new(5);
+    let info = Ref::new(3);
+    // Each font takes five references (font, CID font, descriptor, file, map).
+    let regular = Ref::new(4);
+    let bold = Ref::new(9);
+    let fallback = Ref::new(14);
+    let first_page = 19;
     let count = pages.done.len() as i32;
-    let first_page = 6;
     let page_refs: Vec<Ref> = (0..count).map(|n| Ref::new(first_page + 2 * n)).collect();
     pdf.catalog(catalog).pages(tree);
     pdf.pages(tree).kids(page_refs.iter().copied()).count(count);
-    pdf.type1_font(regular)
-        .base_font(Name(b"Helvetica"))
-        .encoding_predefined(Name(b"WinAnsiEncoding"));
-    pdf.type1_font(bold)
-        .base_font(Name(b"Helvetica-Bold"))
-        .encoding_predefined(Name(b"WinAnsiEncoding"));
     let title = format!(
         "{} {}",
         template.title,
@@ -514,16 +673,19 @@ fn finish(template: &InvoiceTemplate, invoice: &Invoice, pages: Pages) -> Vec<u8
         .title(TextStr(title.trim()))
         .producer(TextStr("dynabill"));
     let (width, height) = (pages.width, pages.height);
-    for (n, mut content) in pages.done.into_iter().enumerate() {
+    let done = std::mem::take(&mut pages.done);
+    for (n, mut content) in done.into_iter().enumerate() {
         let number = n as i32 + 1;
         if count > 1 {
-            let text = win_ansi(&format!("{} {number} / {count}", template.labels.page));
-            content
-                .begin_text()
-                .set_font(REGULAR, SMALL)
-                .next_line(MARGIN as f32, (MARGIN - 20) as f32)
-                .show(Str(&text))
-                .end_text();
+            let text = format!("{} {number} / {count}", template.labels.page);
+            pages.show(
+                &mut content,
+                MARGIN,
+                MARGIN - 20,
+                Font::Regular,
+                SMALL,
+                &text,
+            );
         }
         let page_ref = page_refs[n];
         let content_ref = Ref::new(page_ref.get() + 1);
@@ -531,12 +693,24 @@ fn finish(template: &InvoiceTemplate, invoice: &Invoice, pages: Pages) -> Vec<u8
         page.media_box(Rect::new(0.0, 0.0, width as f32, height as f32));
         page.parent(tree);
         page.contents(content_ref);
-        page.resources()
-            .fonts()
-            .pair(REGULAR, regular)
-            .pair(BOLD, bold);
+        let mut resources = page.resources();
+        let mut fonts = resources.fonts();
+        fonts
+            .pair(Font::Regular.name(), regular)
+            .pair(Font::Bold.name(), bold);
+        if pages.fallback.as_ref().is_some_and(Embedding::is_used) {
+            fonts.pair(Font::Fallback.name(), fallback);
+        }
+        fonts.finish();
+        resources.finish();
         page.finish();
-        pdf.stream(content_ref, &content.finish());
+        pdf.stream(content_ref, &font::deflate(&content.finish()))
+            .filter(Filter::FlateDecode);
+    }
+    pages.regular.write(&mut pdf, regular);
+    pages.bold.write(&mut pdf, bold);
+    if let Some(used) = pages.fallback.as_ref().filter(|f| f.is_used()) {
+        used.write(&mut pdf, fallback);
     }
     pdf.finish()
 }
