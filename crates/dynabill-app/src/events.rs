@@ -15,6 +15,20 @@ impl App {
         Ok(self.store().list_events(tenant.id, filter, page).await?)
     }
 
+    /// The newest `limit` events of these records (object type, ID), newest first:
+    /// a timeline of an account, its plans, items and invoices.
+    pub async fn recent_events(
+        &self,
+        tenant: &Tenant,
+        records: &[(&str, i64)],
+        limit: u32,
+    ) -> Result<Vec<Event>, AppError> {
+        Ok(self
+            .store()
+            .recent_events(tenant.id, records, limit)
+            .await?)
+    }
+
     pub async fn get_event(&self, tenant: &Tenant, id: &str) -> Result<Event, AppError> {
         self.store()
             .find_event(tenant.id, id)

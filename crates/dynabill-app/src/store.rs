@@ -559,6 +559,14 @@ pub trait EventStore: Send + Sync {
         page: PageRequest,
     ) -> StoreResult<Page<Event>>;
     async fn find_event(&self, tenant: TenantId, id: &str) -> StoreResult<Option<Event>>;
+    /// The newest `limit` events of these records (object type, ID), newest
+    /// first, in one read (a record's timeline).
+    async fn recent_events(
+        &self,
+        tenant: TenantId,
+        records: &[(&str, i64)],
+        limit: u32,
+    ) -> StoreResult<Vec<Event>>;
 }
 
 /// The webhooks of tenants: their endpoints, and the deliveries of their events.

@@ -217,7 +217,7 @@ pub(crate) fn account_listing<'a, B: Backend>(
         from: "FROM accounts",
         key: "id",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
-        order: PageOrder::of(by_filter(filter), counted),
+        order: PageOrder::of(by_filter(filter), counted).probing(),
         tally: counted.then(|| Tally {
             tenant,
             list: "accounts",

@@ -338,6 +338,10 @@ pub trait Backend: Send + Sync + Sized + 'static {
 
     /// What precedes a statement to have its plan returned instead of its rows.
     const EXPLAIN: &'static str;
+    /// The statements, if the backend needs them, that make the statements run
+    /// between them in a read transaction walk an index in key order rather
+    /// than sort (the first read of `PageOrder::Probe`), and that end that.
+    const KEY_ORDER: Option<(&'static str, &'static str)>;
     /// Reads the rows an [`EXPLAIN`](Backend::EXPLAIN) returned.
     fn read_plan(rows: &[Row<Self>]) -> Result<QueryPlan, sqlx::Error>;
 

@@ -209,4 +209,51 @@ impl<B: Backend> EventStore for SqlStore<B> {
             .map_err(failed::<B>)?;
         row.map(Event::try_from).transpose()
     }
+
+    async fn recent_events(
+        &self,
+        tenant: TenantId,
+        records: &[(&str, i64)],
+        limit: u32,
+    ) -> StoreResult<Vec<Event>> {
+        if records.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.number_events(Some(tenant)).await?;
+        let rows: Vec<EventRow> = recent_events_query::<B>("", tenant, records, limit)
+            .fetch_all(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        rows.into_iter().map(Event::try_from).collect()
+    }
+}
+
+/// The newest `limit` events of `records`, after `prefix` (`EXPLAIN`): for each
+/// object type, its records' IDs, each range of the record index
+/// (`events_object`) read, and the few rows sorted.
+pub(crate) fn recent_events_query<B: Backend>(
+    prefix: &str,
+    tenant: TenantId,
+    records: &[(&str, i64)],
+    limit: u32,
+) -> Query<B> {
+    let mut by_type: std::collections::BTreeMap<&str, Vec<i64>> = std::collections::BTreeMap::new();
+    for &(object_type, id) in records {
+        by_type.entry(object_type).or_default().push(id);
+    }
+    let mut q = Query::<B>::new(format!(
+        "{prefix}SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
+    ));
+    q.bind(tenant).push(" AND sequence IS NOT NULL AND (");
+    for (n, (object_type, ids)) in by_type.iter().enumerate() {
+        if n > 0 {
+            q.push(" OR ");
+        }
+        q.push("(object_type = ").bind(*object_type);
+        q.and_in("object_id", ids);
+        q.push(")");
+    }
+    q.push(") ORDER BY sequence DESC LIMIT ")
+        .bind(i64::from(limit));
+    q
 }

@@ -497,7 +497,8 @@ pub(crate) fn invoice_listing<'a, B: Backend>(
                 || filter.date_to.is_some()
                 || (counted && filter.statuses.len() > 1),
             counted,
-        ),
+        )
+        .probing(),
         tally: counted.then(|| Tally {
             tenant,
             list: "invoices",

@@ -14,11 +14,13 @@ use jiff::civil::date;
 
 use crate::accounts::{account_listing, account_search};
 use crate::backend::{Backend, failed};
+use crate::events::recent_events_query;
 use crate::invoices::{invoice_listing, pending_line_listing};
 use crate::items::recurring_item_listing;
 use crate::one_time::one_time_listing;
-use crate::paging::Listing;
+use crate::paging::{Listing, PROBE_KEYS, PageOrder};
 use crate::plans::plan_listing;
+use crate::query::Query;
 use crate::store::SqlStore;
 
 /// What a plan says a statement does, in terms both backends' plans map to.
@@ -187,6 +189,34 @@ impl<B: Backend> SqlStore<B> {
                     plan: B::read_plan(&rows).map_err(failed::<B>)?,
                 });
             }
+            if case.listing.order == PageOrder::Probe {
+                // The window read first in key order: the key's index, bounded.
+                if let Some(key_order) = B::KEY_ORDER {
+                    Query::<B>::new(key_order.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(failed::<B>)?;
+                }
+                let rows = case
+                    .listing
+                    .window_query(B::EXPLAIN, PageRequest::first(100), PROBE_KEYS)
+                    .fetch_rows(&mut tx)
+                    .await
+                    .map_err(failed::<B>)?;
+                plans.push(ListQueryPlan {
+                    case: format!("{}: window in key order", case.name),
+                    table: case.table,
+                    expected: vec!["id"],
+                    ordered: true,
+                    plan: B::read_plan(&rows).map_err(failed::<B>)?,
+                });
+                if let Some(key_order) = B::KEY_ORDER {
+                    Query::<B>::new(key_order.1)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(failed::<B>)?;
+                }
+            }
             tx.commit().await.map_err(failed::<B>)?;
         }
         // The console's account search: every branch of its OR by its own index.
@@ -197,6 +227,20 @@ impl<B: Backend> SqlStore<B> {
         plans.push(ListQueryPlan {
             case: "console account search".into(),
             table: "accounts",
+            expected: Vec::new(),
+            ordered: false,
+            plan: B::read_plan(&rows).map_err(failed::<B>)?,
+        });
+        // The console's timeline: the events of an account's records, each by
+        // the record index.
+        let records = [("account", 1), ("plan", 1), ("plan", 2), ("invoice", 7)];
+        let rows = recent_events_query::<B>(B::EXPLAIN, tenant, &records, 100)
+            .fetch_rows(&mut *self.read_conn().await?)
+            .await
+            .map_err(failed::<B>)?;
+        plans.push(ListQueryPlan {
+            case: "console timeline".into(),
+            table: "events",
             expected: Vec::new(),
             ordered: false,
             plan: B::read_plan(&rows).map_err(failed::<B>)?,

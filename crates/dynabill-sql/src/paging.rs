@@ -72,7 +72,19 @@ pub(crate) enum PageOrder {
     Filter,
     /// A filter naming a record or a parent: a handful of rows, as the planner likes.
     Planner,
+    /// Matches may be few or most of the book (a range of dates): the page is
+    /// first sought in key order among the next [`PROBE_KEYS`] keys, where a
+    /// filter matching much of the book fills it at once; only the rest of a page
+    /// the window did not fill is read as [`PageOrder::Filter`] reads it (the
+    /// matches beyond the window, through the filter's index, sorted). A page
+    /// costs at most the window plus what `Filter` costs, and a wide range no
+    /// longer costs a sort of the whole book.
+    Probe,
 }
+
+/// The keys a [`PageOrder::Probe`] page looks through in key order before it
+/// reads through the filter's index: a few milliseconds' walk at most.
+pub(crate) const PROBE_KEYS: i64 = 2_000;
 
 impl PageOrder {
     /// `Filter` where the filter asks to be read through its index, else `Key`
@@ -82,6 +94,15 @@ impl PageOrder {
             (true, _) => PageOrder::Filter,
             (false, true) => PageOrder::Key,
             (false, false) => PageOrder::Planner,
+        }
+    }
+
+    /// [`PageOrder::Probe`] instead of [`PageOrder::Filter`]: for a filter by a
+    /// range, which may hold few records or most of the book.
+    pub(crate) fn probing(self) -> PageOrder {
+        match self {
+            PageOrder::Filter => PageOrder::Probe,
+            order => order,
         }
     }
 }
@@ -117,12 +138,81 @@ impl<B: Backend> Listing<'_, B> {
             Some(total) => total,
             None => self.count(&mut tx).await?,
         };
-        let rows = self
-            .page_query("", page)
-            .fetch_all(&mut tx)
+        let rows = match self.order {
+            PageOrder::Probe => self.probed_page(&mut tx, page).await?,
+            _ => self
+                .page_query("", page)
+                .fetch_all(&mut tx)
+                .await
+                .map_err(failed::<B>)?,
+        };
+        Ok((total, rows, tx))
+    }
+
+    /// A [`PageOrder::Probe`] page: the matches among the next [`PROBE_KEYS`]
+    /// keys in key order, then, if they are too few for the page, the matches
+    /// after the window, read through the filter's index.
+    async fn probed_page<R: Send>(
+        &self,
+        conn: &mut Conn<B>,
+        page: PageRequest,
+    ) -> StoreResult<Vec<R>>
+    where
+        Row<B>: RowOf<R>,
+    {
+        let window_end = page.after.unwrap_or(0).saturating_add(PROBE_KEYS);
+        if let Some(key_order) = B::KEY_ORDER {
+            Query::<B>::new(key_order.0)
+                .execute(&mut *conn)
+                .await
+                .map_err(failed::<B>)?;
+        }
+        let mut rows: Vec<R> = self
+            .window_query("", page, window_end)
+            .fetch_all(&mut *conn)
             .await
             .map_err(failed::<B>)?;
-        Ok((total, rows, tx))
+        if let Some(key_order) = B::KEY_ORDER {
+            Query::<B>::new(key_order.1)
+                .execute(&mut *conn)
+                .await
+                .map_err(failed::<B>)?;
+        }
+        let found = u32::try_from(rows.len()).unwrap_or(u32::MAX);
+        if found > page.size {
+            return Ok(rows);
+        }
+        let rest = PageRequest {
+            size: page.size - found,
+            after: Some(window_end),
+            counted: page.counted,
+        };
+        rows.extend(
+            self.page_query("", rest)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(failed::<B>)?,
+        );
+        Ok(rows)
+    }
+
+    /// `SELECT` the matches of `page` whose keys are at most `window_end`, in key
+    /// order (the first read of a [`PageOrder::Probe`] page), after `prefix`.
+    pub(crate) fn window_query(
+        &self,
+        prefix: &str,
+        page: PageRequest,
+        window_end: i64,
+    ) -> Query<B> {
+        let mut q = Query::<B>::new(format!("{prefix}SELECT {} {}", self.columns, self.from));
+        (self.filter)(&mut q);
+        let key = self.key;
+        q.push(format_args!(" AND {key} > "))
+            .bind(page.after.unwrap_or(0));
+        q.push(format_args!(" AND {key} <= ")).bind(window_end);
+        q.push(format_args!(" ORDER BY {key} LIMIT "))
+            .bind(i64::from(page.size) + 1);
+        q
     }
 
     /// The snapshot the list is read in.
@@ -132,7 +222,9 @@ impl<B: Backend> Listing<'_, B> {
     ) -> StoreResult<Transaction<'static, B::Db>> {
         match self.order {
             PageOrder::Key => store.backend().begin_key_order_read().await,
-            PageOrder::Filter | PageOrder::Planner => store.backend().begin_read().await,
+            PageOrder::Filter | PageOrder::Planner | PageOrder::Probe => {
+                store.backend().begin_read().await
+            }
         }
     }
 
@@ -141,7 +233,7 @@ impl<B: Backend> Listing<'_, B> {
         let mut q = Query::<B>::new(format!("{prefix}SELECT {} {}", self.columns, self.from));
         (self.filter)(&mut q);
         let key = match self.order {
-            PageOrder::Filter => format!("+{}", self.key),
+            PageOrder::Filter | PageOrder::Probe => format!("+{}", self.key),
             PageOrder::Key | PageOrder::Planner => self.key.to_owned(),
         };
         if let Some(after) = page.after {

@@ -5,8 +5,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dynabill_app::model::{
-    Account, AccountFilter, EventFilter, EventRecord, InvoiceFilter, ItemFilter, PageRequest, Plan,
-    PlanFilter, RecordKey,
+    Account, AccountFilter, EventRecord, InvoiceFilter, ItemFilter, PageRequest, Plan, PlanFilter,
+    RecordKey,
 };
 use dynabill_core::domain::{AccountId, ItemStatus};
 use maud::{Markup, html};
@@ -21,8 +21,9 @@ use crate::ServerState;
 const ACCOUNTS_PER_PAGE: u32 = 50;
 /// How many of an account's invoices its page shows (the rest: the invoice list).
 const INVOICES_ON_ACCOUNT: u32 = 20;
-/// How many events of each record the timeline reads.
-const EVENTS_PER_RECORD: u32 = 100;
+/// How many events the timeline shows: the newest of the account's, its plans',
+/// items' and shown invoices' (the rest: `/v1/events`).
+const TIMELINE_EVENTS: u32 = 100;
 
 #[derive(Deserialize)]
 pub struct SignInQuery {
@@ -264,22 +265,13 @@ pub async fn show(console: Console, Path(id): Path<String>) -> Response {
         Err(e) => return app_failure(e),
     };
     timeline_keys.extend(invoices.items.iter().map(|i| ("invoice", i.id.0)));
-    let mut events = Vec::new();
-    for (object_type, object_id) in timeline_keys {
-        let filter = EventFilter {
-            object_type: Some(object_type.to_owned()),
-            object_id: Some(object_id),
-            ..EventFilter::default()
-        };
-        match app
-            .list_events(tenant, &filter, PageRequest::first(EVENTS_PER_RECORD))
-            .await
-        {
-            Ok(page) => events.extend(page.items),
-            Err(e) => return app_failure(e),
-        }
-    }
-    events.sort_by_key(|e| std::cmp::Reverse(e.sequence));
+    let events = match app
+        .recent_events(tenant, &timeline_keys, TIMELINE_EVENTS)
+        .await
+    {
+        Ok(events) => events,
+        Err(e) => return app_failure(e),
+    };
     let f = &account.fields;
     let body = html! {
         @if account.deleted_at.is_some() { p.problem { "This account was deleted." } }

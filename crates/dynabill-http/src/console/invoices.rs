@@ -25,6 +25,9 @@ pub struct InvoicesQuery {
     to: Option<String>,
     account: Option<String>,
     after: Option<i64>,
+    /// The total the first page counted (a later page shows it instead of
+    /// counting a date range's invoices again).
+    total: Option<i64>,
 }
 
 /// A list's filter from its query; an unreadable value is named.
@@ -65,7 +68,7 @@ pub async fn list(console: Console, Query(query): Query<InvoicesQuery>) -> Respo
             let page = PageRequest {
                 size: INVOICES_PER_PAGE,
                 after: query.after,
-                counted: None,
+                counted: query.after.and(query.total),
             };
             console
                 .app
@@ -99,6 +102,7 @@ pub async fn list(console: Console, Query(query): Query<InvoicesQuery>) -> Respo
                 (views::next_page("/console/invoices", &[
                     ("status", status.clone()), ("from", value(&query.from)),
                     ("to", value(&query.to)), ("account", value(&query.account)),
+                    ("total", page.total.to_string()),
                 ], page.next_after))
             }
             Err(problem) => { (views::problem(Some(problem))) }
