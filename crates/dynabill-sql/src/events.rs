@@ -228,9 +228,11 @@ impl<B: Backend> EventStore for SqlStore<B> {
     }
 }
 
-/// The newest `limit` events of `records`, after `prefix` (`EXPLAIN`): for each
-/// object type, its records' IDs, each range of the record index
-/// (`events_object`) read, and the few rows sorted.
+/// The newest `limit` events of `records`, after `prefix` (`EXPLAIN`): one
+/// branch per object type, each reading its records' ranges of the record index
+/// (`events_object`), and the few rows sorted. (One `OR` of the types lets the
+/// planner walk the tenant's whole log newest first instead, checking each event:
+/// 600 ms an account page at 100,000 accounts on SQLite.)
 pub(crate) fn recent_events_query<B: Backend>(
     prefix: &str,
     tenant: TenantId,
@@ -241,19 +243,22 @@ pub(crate) fn recent_events_query<B: Backend>(
     for &(object_type, id) in records {
         by_type.entry(object_type).or_default().push(id);
     }
-    let mut q = Query::<B>::new(format!(
-        "{prefix}SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
-    ));
-    q.bind(tenant).push(" AND sequence IS NOT NULL AND (");
+    let mut q = Query::<B>::new(format!("{prefix}SELECT {EVENT_COLUMNS} FROM ("));
     for (n, (object_type, ids)) in by_type.iter().enumerate() {
         if n > 0 {
-            q.push(" OR ");
+            q.push(" UNION ALL ");
         }
-        q.push("(object_type = ").bind(*object_type);
+        q.push(format_args!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = "
+        ))
+        .bind(tenant)
+        .push(" AND object_type = ")
+        .bind(*object_type);
         q.and_in("object_id", ids);
-        q.push(")");
+        q.push(" AND sequence IS NOT NULL");
     }
-    q.push(") ORDER BY sequence DESC LIMIT ")
+    // `+`: no index gives the order, so no branch is tempted to walk one for it.
+    q.push(") AS recent ORDER BY +sequence DESC LIMIT ")
         .bind(i64::from(limit));
     q
 }

@@ -241,7 +241,7 @@ impl<B: Backend> SqlStore<B> {
         plans.push(ListQueryPlan {
             case: "console timeline".into(),
             table: "events",
-            expected: Vec::new(),
+            expected: vec!["object_id"],
             ordered: false,
             plan: B::read_plan(&rows).map_err(failed::<B>)?,
         });
