@@ -215,6 +215,7 @@ pub(crate) fn account_listing<'a, B: Backend>(
     Listing {
         columns: account_select::<B>(),
         from: "FROM accounts",
+        count_from: None,
         key: "id",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
         order: PageOrder::of(by_filter(filter), counted).probing(),

@@ -169,6 +169,7 @@ fn event_listing<'a, B: Backend>(tenant: TenantId, filter: &'a EventFilter) -> L
     Listing {
         columns: EVENT_COLUMNS,
         from: "FROM events",
+        count_from: None,
         key: "sequence",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
         order: PageOrder::of(by_filter, true),

@@ -490,6 +490,9 @@ pub(crate) fn invoice_listing<'a, B: Backend>(
     Listing {
         columns: invoice_columns::<B>(),
         from: INVOICES_JOINED,
+        // Every invoice has its account (a foreign key) and the filter names
+        // only the invoice: its count needs no join.
+        count_from: Some("FROM invoices i"),
         key: "i.id",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
         order: PageOrder::of(
@@ -530,6 +533,7 @@ pub(crate) fn pending_line_listing<'a, B: Backend>(
     Listing {
         columns: joined_line_columns::<B>(),
         from: LINES_JOINED,
+        count_from: None,
         key: "l.id",
         filter: Box::new(move |q: &mut Query<B>| {
             q.push(" WHERE i.tenant_id = ")

@@ -21,6 +21,9 @@ pub(crate) struct Listing<'a, B: Backend> {
     pub columns: &'a str,
     /// `FROM ...` (and its joins); the filter may name any table of it.
     pub from: &'a str,
+    /// What a counted total reads instead of `from`, when its joins (a record's
+    /// parent, for the columns shown) change neither the count nor the filter.
+    pub count_from: Option<&'a str>,
     /// The ID column pages are keyed on.
     pub key: &'a str,
     /// Appends the filter's `WHERE` clause.
@@ -46,6 +49,7 @@ pub(crate) fn item_listing<'a, B: Backend, I: Send + Sync>(
     Listing {
         columns,
         from,
+        count_from: None,
         key,
         filter: Box::new(move |q: &mut Query<B>| push(q, tenant, filter)),
         order: PageOrder::of(false, counted),
@@ -247,7 +251,8 @@ impl<B: Backend> Listing<'_, B> {
     /// The statement that reads the filter's total, after `prefix`.
     pub(crate) fn count_query(&self, prefix: &str) -> Query<B> {
         let Some(tally) = &self.tally else {
-            let mut count = Query::<B>::new(format!("{prefix}SELECT COUNT(*) {}", self.from));
+            let from = self.count_from.unwrap_or(self.from);
+            let mut count = Query::<B>::new(format!("{prefix}SELECT COUNT(*) {from}"));
             (self.filter)(&mut count);
             return count;
         };

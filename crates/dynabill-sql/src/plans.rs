@@ -222,6 +222,7 @@ pub(crate) fn plan_listing<'a, B: Backend>(
     Listing {
         columns: plan_columns::<B>(),
         from: PLANS_JOINED,
+        count_from: None,
         key: "p.id",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter, today)),
         order: PageOrder::of(false, counted || only_status(filter)),

@@ -661,6 +661,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         let listing = Listing::<B> {
             columns: DELIVERY_COLUMNS,
             from: "FROM webhook_deliveries",
+            count_from: None,
             key: "id",
             filter: Box::new(move |q: &mut Query<B>| {
                 q.push(" WHERE tenant_id = ").bind(tenant);
