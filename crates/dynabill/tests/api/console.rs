@@ -18,6 +18,7 @@ on_both_backends_with!(crate::helpers::spawn_with_test_clock_alone:
     an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_says,
     a_plan_renewal_and_a_one_time_charge_are_previewed_then_made,
     a_plan_cancellation_is_previewed_and_the_run_makes_what_it_showed,
+    a_long_invoice_pdf_runs_over_numbered_pages,
 );
 
 /// The tenant's rate limit counts the console's requests as it counts the API's.
@@ -864,6 +865,53 @@ async fn an_invoice_pdf_is_the_same_bytes_each_time_and_says_what_the_invoice_sa
             "the PDF's text lacks {expected:?}:\n{text}"
         );
     }
+}
+
+/// An invoice of 101 lines runs over numbered pages, every line on one of them.
+async fn a_long_invoice_pdf_runs_over_numbered_pages(app: &TestApp) {
+    set_today(app, "2024-01-01", false).await;
+    seed(app, "L-1", "Long Customer", "ap@long.test").await;
+    for n in 0..100 {
+        let (_, reply) = app
+            .post(json!({"api_code": 10, "entity_code": 75, "ExtID": format!("L-OT-{n}"), "PlanExtID": "L-1-P",
+                "ProductCode": "EXTRA", "ItemName": format!("Extra {n:03}"), "Quantity": 1, "UnitPrice": "1.00",
+                "ChargeDate": "2024-01-01"}))
+            .await;
+        assert_ok(&reply);
+    }
+    set_today(app, "2024-01-01", true).await;
+    let (_, reply) = app.get("api_code=3&entity_code=119&AccountExtID=L-1").await;
+    let id = reply["DATA"][0]["ID"].as_str().unwrap().to_owned();
+    let mut browser = Browser::new(app);
+    browser.sign_in(&app.cred).await;
+    let (status, _, pdf) = browser
+        .get_bytes(&format!("/console/invoices/{id}/pdf"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let Some(text) = pdf_text(
+        &format!(
+            "invoice-long-{}",
+            app.database_url.split(':').next().unwrap_or("db")
+        ),
+        &pdf,
+    ) else {
+        return;
+    };
+    let pages = text.matches("Page ").count();
+    assert!(pages >= 2, "a long invoice runs over pages:\n{text}");
+    for page in 1..=pages {
+        assert!(
+            text.contains(&format!("Page {page} / {pages}")),
+            "page {page} of {pages} is numbered:\n{text}"
+        );
+    }
+    for n in 0..100 {
+        assert!(
+            text.contains(&format!("Extra {n:03}")),
+            "line {n} is printed"
+        );
+    }
+    assert!(text.contains("400.00 USD"), "the total:\n{text}");
 }
 
 /// A template naming a fallback font: a Chinese invoice, its words and the
