@@ -131,14 +131,35 @@ fn at_once(app: &TestApp, n: usize, flags: &[&str]) -> Vec<Value> {
 }
 
 /// Starts a bill run for 2024-01-01 and SIGKILLs it once it has billed something
-/// and holds a batch not done yet.
+/// and holds a batch not done yet. The process is frozen (SIGSTOP) while that is
+/// checked, so that it cannot finish the batch between the check and the kill
+/// (on a loaded machine it did: the kill came between two batches); a commit it
+/// had sent lands before the check.
 async fn kill_while_holding_a_batch(app: &TestApp, flags: &[&str]) {
     let mut doomed = bill_run_with(app, "2024-01-01", flags);
+    let pid = doomed.id().to_string();
+    let signal = |name: &str| {
+        let sent = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {name} {pid}");
+    };
     let deadline = Instant::now() + Duration::from_secs(60);
-    while (invoice_count(app).await == 0 || undone_batches(app).await == 0)
-        && doomed.try_wait().unwrap().is_none()
-    {
-        assert!(Instant::now() < deadline, "the bill run never billed");
+    loop {
+        assert!(Instant::now() < deadline, "the bill run never held a batch");
+        assert!(
+            doomed.try_wait().unwrap().is_none(),
+            "the bill run ended before it could be killed midway"
+        );
+        if invoice_count(app).await > 0 && undone_batches(app).await > 0 {
+            signal("-STOP");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if undone_batches(app).await > 0 {
+                break;
+            }
+            signal("-CONT");
+        }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     doomed.kill().unwrap();
