@@ -218,7 +218,7 @@ pub(crate) fn account_listing<'a, B: Backend>(
         count_from: None,
         key: "id",
         filter: Box::new(move |q: &mut Query<B>| push_filter(q, tenant, filter)),
-        order: PageOrder::of(by_filter(filter), counted).probing(),
+        order: PageOrder::of(by_filter(filter), counted).probing("accounts", tenant),
         tally: counted.then(|| Tally {
             tenant,
             list: "accounts",

@@ -501,7 +501,7 @@ pub(crate) fn invoice_listing<'a, B: Backend>(
                 || (counted && filter.statuses.len() > 1),
             counted,
         )
-        .probing(),
+        .probing("invoices", tenant),
         tally: counted.then(|| Tally {
             tenant,
             list: "invoices",

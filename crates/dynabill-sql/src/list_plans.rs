@@ -18,7 +18,7 @@ use crate::events::recent_events_query;
 use crate::invoices::{invoice_listing, pending_line_listing};
 use crate::items::recurring_item_listing;
 use crate::one_time::one_time_listing;
-use crate::paging::{Listing, PROBE_KEYS, PageOrder};
+use crate::paging::{Listing, PROBE_KEYS, PageOrder, last_key_query};
 use crate::plans::plan_listing;
 use crate::query::Query;
 use crate::store::SqlStore;
@@ -189,7 +189,19 @@ impl<B: Backend> SqlStore<B> {
                     plan: B::read_plan(&rows).map_err(failed::<B>)?,
                 });
             }
-            if case.listing.order == PageOrder::Probe {
+            if let PageOrder::Probe { table, tenant } = case.listing.order {
+                // Whether keys lie beyond the window: the end of the key index.
+                let rows = last_key_query::<B>(B::EXPLAIN, table, tenant)
+                    .fetch_rows(&mut tx)
+                    .await
+                    .map_err(failed::<B>)?;
+                plans.push(ListQueryPlan {
+                    case: format!("{}: last key", case.name),
+                    table,
+                    expected: vec!["tenant_id"],
+                    ordered: false,
+                    plan: B::read_plan(&rows).map_err(failed::<B>)?,
+                });
                 // The window read first in key order: the key's index, bounded.
                 if let Some(key_order) = B::KEY_ORDER {
                     Query::<B>::new(key_order.0)

@@ -80,10 +80,15 @@ pub(crate) enum PageOrder {
     /// first sought in key order among the next [`PROBE_KEYS`] keys, where a
     /// filter matching much of the book fills it at once; only the rest of a page
     /// the window did not fill is read as [`PageOrder::Filter`] reads it (the
-    /// matches beyond the window, through the filter's index, sorted). A page
-    /// costs at most the window plus what `Filter` costs, and a wide range no
-    /// longer costs a sort of the whole book.
-    Probe,
+    /// matches beyond the window, through the filter's index, sorted), and only
+    /// when the tenant's `table` has keys beyond the window. A page costs at most
+    /// the window plus what `Filter` costs, and a wide range no longer costs a
+    /// sort of the whole book.
+    Probe {
+        /// The listed table, whose `(tenant_id, id)` index gives its last key.
+        table: &'static str,
+        tenant: TenantId,
+    },
 }
 
 /// The keys a [`PageOrder::Probe`] page looks through in key order before it
@@ -102,13 +107,24 @@ impl PageOrder {
     }
 
     /// [`PageOrder::Probe`] instead of [`PageOrder::Filter`]: for a filter by a
-    /// range, which may hold few records or most of the book.
-    pub(crate) fn probing(self) -> PageOrder {
+    /// range, which may hold few records or most of the book, of `tenant`'s
+    /// records in `table` (keyed on `id`).
+    pub(crate) fn probing(self, table: &'static str, tenant: TenantId) -> PageOrder {
         match self {
-            PageOrder::Filter => PageOrder::Probe,
+            PageOrder::Filter => PageOrder::Probe { table, tenant },
             order => order,
         }
     }
+}
+
+/// `SELECT` the last key of `tenant`'s records in `table`, after `prefix`: the
+/// end of its `(tenant_id, id)` index.
+pub(crate) fn last_key_query<B: Backend>(prefix: &str, table: &str, tenant: TenantId) -> Query<B> {
+    let mut q = Query::<B>::new(format!(
+        "{prefix}SELECT MAX(id) FROM {table} WHERE tenant_id = "
+    ));
+    q.bind(tenant);
+    q
 }
 
 /// A sum of `list_counts`: the records of one tenant's list, live only or all,
@@ -143,7 +159,9 @@ impl<B: Backend> Listing<'_, B> {
             None => self.count(&mut tx).await?,
         };
         let rows = match self.order {
-            PageOrder::Probe => self.probed_page(&mut tx, page).await?,
+            PageOrder::Probe { table, tenant } => {
+                self.probed_page(&mut tx, page, table, tenant).await?
+            }
             _ => self
                 .page_query("", page)
                 .fetch_all(&mut tx)
@@ -160,6 +178,8 @@ impl<B: Backend> Listing<'_, B> {
         &self,
         conn: &mut Conn<B>,
         page: PageRequest,
+        table: &str,
+        tenant: TenantId,
     ) -> StoreResult<Vec<R>>
     where
         Row<B>: RowOf<R>,
@@ -184,6 +204,16 @@ impl<B: Backend> Listing<'_, B> {
         }
         let found = u32::try_from(rows.len()).unwrap_or(u32::MAX);
         if found > page.size {
+            return Ok(rows);
+        }
+        // The window reached the tenant's last key: the page is complete (and the
+        // read through the filter's index, which would find nothing, is skipped).
+        let last = last_key_query::<B>("", table, tenant);
+        let (last,) = last
+            .fetch_one::<(Option<i64>,)>(&mut *conn)
+            .await
+            .map_err(failed::<B>)?;
+        if last.is_none_or(|last| last <= window_end) {
             return Ok(rows);
         }
         let rest = PageRequest {
@@ -226,7 +256,7 @@ impl<B: Backend> Listing<'_, B> {
     ) -> StoreResult<Transaction<'static, B::Db>> {
         match self.order {
             PageOrder::Key => store.backend().begin_key_order_read().await,
-            PageOrder::Filter | PageOrder::Planner | PageOrder::Probe => {
+            PageOrder::Filter | PageOrder::Planner | PageOrder::Probe { .. } => {
                 store.backend().begin_read().await
             }
         }
@@ -237,7 +267,7 @@ impl<B: Backend> Listing<'_, B> {
         let mut q = Query::<B>::new(format!("{prefix}SELECT {} {}", self.columns, self.from));
         (self.filter)(&mut q);
         let key = match self.order {
-            PageOrder::Filter | PageOrder::Probe => format!("+{}", self.key),
+            PageOrder::Filter | PageOrder::Probe { .. } => format!("+{}", self.key),
             PageOrder::Key | PageOrder::Planner => self.key.to_owned(),
         };
         if let Some(after) = page.after {
