@@ -18,9 +18,8 @@ use crate::events::recent_events_query;
 use crate::invoices::{invoice_listing, pending_line_listing};
 use crate::items::recurring_item_listing;
 use crate::one_time::one_time_listing;
-use crate::paging::{Listing, PROBE_KEYS, PageOrder, last_key_query};
+use crate::paging::{Listing, PROBE_KEYS, PageOrder, key_order, last_key_query};
 use crate::plans::plan_listing;
-use crate::query::Query;
 use crate::store::SqlStore;
 
 /// What a plan says a statement does, in terms both backends' plans map to.
@@ -203,12 +202,7 @@ impl<B: Backend> SqlStore<B> {
                     plan: B::read_plan(&rows).map_err(failed::<B>)?,
                 });
                 // The window read first in key order: the key's index, bounded.
-                if let Some(key_order) = B::KEY_ORDER {
-                    Query::<B>::new(key_order.0)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed::<B>)?;
-                }
+                key_order::<B>(&mut tx, true).await?;
                 let rows = case
                     .listing
                     .window_query(B::EXPLAIN, PageRequest::first(100), PROBE_KEYS)
@@ -222,12 +216,7 @@ impl<B: Backend> SqlStore<B> {
                     ordered: true,
                     plan: B::read_plan(&rows).map_err(failed::<B>)?,
                 });
-                if let Some(key_order) = B::KEY_ORDER {
-                    Query::<B>::new(key_order.1)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(failed::<B>)?;
-                }
+                key_order::<B>(&mut tx, false).await?;
             }
             tx.commit().await.map_err(failed::<B>)?;
         }

@@ -117,6 +117,19 @@ impl PageOrder {
     }
 }
 
+/// Makes the statements that follow on `conn`, in a read transaction, walk an
+/// index in key order rather than sort (`on`), or ends that: `Backend::KEY_ORDER`,
+/// where the backend needs it.
+pub(crate) async fn key_order<B: Backend>(conn: &mut Conn<B>, on: bool) -> StoreResult<()> {
+    if let Some((start, end)) = B::KEY_ORDER {
+        Query::<B>::new(if on { start } else { end })
+            .execute(&mut *conn)
+            .await
+            .map_err(failed::<B>)?;
+    }
+    Ok(())
+}
+
 /// `SELECT` the last key of `tenant`'s records in `table`, after `prefix`: the
 /// end of its `(tenant_id, id)` index.
 pub(crate) fn last_key_query<B: Backend>(prefix: &str, table: &str, tenant: TenantId) -> Query<B> {
@@ -185,23 +198,13 @@ impl<B: Backend> Listing<'_, B> {
         Row<B>: RowOf<R>,
     {
         let window_end = page.after.unwrap_or(0).saturating_add(PROBE_KEYS);
-        if let Some(key_order) = B::KEY_ORDER {
-            Query::<B>::new(key_order.0)
-                .execute(&mut *conn)
-                .await
-                .map_err(failed::<B>)?;
-        }
+        key_order::<B>(conn, true).await?;
         let mut rows: Vec<R> = self
             .window_query("", page, window_end)
             .fetch_all(&mut *conn)
             .await
             .map_err(failed::<B>)?;
-        if let Some(key_order) = B::KEY_ORDER {
-            Query::<B>::new(key_order.1)
-                .execute(&mut *conn)
-                .await
-                .map_err(failed::<B>)?;
-        }
+        key_order::<B>(conn, false).await?;
         let found = u32::try_from(rows.len()).unwrap_or(u32::MAX);
         if found > page.size {
             return Ok(rows);
